@@ -1,0 +1,198 @@
+"""The ``otel-contract`` command line: parse arguments, call the library, map results to exit codes.
+
+Exit codes (design §5): 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 usage
+error or unreadable/unparsable input, with one line naming the file (and line) and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from otel_contract import __version__
+from otel_contract.contract import ContractUnreadable, lint_contract
+from otel_contract.contract.loader import SCHEMA_RESOURCE
+from otel_contract.findings import Finding
+from otel_contract.reports import Report
+from otel_contract.reports import json as json_report
+from otel_contract.reports import text as text_report
+from otel_contract.rules import RULES, Level
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+_FAIL_ON = ("error", "warning", "info", "none")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2 already; keep its message but name the program like every other error.
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="otel-contract",
+        description="Enforce one versioned monitoring contract on OpenTelemetry and Prometheus telemetry.",
+        epilog="Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error or unreadable input.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser(
+        "check",
+        help="lint contract files (schema and semantics)",
+        description="Lint contract files: JSON Schema validation, then semantic checks (duplicate metrics,"
+        " alias collisions, regexes, UCUM units, attribute sets, rename chains, compat shims and their"
+        " expiry, semver, metadata). Every finding names file:line:column, the key path and the rule.",
+        epilog="Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,"
+        " 2 a file that cannot be read or is not YAML.",
+    )
+    check.add_argument("contracts", nargs="+", metavar="CONTRACT", help="contract YAML files")
+    check.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
+    check.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    check.add_argument(
+        "--fail-on",
+        choices=_FAIL_ON,
+        default="error",
+        help="lowest level that makes the exit code 1 (default error; none never fails)",
+    )
+    check.add_argument(
+        "--today",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="the date shim expiry is judged against (default: today), for reproducible CI",
+    )
+    check.set_defaults(handler=_run_check)
+
+    explain = commands.add_parser(
+        "rules",
+        help="list every rule with its level, runtime action and meaning",
+        description="The rule catalog.",
+    )
+    explain.add_argument("slug", nargs="?", help="show one rule")
+    explain.set_defaults(handler=_run_rules)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the contract JSON Schema (for editors and the YAML language server)",
+        description="Print the contract JSON Schema, or with --path where the installed copy is.",
+    )
+    schema.add_argument("--path", action="store_true", help="print the file path of the installed schema")
+    schema.set_defaults(handler=_run_schema)
+    return parser
+
+
+def _threshold(fail_on: str) -> Level | None:
+    return None if fail_on == "none" else Level.parse(fail_on)
+
+
+def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
+    return threshold is not None and any(f.level >= threshold for f in findings)
+
+
+def _open_output(path: str | None) -> TextIO:
+    if path is None:
+        return sys.stdout
+    return open(path, "w", encoding="utf-8")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    reports: list[Report] = []
+    unreadable = False
+    for path in args.contracts:
+        try:
+            result = lint_contract(path, today=args.today)
+        except ContractUnreadable as error:
+            unreadable = True
+            for finding in error.findings:
+                print(f"otel-contract: {_unreadable_line(finding)}", file=sys.stderr)
+            continue
+        contract = result.contract
+        reports.append(
+            Report(
+                source=result.path,
+                contract_name=contract.name if contract else None,
+                contract_version=contract.version if contract else None,
+                findings=result.findings,
+            )
+        )
+    renderer = json_report.render if args.format == "json" else text_report.render
+    try:
+        output = _open_output(args.output)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output.write(renderer(reports))
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    if reports:
+        print(text_report.summary(reports), file=sys.stderr)
+    if unreadable:
+        return EXIT_USAGE
+    all_findings = [f for report in reports for f in report.findings]
+    return EXIT_FINDINGS if _fails(all_findings, _threshold(args.fail_on)) else EXIT_OK
+
+
+def _unreadable_line(finding: Finding) -> str:
+    if finding.location and finding.location.line:  # a YAML syntax error has a position
+        return text_report.format_finding(finding)
+    return f"error: {finding.source}: {finding.message}"
+
+
+def _run_rules(args: argparse.Namespace) -> int:
+    selected = list(RULES.values())
+    if args.slug:
+        if args.slug not in RULES:
+            print(
+                f"otel-contract: error: unknown rule {args.slug!r}; see 'otel-contract rules'",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        selected = [RULES[args.slug]]
+    for rule in selected:
+        scope = "/".join(s.name.lower() for s in type(rule.scope) if s in rule.scope)  # type: ignore[union-attr]
+        print(f"{rule.slug:28} {rule.level.label:8} {rule.action.value:7} {scope:19} {rule.summary}")
+    return EXIT_OK
+
+
+def _run_schema(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    resource = resources.files("otel_contract.contract").joinpath(SCHEMA_RESOURCE)
+    if args.path:
+        print(Path(str(resource)).resolve())
+    else:
+        sys.stdout.write(resource.read_text("utf-8"))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `otel-contract check ... | head`
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,408 @@
+"""Semantic checks of a contract: what the JSON Schema cannot express.
+
+Each check is a function that looks at the model and reports through a ``Reporter``, which turns
+a key path into ``file:line:column``. ``CHECKS`` lists them in the order they run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import promql_parser
+
+from otel_contract import rules, units
+from otel_contract.contract._yaml import format_path, locate
+from otel_contract.contract.model import Contract, MetricType, Stability
+from otel_contract.findings import Finding
+from otel_contract.rules import Rule
+
+Path = tuple[str | int, ...]
+
+# https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+# Series names a histogram or summary metric ``m`` contributes to PromQL.
+_SERIES_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+@dataclass
+class Reporter:
+    """Collects findings, locating each key path in the merged document."""
+
+    document: Any
+    today: date
+    findings: list[Finding] = field(default_factory=list)
+
+    def report(
+        self,
+        rule: Rule,
+        path: Path,
+        message: str,
+        *,
+        metric: str | None = None,
+        attribute: str | None = None,
+        key: bool = False,
+    ) -> None:
+        self.findings.append(
+            Finding.of(
+                rule,
+                message,
+                location=locate(self.document, path, key=key),
+                path=format_path(path),
+                metric=metric,
+                attribute=attribute,
+            )
+        )
+
+
+Check = Callable[[Contract, Reporter], None]
+
+
+def _check_version(contract: Contract, out: Reporter) -> None:
+    if not _SEMVER.match(contract.version):
+        out.report(
+            rules.CONTRACT_VERSION,
+            ("version",),
+            f"version {contract.version!r} is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.4.0)",
+        )
+
+
+def _check_metric_names(contract: Contract, out: Reporter) -> None:
+    seen: dict[str, int] = {}
+    owner_of_alias: dict[str, str] = {}
+    metric_names = {metric.name for metric in contract.metrics}
+    for index, metric in enumerate(contract.metrics):
+        if metric.name in seen:
+            out.report(
+                rules.DUPLICATE_METRIC,
+                ("metrics", index, "name"),
+                f"metric {metric.name!r} is already defined at metrics[{seen[metric.name]}]",
+                metric=metric.name,
+            )
+        else:
+            seen[metric.name] = index
+        for alias_index, alias in enumerate(metric.aliases):
+            path: Path = ("metrics", index, "aliases", alias_index, "name")
+            if alias.name in metric_names:
+                out.report(
+                    rules.ALIAS_CONFLICT,
+                    path,
+                    f"alias {alias.name!r} of {metric.name!r} is also the name of a contract metric",
+                    metric=metric.name,
+                )
+            elif alias.name in owner_of_alias:
+                out.report(
+                    rules.ALIAS_CONFLICT,
+                    path,
+                    f"alias {alias.name!r} of {metric.name!r} is already an alias of {owner_of_alias[alias.name]!r}",
+                    metric=metric.name,
+                )
+            else:
+                owner_of_alias[alias.name] = metric.name
+
+
+def _regexes(contract: Contract) -> Iterator[tuple[Path, str]]:
+    naming = contract.naming
+    if naming.metric_pattern is not None:
+        yield ("naming", "metric_pattern"), naming.metric_pattern
+    if naming.attribute_pattern is not None:
+        yield ("naming", "attribute_pattern"), naming.attribute_pattern
+    for index, rule in enumerate(naming.rules):
+        yield ("naming", "rules", index, "match"), rule.match
+        yield ("naming", "rules", index, "pattern"), rule.pattern
+    for key, spec in contract.resource.attributes.items():
+        if spec.pattern is not None:
+            yield ("resource", "attributes", key, "pattern"), spec.pattern
+    for index, metric in enumerate(contract.metrics):
+        for key, pattern in metric.attributes.patterns.items():
+            yield ("metrics", index, "attributes", "patterns", key), pattern
+
+
+def _has_nested_quantifier(pattern: str) -> bool:
+    """True for patterns like ``(a+)+`` or ``(\\w*)*`` whose backtracking can explode."""
+    parser: Any = re._parser  # type: ignore[attr-defined]  # the stdlib's own regex parser
+    repeats = {parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)}
+    unbounded = parser.MAXREPEAT
+
+    def walk(items: Any, inside_unbounded: bool) -> bool:
+        for op, arg in items:
+            if op in repeats:
+                _low, high, body = arg
+                if high == unbounded or high > 1:
+                    if inside_unbounded and high == unbounded:
+                        return True
+                    if walk(body, inside_unbounded or high == unbounded):
+                        return True
+                elif walk(body, inside_unbounded):
+                    return True
+            elif op is parser.SUBPATTERN:
+                if walk(arg[-1], inside_unbounded):
+                    return True
+            elif op is parser.BRANCH:
+                if any(walk(branch, inside_unbounded) for branch in arg[1]):
+                    return True
+            elif op in (parser.ASSERT, parser.ASSERT_NOT) and walk(arg[1], inside_unbounded):
+                return True
+        return False
+
+    return walk(parser.parse(pattern), False)
+
+
+def _check_regexes(contract: Contract, out: Reporter) -> None:
+    for path, pattern in _regexes(contract):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            out.report(rules.INVALID_PATTERN, path, f"regex {pattern!r} does not compile: {error}")
+            continue
+        if _has_nested_quantifier(pattern):
+            out.report(
+                rules.PATTERN_BACKTRACKING,
+                path,
+                f"regex {pattern!r} nests unbounded quantifiers and can backtrack catastrophically;"
+                " rewrite it without the outer repeat",
+            )
+
+
+def _compiled_or_none(pattern: str | None) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern) if pattern else None
+    except re.error:
+        return None  # reported by _check_regexes
+
+
+def _check_naming(contract: Contract, out: Reporter) -> None:
+    metric_pattern = _compiled_or_none(contract.naming.metric_pattern)
+    name_rules = [
+        (match, pattern, rule.message)
+        for rule in contract.naming.rules
+        if (match := _compiled_or_none(rule.match)) and (pattern := _compiled_or_none(rule.pattern))
+    ]
+    for index, metric in enumerate(contract.metrics):
+        path: Path = ("metrics", index, "name")
+        if metric_pattern and not metric_pattern.search(metric.name):
+            out.report(
+                rules.METRIC_NAME,
+                path,
+                f"metric name {metric.name!r} does not match naming.metric_pattern {metric_pattern.pattern!r}",
+                metric=metric.name,
+            )
+        for match, pattern, message in name_rules:
+            if match.search(metric.name) and not pattern.search(metric.name):
+                why = f": {message}" if message else ""
+                out.report(
+                    rules.METRIC_NAME,
+                    path,
+                    f"metric name {metric.name!r} matches {match.pattern!r} but not {pattern.pattern!r}{why}",
+                    metric=metric.name,
+                )
+    attribute_pattern = _compiled_or_none(contract.naming.attribute_pattern)
+    if attribute_pattern:
+        for index, metric in enumerate(contract.metrics):
+            for section in ("required", "optional"):
+                for position, key in enumerate(getattr(metric.attributes, section)):
+                    if not attribute_pattern.search(key):
+                        out.report(
+                            rules.METRIC_NAME,
+                            ("metrics", index, "attributes", section, position),
+                            f"attribute key {key!r} does not match naming.attribute_pattern"
+                            f" {attribute_pattern.pattern!r}",
+                            metric=metric.name,
+                            attribute=key,
+                        )
+
+
+def _check_units(contract: Contract, out: Reporter) -> None:
+    for index, metric in enumerate(contract.metrics):
+        metric_unit_ok = False
+        if metric.unit is not None:
+            try:
+                units.parse_unit(metric.unit)
+                metric_unit_ok = True
+            except units.UnitError as error:
+                out.report(rules.INVALID_UNIT, ("metrics", index, "unit"), str(error), metric=metric.name)
+        for alias_index, alias in enumerate(metric.aliases):
+            if alias.unit is None:
+                continue
+            path: Path = ("metrics", index, "aliases", alias_index, "unit")
+            try:
+                units.parse_unit(alias.unit)
+            except units.UnitError as error:
+                out.report(rules.INVALID_UNIT, path, str(error), metric=metric.name)
+                continue
+            if metric.unit is None:
+                out.report(
+                    rules.UNIT_MISMATCH,
+                    path,
+                    f"alias {alias.name!r} has unit {alias.unit!r} but {metric.name!r} declares no unit to convert to",
+                    metric=metric.name,
+                )
+            elif metric_unit_ok and not units.is_convertible(alias.unit, metric.unit):
+                out.report(
+                    rules.UNIT_MISMATCH,
+                    path,
+                    f"alias {alias.name!r} in {alias.unit!r} cannot be converted to {metric.name!r} in {metric.unit!r}",
+                    metric=metric.name,
+                )
+
+
+def _check_attribute_sets(contract: Contract, out: Reporter) -> None:
+    for index, metric in enumerate(contract.metrics):
+        forbidden = set(metric.attributes.forbidden)
+        for section in ("required", "optional"):
+            for position, key in enumerate(getattr(metric.attributes, section)):
+                if key in forbidden:
+                    out.report(
+                        rules.ATTRIBUTE_CONFLICT,
+                        ("metrics", index, "attributes", section, position),
+                        f"attribute {key!r} of {metric.name!r} is both {section} and forbidden",
+                        metric=metric.name,
+                        attribute=key,
+                    )
+        if metric.max_series is not None and metric.max_series <= 0:
+            out.report(
+                rules.INVALID_BUDGET,
+                ("metrics", index, "max_series"),
+                f"max_series of {metric.name!r} is {metric.max_series}; a budget must allow at least 1 series",
+                metric=metric.name,
+            )
+
+
+def _check_renames(contract: Contract, out: Reporter) -> None:
+    global_renames = contract.attributes.renames
+    # (where the renames are written, those renames, what applies together with them, metric)
+    sections: list[tuple[Path, Mapping[str, str], Mapping[str, str], str | None]] = [
+        (("attributes", "renames"), global_renames, global_renames, None)
+    ]
+    for index, metric in enumerate(contract.metrics):
+        own = metric.attributes.renames
+        if own:
+            sections.append((("metrics", index, "attributes", "renames"), own, {**global_renames, **own}, metric.name))
+    for base, own, effective, metric_name in sections:
+        for legacy in own:
+            chain = [legacy]
+            target = effective[legacy]
+            while target in effective and target not in chain:
+                chain.append(target)
+                target = effective[target]
+            if len(chain) == 1 and target != legacy:
+                continue
+            steps = " -> ".join([*chain, target])
+            kind = "a cycle" if target in chain else "a chain"
+            out.report(
+                rules.RENAME_CHAIN,
+                (*base, legacy),
+                f"attribute renames form {kind} ({steps}); rename every legacy key straight to the canonical key",
+                metric=metric_name,
+                attribute=legacy,
+                key=True,
+            )
+
+
+def _selector_names(expr: Any) -> list[str]:
+    names: list[str] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                names.append(node.name)
+            else:
+                names.extend(
+                    m.value
+                    for m in node.matchers.matchers
+                    if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal
+                )
+
+    promql_parser.walk(expr, visit)
+    return names
+
+
+def _contract_series(contract: Contract) -> set[str]:
+    series = set()
+    for metric in contract.metrics:
+        series.add(metric.name)
+        if metric.type in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+            series.update(metric.name + suffix for suffix in _SERIES_SUFFIXES)
+    return series
+
+
+def _check_shims(contract: Contract, out: Reporter) -> None:
+    known = _contract_series(contract)
+    for index, shim in enumerate(contract.compat):
+        try:
+            expr = promql_parser.parse(shim.expr)
+        except ValueError as error:
+            out.report(
+                rules.SHIM_EXPRESSION,
+                ("compat", index, "expr"),
+                f"expr of shim {shim.record!r} is not valid PromQL: {error}",
+                metric=shim.record,
+            )
+        else:
+            names = _selector_names(expr)
+            unknown = [name for name in names if name not in known]
+            if not names or len(unknown) == len(names):
+                what = ", ".join(repr(n) for n in unknown) if unknown else "no metric by name"
+                out.report(
+                    rules.SHIM_INPUT,
+                    ("compat", index, "expr"),
+                    f"shim {shim.record!r} reads {what}; a shim must read metrics of the contract",
+                    metric=shim.record,
+                )
+        if shim.expires < out.today:
+            out.report(
+                rules.EXPIRED_SHIM,
+                ("compat", index, "expires"),
+                f"shim {shim.record!r} expired on {shim.expires.isoformat()} (today is {out.today.isoformat()});"
+                " migrate its consumers and remove it, or move the date in a reviewed change",
+                metric=shim.record,
+            )
+
+
+def _check_metadata(contract: Contract, out: Reporter) -> None:
+    for index, metric in enumerate(contract.metrics):
+        if metric.stability is not Stability.STABLE:
+            continue
+        for field_name in ("owner", "description"):
+            if not getattr(metric, field_name):
+                out.report(
+                    rules.METRIC_METADATA,
+                    ("metrics", index),
+                    f"stable metric {metric.name!r} has no {field_name}",
+                    metric=metric.name,
+                )
+        for field_name in ("collection", "precision"):
+            if getattr(metric, field_name) is None:
+                out.report(
+                    rules.RFC_FIELD,
+                    ("metrics", index),
+                    f"stable metric {metric.name!r} has no {field_name} (RFC field reviewers rely on)",
+                    metric=metric.name,
+                )
+
+
+CHECKS: tuple[Check, ...] = (
+    _check_version,
+    _check_metric_names,
+    _check_regexes,
+    _check_naming,
+    _check_units,
+    _check_attribute_sets,
+    _check_renames,
+    _check_shims,
+    _check_metadata,
+)
+
+
+def run_checks(contract: Contract, document: Any, today: date) -> list[Finding]:
+    reporter = Reporter(document, today)
+    for check in CHECKS:
+        check(contract, reporter)
+    return reporter.findings

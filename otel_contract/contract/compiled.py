@@ -1,0 +1,138 @@
+"""The compiled contract: lookup tables the hot path uses, built once per contract version.
+
+Every question the engine asks per data point (is this name an alias? what is the canonical key
+of this attribute? which keys are required?) is a dict or frozenset lookup here; nothing is
+recomputed per request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType
+
+from otel_contract import rules, units
+from otel_contract.contract.model import Alias, AttributeType, Contract, Metric, Scalar
+from otel_contract.rules import RULES, Action, Rule, Scope
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledNameRule:
+    match: re.Pattern[str]
+    pattern: re.Pattern[str]
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledConstraint:
+    allowed: frozenset[Scalar] | None
+    pattern: re.Pattern[str] | None
+    type: AttributeType | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMetric:
+    metric: Metric
+    renames: Mapping[str, str]  # global renames overlaid with the metric's own
+    types: Mapping[str, AttributeType]
+    required: frozenset[str]
+    optional: frozenset[str]
+    forbidden: frozenset[str]
+    allowed: Mapping[str, frozenset[Scalar]]
+    patterns: Mapping[str, re.Pattern[str]]
+
+    @property
+    def name(self) -> str:
+        return self.metric.name
+
+
+@dataclass(frozen=True, slots=True)
+class AliasTarget:
+    """Where an alias leads, and the factor from the alias unit to the metric unit.
+
+    ``factor`` is ``None`` when the units cannot be converted (the engine reports unit-mismatch).
+    """
+
+    alias: Alias
+    metric: CompiledMetric
+    factor: Fraction | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledContract:
+    contract: Contract
+    metrics: Mapping[str, CompiledMetric]
+    aliases: Mapping[str, AliasTarget]
+    attribute_renames: Mapping[str, str]
+    attribute_types: Mapping[str, AttributeType]
+    metric_pattern: re.Pattern[str] | None
+    name_rules: tuple[CompiledNameRule, ...]
+    resource_required: frozenset[str]
+    resource_constraints: Mapping[str, CompiledConstraint]
+    actions: Mapping[Rule, Action]  # effective runtime action of every telemetry rule
+
+    @property
+    def id(self) -> str:
+        return self.contract.id
+
+
+def _alias_factor(alias: Alias, metric: Metric) -> Fraction | None:
+    if alias.unit is None or metric.unit is None or alias.unit == metric.unit:
+        return Fraction(1)
+    try:
+        return units.conversion_factor(alias.unit, metric.unit)
+    except units.UnitError:
+        return None
+
+
+def _compile_metric(contract: Contract, metric: Metric) -> CompiledMetric:
+    own = metric.attributes
+    return CompiledMetric(
+        metric=metric,
+        renames=MappingProxyType({**contract.attributes.renames, **own.renames}),
+        types=MappingProxyType({**contract.attributes.types, **own.types}),
+        required=frozenset(own.required),
+        optional=frozenset(own.optional),
+        forbidden=frozenset(own.forbidden),
+        allowed=MappingProxyType({key: frozenset(values) for key, values in own.values.items()}),
+        patterns=MappingProxyType({key: re.compile(pattern) for key, pattern in own.patterns.items()}),
+    )
+
+
+def compile_contract(contract: Contract) -> CompiledContract:
+    """Lookup tables for ``contract``; its regexes must compile (``check`` guarantees that)."""
+    metrics = {metric.name: _compile_metric(contract, metric) for metric in contract.metrics}
+    aliases = {
+        alias.name: AliasTarget(alias, metrics[metric.name], _alias_factor(alias, metric))
+        for metric in contract.metrics
+        for alias in metric.aliases
+    }
+    naming = contract.naming
+    actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
+    actions[rules.UNKNOWN_METRIC] = contract.unknown_metrics
+    actions.update(contract.policy)
+    return CompiledContract(
+        contract=contract,
+        metrics=MappingProxyType(metrics),
+        aliases=MappingProxyType(aliases),
+        attribute_renames=contract.attributes.renames,
+        attribute_types=contract.attributes.types,
+        metric_pattern=re.compile(naming.metric_pattern) if naming.metric_pattern else None,
+        name_rules=tuple(
+            CompiledNameRule(re.compile(rule.match), re.compile(rule.pattern), rule.message) for rule in naming.rules
+        ),
+        resource_required=frozenset(contract.resource.required),
+        resource_constraints=MappingProxyType(
+            {
+                key: CompiledConstraint(
+                    allowed=frozenset(spec.allowed) if spec.allowed is not None else None,
+                    pattern=re.compile(spec.pattern) if spec.pattern else None,
+                    type=spec.type,
+                )
+                for key, spec in contract.resource.attributes.items()
+            }
+        ),
+        actions=MappingProxyType(actions),
+    )

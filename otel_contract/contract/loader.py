@@ -1,0 +1,321 @@
+"""Contract files -> validated, merged document -> model -> compiled lookup tables.
+
+Phases, each reporting every problem it finds rather than the first:
+
+1. read and parse YAML (a file that cannot be read or parsed raises ``ContractUnreadable``);
+2. validate every file, the includes too, against the JSON Schema;
+3. merge includes under the including file (precedence documented in the README);
+4. build the model and run the semantic checks (only on a schema-valid document, because the
+   checks trust the shape the schema guarantees);
+5. compile lookup tables (``load_contract``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from otel_contract import rules
+from otel_contract.contract._yaml import LocDict, LocList, YamlSyntaxError, format_path, locate, parse_yaml
+from otel_contract.contract.checks import run_checks
+from otel_contract.contract.compiled import CompiledContract, compile_contract
+from otel_contract.contract.model import Contract, build_contract
+from otel_contract.findings import Finding, Location
+from otel_contract.rules import Level
+
+SCHEMA_RESOURCE = "schema/contract-v1.schema.json"
+
+# Findings the sidecar and `validate` load a contract despite: an expired shim keeps emitting
+# (a dashboard must not break at 3 a.m.) and is reported at runtime instead.
+_TOLERATED_AT_RUNTIME = frozenset({rules.EXPIRED_SHIM})
+
+
+class ContractError(Exception):
+    """A contract could not be loaded; ``findings`` says every reason, with locations."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self.findings = tuple(findings)
+        first = self.findings[0] if self.findings else None
+        summary = f"{first.source}: {first.message}" if first else "invalid contract"
+        more = len(self.findings) - 1
+        super().__init__(summary + (f" (and {more} more)" if more > 0 else ""))
+
+
+class ContractUnreadable(ContractError):
+    """A contract file is missing, unreadable, not UTF-8 or not YAML: a usage error (exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LintResult:
+    """What ``check`` learns about one contract file."""
+
+    path: str
+    contract: Contract | None  # None when the schema already failed
+    findings: tuple[Finding, ...]
+
+    def has_errors(self, *, ignore: frozenset[rules.Rule] = frozenset()) -> bool:
+        return any(f.level is Level.ERROR and f.rule not in ignore for f in self.findings)
+
+
+@cache
+def schema() -> Mapping[str, Any]:
+    """The contract JSON Schema shipped with the package."""
+    text = resources.files("otel_contract.contract").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    document: Mapping[str, Any] = json.loads(text)
+    return document
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _read(path: Path, display: str) -> tuple[Any, list[Finding]]:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ContractUnreadable([_fatal(Location(display), f"cannot read contract: {reason}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        message = f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded"
+        raise ContractUnreadable([_fatal(Location(display, line, column), message)]) from None
+    try:
+        document, duplicates = parse_yaml(text, display)
+    except YamlSyntaxError as error:
+        raise ContractUnreadable([_fatal(error.location, error.reason)]) from None
+    findings = [
+        Finding.of(rules.CONTRACT_SYNTAX, f"duplicate key {key!r}; the last value wins", location=loc)
+        for loc, key in duplicates
+    ]
+    return document, findings
+
+
+def _fatal(location: Location, message: str) -> Finding:
+    return Finding.of(rules.CONTRACT_SYNTAX, message, location=location)
+
+
+# --- schema validation -----------------------------------------------------------------------------
+
+
+def _schema_findings(document: Any, display: str) -> list[Finding]:
+    if not isinstance(document, LocDict):
+        kind = "empty" if document is None else f"a {type(document).__name__}, not a mapping"
+        loc = getattr(document, "loc", Location(display, 1, 1))
+        return [Finding.of(rules.CONTRACT_SCHEMA, f"the contract is {kind}", location=loc)]
+    findings: list[Finding] = []
+    for error in sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        findings.extend(_describe(error, document))
+    return findings
+
+
+def _describe(error: ValidationError, document: Any) -> Iterator[Finding]:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        subschema = cast(Mapping[str, Any], error.schema)
+        allowed = set(subschema.get("properties", {}))
+        for key in error.instance:
+            if key in allowed:
+                continue
+            key_path = (*path, key)
+            hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(sorted(allowed))}"
+            yield Finding.of(
+                rules.CONTRACT_SCHEMA,
+                f"unknown key {key!r}{suggestion}",
+                location=locate(document, key_path, key=True),
+                path=format_path(key_path),
+            )
+        return
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        message = _alternatives_message(error)
+    else:
+        message = _message(error)
+    yield Finding.of(
+        rules.CONTRACT_SCHEMA,
+        message,
+        location=locate(document, path),
+        path=format_path(path) or "(top level)",
+    )
+
+
+def _alternatives_message(error: ValidationError) -> str:
+    """``oneOf`` of required-key sets reads best as the sets: 'needs exactly one of: a | b + c'."""
+    branches = cast(list[Mapping[str, Any]], error.validator_value)
+    alternatives: list[list[str] | None] = [branch.get("required") for branch in branches]
+    if all(alternatives):
+        options = " | ".join(" + ".join(keys or ()) for keys in alternatives)
+        quantity = "exactly one of" if error.validator == "oneOf" else "at least one of"
+        return f"needs {quantity}: {options}"
+    return f"{_message(best_match(error.context))} (no alternative of {error.validator} matched)"
+
+
+def _message(error: ValidationError) -> str:
+    instance = error.instance
+    if error.validator == "enum":
+        options = [str(option) for option in cast(list[Any], error.validator_value)]
+        hint = difflib.get_close_matches(str(instance), options, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return f"{instance!r} is not one of {', '.join(options)}{suggestion}"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        got = "null" if instance is None else type(instance).__name__
+        quote_hint = (
+            " (quote it: YAML reads it as a number)"
+            if expected == "string" and isinstance(instance, int | float)
+            else ""
+        )
+        return f"expected {expected_text}, got {got} {instance!r}{quote_hint}"
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required")
+    return error.message
+
+
+# --- includes and merge ----------------------------------------------------------------------------
+
+# List sections merged by a key (the including file's entry replaces the included one), and list
+# sections concatenated (included entries first) or united. Everything else: mappings merge key by
+# key, and the including file's scalars win.
+_KEYED_LISTS: Mapping[tuple[str, ...], str] = {
+    ("metrics",): "name",
+    ("compat",): "record",
+    ("invariants",): "name",
+    ("autoscaling",): "metric",
+}
+_CONCATENATED = frozenset({("resource", "actions"), ("naming", "rules")})
+_UNITED = frozenset({("owners",), ("resource", "required")})
+
+
+def _merge(base: Any, override: Any, at: tuple[str, ...] = ()) -> Any:
+    if isinstance(base, LocDict) and isinstance(override, LocDict):
+        merged = LocDict(base)
+        merged.loc = override.loc
+        merged.key_locs = {**base.key_locs}
+        merged.value_locs = {**base.value_locs}
+        for key, value in override.items():
+            merged[key] = _merge(base[key], value, (*at, key)) if key in base else value
+            merged.key_locs[key] = override.key_locs[key]
+            merged.value_locs[key] = override.value_locs[key]
+        return merged
+    if isinstance(base, LocList) and isinstance(override, LocList):
+        if at in _KEYED_LISTS:
+            field = _KEYED_LISTS[at]
+            replaced = {item.get(field) for item in override if isinstance(item, dict)}
+            pairs = [
+                (item, loc)
+                for item, loc in zip(base, base.item_locs, strict=True)
+                if not (isinstance(item, dict) and item.get(field) in replaced)
+            ]
+            pairs += list(zip(override, override.item_locs, strict=True))
+        elif at in _CONCATENATED:
+            pairs = [*zip(base, base.item_locs, strict=True), *zip(override, override.item_locs, strict=True)]
+        elif at in _UNITED:
+            pairs = list(zip(base, base.item_locs, strict=True))
+            pairs += [(i, loc) for i, loc in zip(override, override.item_locs, strict=True) if i not in base]
+        else:
+            return override
+        merged_list = LocList(item for item, _ in pairs)
+        merged_list.loc = override.loc
+        merged_list.item_locs = [loc for _, loc in pairs]
+        return merged_list
+    return override
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _load_tree(path: Path, stack: tuple[Path, ...], seen: set[Path], included: list[str]) -> tuple[Any, list[Finding]]:
+    """The merged document rooted at ``path`` and the findings of every file in it."""
+    display = _display(path)
+    document, findings = _read(path, display)
+    findings += _schema_findings(document, display)
+    if not isinstance(document, LocDict):
+        return None, findings
+    merged: Any = None
+    include_list = document.get("include")
+    if isinstance(include_list, list):
+        for index, entry in enumerate(include_list):
+            if not isinstance(entry, str):
+                continue  # the schema reported it
+            target = (path.parent / entry).resolve()
+            where = locate(document, ("include", index))
+            if target in stack:
+                cycle = " -> ".join(_display(p) for p in (*stack[stack.index(target) :], target))
+                findings.append(Finding.of(rules.CONTRACT_INCLUDE, f"include cycle: {cycle}", location=where))
+                continue
+            if target in seen:
+                continue  # a shared base included along two paths is merged once
+            if not target.is_file():
+                findings.append(
+                    Finding.of(
+                        rules.CONTRACT_INCLUDE,
+                        f"included file {entry!r} does not exist (looked for {_display(target)})",
+                        location=where,
+                        path=format_path(("include", index)),
+                    )
+                )
+                continue
+            seen.add(target)
+            included.append(_display(target))
+            child, child_findings = _load_tree(target, (*stack, target), seen, included)
+            findings += child_findings
+            if child is not None:
+                merged = child if merged is None else _merge(merged, child)
+    own = LocDict((k, v) for k, v in document.items() if k != "include")
+    own.loc, own.key_locs, own.value_locs = document.loc, document.key_locs, document.value_locs
+    return (own if merged is None else _merge(merged, own)), findings
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+
+def lint_contract(path: str | os.PathLike[str], *, today: date | None = None) -> LintResult:
+    """Every finding of the contract at ``path`` and its includes.
+
+    Raises ``ContractUnreadable`` when a file cannot be read or parsed as YAML.
+    """
+    root = Path(path).resolve()
+    included: list[str] = []
+    document, findings = _load_tree(root, (root,), {root}, included)
+    display = _display(root)
+    contract: Contract | None = None
+    if document is not None and not any(f.rule is rules.CONTRACT_SCHEMA for f in findings):
+        contract = build_contract(document, display, tuple(included))
+        findings += run_checks(contract, document, today or date.today())
+    findings.sort(key=Finding.sort_key)
+    return LintResult(display, contract, tuple(findings))
+
+
+def load_contract(path: str | os.PathLike[str], *, today: date | None = None) -> CompiledContract:
+    """The compiled contract at ``path``, for the sidecar and ``validate``.
+
+    Raises ``ContractError`` listing every error (expired shims excepted: they are reported at
+    runtime), or ``ContractUnreadable``.
+    """
+    result = lint_contract(path, today=today)
+    errors = [f for f in result.findings if f.level is Level.ERROR and f.rule not in _TOLERATED_AT_RUNTIME]
+    if errors or result.contract is None:
+        raise ContractError(errors)
+    return compile_contract(result.contract)

@@ -1,0 +1,158 @@
+"""The rule catalog: every finding otel-contract can report, defined once.
+
+Output, configuration (``policy:``), documentation and tests all name a rule by its slug. Code
+refers to the constants below (``rules.METRIC_NAME``), never to a slug spelled as a string, so a
+rename happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+class Level(enum.IntEnum):
+    """How serious a finding is; ordered so that ``level >= threshold`` works."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Level:
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise ValueError(f"unknown level {text!r} (expected error, warning or info)") from None
+
+
+class Action(enum.Enum):
+    """What the sidecar does with the data a telemetry finding is about."""
+
+    REJECT = "reject"  # drop the offending data points, count them in OTLP partial_success
+    FLAG = "flag"  # forward unchanged, count and report
+    IGNORE = "ignore"  # neither count nor report
+
+
+class Scope(enum.Flag):
+    """Where a rule can fire: on telemetry (sidecar, ``validate``), on a contract file (``check``)."""
+
+    TELEMETRY = enum.auto()
+    CONTRACT = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    slug: str
+    level: Level
+    action: Action
+    scope: Scope
+    summary: str
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+_CATALOG: list[Rule] = []
+
+
+def _rule(slug: str, level: Level, action: Action, scope: Scope, summary: str) -> Rule:
+    rule = Rule(slug, level, action, scope, summary)
+    _CATALOG.append(rule)
+    return rule
+
+
+_T = Scope.TELEMETRY
+_C = Scope.CONTRACT
+E, W, I = Level.ERROR, Level.WARNING, Level.INFO  # noqa: E741 - the catalog reads better as a table
+REJECT, FLAG = Action.REJECT, Action.FLAG
+
+# --- telemetry rules (design §4) -------------------------------------------------------------------
+UNKNOWN_METRIC = _rule("unknown-metric", W, FLAG, _T, "The metric name is neither a contract metric nor an alias.")
+METRIC_NAME = _rule("metric-name", E, REJECT, _T | _C, "The metric name breaks the naming pattern or a naming rule.")
+DEPRECATED_METRIC = _rule(
+    "deprecated-metric", W, FLAG, _T, "An alias or a deprecated metric was used; it was normalized."
+)
+TYPE_MISMATCH = _rule(
+    "type-mismatch", E, REJECT, _T, "Data type, monotonicity or temporality differs from the contract."
+)
+UNIT_MISMATCH = _rule(
+    "unit-mismatch", E, REJECT, _T | _C, "The unit differs from the contract and cannot be converted."
+)
+MISSING_ATTRIBUTE = _rule("missing-attribute", E, FLAG, _T, "A required attribute is absent.")
+FORBIDDEN_ATTRIBUTE = _rule("forbidden-attribute", E, REJECT, _T, "A forbidden attribute is present.")
+ATTRIBUTE_VALUE = _rule(
+    "attribute-value",
+    E,
+    FLAG,
+    _T,
+    "An attribute value is not allowed, has the wrong type or cannot be coerced.",
+)
+IDENTITY_CONFLICT = _rule(
+    "identity-conflict", W, FLAG, _T, "After renames, two series collapsed into one identity; one was kept."
+)
+CARDINALITY = _rule("cardinality", E, REJECT, _T, "A metric went over its max_series budget; new series are refused.")
+MISSING_RESOURCE_ATTRIBUTE = _rule(
+    "missing-resource-attribute",
+    E,
+    FLAG,
+    _T,
+    "A required resource attribute is absent after resource actions.",
+)
+RESOURCE_ATTRIBUTE_VALUE = _rule("resource-attribute-value", E, FLAG, _T, "A resource attribute value is not allowed.")
+INVALID_DATA_POINT = _rule(
+    "invalid-data-point",
+    E,
+    REJECT,
+    _T,
+    "NaN, a negative counter, bucket counts that do not add up, and the like.",
+)
+EXPIRED_SHIM = _rule("expired-shim", E, FLAG, _T | _C, "A compat shim is past its expiry date.")
+INVARIANT = _rule("invariant", E, FLAG, _T, "A cross-metric invariant does not hold.")
+CONTRACT_SCHEMA = _rule("contract-schema", E, FLAG, _C, "The contract file does not match the contract schema.")
+
+# --- contract rules (``otel-contract check``) ------------------------------------------------------
+CONTRACT_SYNTAX = _rule("contract-syntax", E, FLAG, _C, "The contract file is not valid YAML.")
+CONTRACT_INCLUDE = _rule(
+    "contract-include", E, FLAG, _C, "An included contract file is missing, unreadable or part of a cycle."
+)
+CONTRACT_VERSION = _rule("contract-version", E, FLAG, _C, "The contract version is not a semantic version.")
+DUPLICATE_METRIC = _rule("duplicate-metric", E, FLAG, _C, "Two contract metrics have the same name.")
+ALIAS_CONFLICT = _rule("alias-conflict", E, FLAG, _C, "An alias is also a metric name or an alias of another metric.")
+INVALID_PATTERN = _rule("invalid-pattern", E, FLAG, _C, "A regular expression does not compile.")
+PATTERN_BACKTRACKING = _rule(
+    "pattern-backtracking", W, FLAG, _C, "A nested quantifier such as (a+)+ can backtrack catastrophically."
+)
+INVALID_UNIT = _rule("invalid-unit", E, FLAG, _C, "A unit is not valid UCUM.")
+ATTRIBUTE_CONFLICT = _rule(
+    "attribute-conflict", E, FLAG, _C, "An attribute is both required (or optional) and forbidden."
+)
+RENAME_CHAIN = _rule(
+    "rename-chain", E, FLAG, _C, "An attribute rename leads to another renamed key, or renames form a cycle."
+)
+INVALID_BUDGET = _rule("invalid-budget", E, FLAG, _C, "max_series must be a positive number of series.")
+SHIM_EXPRESSION = _rule("shim-expression", E, FLAG, _C, "A compat shim's expr is not valid PromQL.")
+SHIM_INPUT = _rule("shim-input", E, FLAG, _C, "A compat shim's expr reads no metric of the contract.")
+METRIC_METADATA = _rule("metric-metadata", E, FLAG, _C, "A stable metric has no owner or no description.")
+RFC_FIELD = _rule(
+    "rfc-field", W, FLAG, _C, "A stable metric lacks an RFC field (collection, precision) reviewers rely on."
+)
+
+RULES: Mapping[str, Rule] = MappingProxyType({rule.slug: rule for rule in _CATALOG})
+"""Every rule by slug, in catalog order."""
+
+del _T, _C, E, W, I, REJECT, FLAG
+
+
+def get(slug: str) -> Rule:
+    """The rule named by ``slug``; ``KeyError`` names the unknown slug."""
+    try:
+        return RULES[slug]
+    except KeyError:
+        raise KeyError(f"unknown rule {slug!r}") from None
