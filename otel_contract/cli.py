@@ -20,7 +20,7 @@ from otel_contract.findings import Finding
 from otel_contract.reports import Report
 from otel_contract.reports import json as json_report
 from otel_contract.reports import text as text_report
-from otel_contract.rules import RULES, Level
+from otel_contract.rules import RULES, Level, Scope
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -167,7 +167,7 @@ def _run_rules(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         selected = [RULES[args.slug]]
     for rule in selected:
-        scope = "/".join(s.name.lower() for s in type(rule.scope) if s in rule.scope)  # type: ignore[union-attr]
+        scope = "/".join(s.name.lower() for s in Scope if s in rule.scope and s.name)
         print(f"{rule.slug:28} {rule.level.label:8} {rule.action.value:7} {scope:19} {rule.summary}")
     return EXIT_OK
 
