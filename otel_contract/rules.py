@@ -75,7 +75,7 @@ REJECT, FLAG = Action.REJECT, Action.FLAG
 
 # --- telemetry rules (design §4) -------------------------------------------------------------------
 UNKNOWN_METRIC = _rule("unknown-metric", W, FLAG, _T, "The metric name is neither a contract metric nor an alias.")
-METRIC_NAME = _rule("metric-name", E, REJECT, _T | _C, "The metric name breaks the naming pattern or a naming rule.")
+METRIC_NAME = _rule("metric-name", E, FLAG, _T | _C, "The metric name breaks the naming pattern or a naming rule.")
 DEPRECATED_METRIC = _rule(
     "deprecated-metric", W, FLAG, _T, "An alias or a deprecated metric was used; it was normalized."
 )

@@ -42,6 +42,8 @@ class CompiledMetric:
     forbidden: frozenset[str]
     allowed: Mapping[str, frozenset[Scalar]]
     patterns: Mapping[str, re.Pattern[str]]
+    actions: Mapping[Rule, Action]  # the contract's actions overlaid with the metric's own policy
+    checks_attributes: bool  # False when the metric constrains no attribute: the per-point walk is skipped
 
     @property
     def name(self) -> str:
@@ -72,6 +74,10 @@ class CompiledContract:
     resource_required: frozenset[str]
     resource_constraints: Mapping[str, CompiledConstraint]
     actions: Mapping[Rule, Action]  # effective runtime action of every telemetry rule
+    # Alias names and legacy attribute keys as protobuf encodes them: a payload that contains none
+    # of them needs no renaming, which a substring search tells before anything is walked.
+    legacy_tokens: tuple[bytes, ...]
+    renames_anywhere: bool
 
     @property
     def id(self) -> str:
@@ -87,7 +93,7 @@ def _alias_factor(alias: Alias, metric: Metric) -> Fraction | None:
         return None
 
 
-def _compile_metric(contract: Contract, metric: Metric) -> CompiledMetric:
+def _compile_metric(contract: Contract, metric: Metric, actions: Mapping[Rule, Action]) -> CompiledMetric:
     own = metric.attributes
     return CompiledMetric(
         metric=metric,
@@ -98,21 +104,40 @@ def _compile_metric(contract: Contract, metric: Metric) -> CompiledMetric:
         forbidden=frozenset(own.forbidden),
         allowed=MappingProxyType({key: frozenset(values) for key, values in own.values.items()}),
         patterns=MappingProxyType({key: re.compile(pattern) for key, pattern in own.patterns.items()}),
+        actions=MappingProxyType({**actions, **metric.policy}),
+        checks_attributes=bool(own.required or own.forbidden or own.values or own.patterns),
     )
+
+
+def _wire_string(text: str) -> bytes:
+    """``text`` as protobuf encodes it in field 1 (Metric.name, KeyValue.key): tag, length, bytes.
+
+    Searching for the whole encoding rather than the bare text keeps ``status_code`` from matching
+    inside ``http.status_code``.
+    """
+    data = text.encode()
+    length, varint = len(data), bytearray()
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        varint.append(byte | (0x80 if length else 0))
+        if not length:
+            return b"\x0a" + bytes(varint) + data
 
 
 def compile_contract(contract: Contract) -> CompiledContract:
     """Lookup tables for ``contract``; its regexes must compile (``check`` guarantees that)."""
-    metrics = {metric.name: _compile_metric(contract, metric) for metric in contract.metrics}
+    actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
+    actions[rules.UNKNOWN_METRIC] = contract.unknown_metrics
+    actions.update(contract.policy)
+    metrics = {metric.name: _compile_metric(contract, metric, actions) for metric in contract.metrics}
     aliases = {
         alias.name: AliasTarget(alias, metrics[metric.name], _alias_factor(alias, metric))
         for metric in contract.metrics
         for alias in metric.aliases
     }
     naming = contract.naming
-    actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
-    actions[rules.UNKNOWN_METRIC] = contract.unknown_metrics
-    actions.update(contract.policy)
+    legacy = {*aliases, *contract.attributes.renames}
+    legacy.update(key for metric in contract.metrics for key in metric.attributes.renames)
     return CompiledContract(
         contract=contract,
         metrics=MappingProxyType(metrics),
@@ -135,4 +160,6 @@ def compile_contract(contract: Contract) -> CompiledContract:
             }
         ),
         actions=MappingProxyType(actions),
+        legacy_tokens=tuple(sorted(_wire_string(name) for name in legacy)),
+        renames_anywhere=bool(legacy - set(aliases)),
     )

@@ -133,6 +133,7 @@ class Metric:
     aliases: tuple[Alias, ...] = ()
     attributes: AttributeRules = AttributeRules()
     max_series: int | None = None
+    policy: Mapping[Rule, Action] = field(default_factory=_no_entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,10 @@ def _attribute_rules(doc: Mapping[str, Any] | None) -> AttributeRules:
     )
 
 
+def _policy(doc: Mapping[str, str] | None) -> Mapping[Rule, Action]:
+    return MappingProxyType({rules.get(slug): Action(action) for slug, action in (doc or {}).items()})
+
+
 def _metric(doc: Mapping[str, Any]) -> Metric:
     return Metric(
         name=doc["name"],
@@ -232,6 +237,7 @@ def _metric(doc: Mapping[str, Any]) -> Metric:
         aliases=tuple(Alias(alias["name"], alias.get("unit")) for alias in doc.get("aliases", ())),
         attributes=_attribute_rules(doc.get("attributes")),
         max_series=doc.get("max_series"),
+        policy=_policy(doc.get("policy")),
     )
 
 
@@ -321,6 +327,6 @@ def build_contract(doc: Mapping[str, Any], source: str, includes: tuple[str, ...
             )
             for inv in doc.get("invariants", ())
         ),
-        policy=MappingProxyType({rules.get(slug): Action(action) for slug, action in doc.get("policy", {}).items()}),
+        policy=_policy(doc.get("policy")),
         autoscaling=tuple(_signal(signal) for signal in doc.get("autoscaling", ())),
     )

@@ -1,0 +1,122 @@
+"""OTLP attribute values: read them as Python scalars, write them, coerce them, rename keys.
+
+Shared by every signal: metric data points, spans, span events and links, log records, resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from otel_contract import rules
+from otel_contract.contract.model import AttributeType, Scalar
+
+# reporter(rule, attribute, message) -> True when the data must be rejected
+Reporter = Callable[[rules.Rule, str, str], bool]
+
+_FIELD_OF_TYPE: Mapping[AttributeType, str] = {
+    AttributeType.STRING: "string_value",
+    AttributeType.INT: "int_value",
+    AttributeType.DOUBLE: "double_value",
+    AttributeType.BOOL: "bool_value",
+}
+_SCALAR_FIELDS = frozenset(_FIELD_OF_TYPE.values())
+
+
+def scalar(value: AnyValue) -> Scalar | None:
+    """The value as a Python scalar; None for empty, array, kvlist and bytes values."""
+    kind = value.WhichOneof("value")
+    if kind in _SCALAR_FIELDS:
+        result: Scalar = getattr(value, kind)
+        return result
+    return None
+
+
+def set_scalar(value: AnyValue, new: Scalar) -> None:
+    # bool before int: bool is an int subclass in Python.
+    if isinstance(new, bool):
+        value.bool_value = new
+    elif isinstance(new, int):
+        value.int_value = new
+    elif isinstance(new, float):
+        value.double_value = new
+    else:
+        value.string_value = new
+
+
+def _coerced(current: Scalar, target: AttributeType) -> Scalar | None:
+    """``current`` converted to ``target``, or None when it does not convert without loss."""
+    try:
+        if target is AttributeType.INT:
+            if isinstance(current, str):
+                return int(current.strip(), 10)
+            if isinstance(current, float) and current.is_integer():
+                return int(current)
+        elif target is AttributeType.DOUBLE:
+            if isinstance(current, str | int) and not isinstance(current, bool):
+                return float(current)
+        elif target is AttributeType.BOOL:
+            if isinstance(current, str) and current.lower() in ("true", "false"):
+                return current.lower() == "true"
+        elif target is AttributeType.STRING:
+            if isinstance(current, bool):
+                return "true" if current else "false"
+            return str(current)
+    except ValueError:
+        return None
+    return None
+
+
+def normalize_attributes(
+    attributes: Any,
+    renames: Mapping[str, str],
+    types: Mapping[str, AttributeType],
+    report: Reporter,
+) -> tuple[bool, bool]:
+    """Rename legacy keys and coerce typed values in a repeated KeyValue field, in place.
+
+    When a legacy key and its canonical key are both present, the canonical one is kept and the
+    legacy one dropped (``identity-conflict``). Returns (changed, reject).
+    """
+    changed = reject = False
+    present: set[str] | None = None
+    drop: list[int] = []
+    for index, kv in enumerate(attributes):
+        key = kv.key
+        target = renames.get(key)
+        if target is not None:
+            if present is None:
+                present = {item.key for item in attributes}
+            if target in present:
+                drop.append(index)
+                reject |= report(
+                    rules.IDENTITY_CONFLICT,
+                    target,
+                    f"both {key!r} and {target!r} are present; kept {target!r}, dropped the legacy key",
+                )
+                continue
+            present.discard(key)
+            present.add(target)
+            kv.key = key = target
+            changed = True
+        wanted = types.get(key)
+        if wanted is not None:
+            field = _FIELD_OF_TYPE[wanted]
+            kind = kv.value.WhichOneof("value")
+            if kind != field:
+                current = scalar(kv.value)
+                new = None if current is None else _coerced(current, wanted)
+                if new is None:
+                    reject |= report(
+                        rules.ATTRIBUTE_VALUE,
+                        key,
+                        f"attribute {key!r} must be {wanted.value}; {current!r} cannot be converted",
+                    )
+                else:
+                    set_scalar(kv.value, new)
+                    changed = True
+    for index in reversed(drop):
+        del attributes[index]
+    return changed or bool(drop), reject

@@ -1,0 +1,35 @@
+"""The logs engine: resource and attribute normalization on log records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from otel_contract.contract.compiled import CompiledContract
+from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
+from otel_contract.engine._records import RecordShape, process_records
+from otel_contract.engine._sink import FindingSink
+
+
+def _log_attributes(record: Any) -> Iterable[Any]:
+    yield record.attributes
+
+
+_LOGS = RecordShape("log record", "resource_logs", "scope_logs", "log_records", _log_attributes)
+
+
+def process_logs(
+    payload: bytes | ExportLogsServiceRequest,
+    contract: CompiledContract,
+    *,
+    options: EngineOptions | None = None,
+    source: str | None = None,
+) -> Outcome[ExportLogsServiceRequest]:
+    """Normalize one logs request; ``items`` and ``rejected`` count log records."""
+    options = options or EngineOptions()
+    request, original, renames_possible = prepare(payload, ExportLogsServiceRequest, contract)
+    sink = FindingSink(source, options.audit)
+    counts = process_records(request, _LOGS, contract, options, sink, renames_possible)
+    return Outcome(request, sink.findings(), counts.items, counts.rejected, 0, counts.changed, original)

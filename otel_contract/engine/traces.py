@@ -1,0 +1,39 @@
+"""The traces engine: resource and attribute normalization on spans, span events and span links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_contract.contract.compiled import CompiledContract
+from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
+from otel_contract.engine._records import RecordShape, process_records
+from otel_contract.engine._sink import FindingSink
+
+
+def _span_attributes(span: Any) -> Iterable[Any]:
+    yield span.attributes
+    for event in span.events:
+        yield event.attributes
+    for link in span.links:
+        yield link.attributes
+
+
+_SPANS = RecordShape("span", "resource_spans", "scope_spans", "spans", _span_attributes)
+
+
+def process_traces(
+    payload: bytes | ExportTraceServiceRequest,
+    contract: CompiledContract,
+    *,
+    options: EngineOptions | None = None,
+    source: str | None = None,
+) -> Outcome[ExportTraceServiceRequest]:
+    """Normalize one traces request; ``items`` and ``rejected`` count spans."""
+    options = options or EngineOptions()
+    request, original, renames_possible = prepare(payload, ExportTraceServiceRequest, contract)
+    sink = FindingSink(source, options.audit)
+    counts = process_records(request, _SPANS, contract, options, sink, renames_possible)
+    return Outcome(request, sink.findings(), counts.items, counts.rejected, 0, counts.changed, original)
