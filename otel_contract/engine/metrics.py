@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -17,7 +18,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, D
 
 from otel_contract import rules, units
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
-from otel_contract.contract.model import MetricType, Stability, Temporality
+from otel_contract.contract.model import AttributeType, MetricType, Stability, Temporality
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
@@ -56,8 +57,13 @@ def _power_of_two(factor: Fraction) -> int | None:
     return None
 
 
-def _identity(attributes: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((kv.key, scalar(kv.value)) for kv in attributes))
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+_VALUE_FIELD = {
+    AttributeType.STRING: "string_value",
+    AttributeType.INT: "int_value",
+    AttributeType.DOUBLE: "double_value",
+    AttributeType.BOOL: "bool_value",
+}
 
 
 class _Run:
@@ -306,30 +312,47 @@ class _Run:
         actions = compiled.actions
         renames = compiled.renames if self.renames_possible else {}
         types = compiled.types
-        normalize = renames or types
         attribute_reporter = self._attribute_reporter(name, actions)
         check_attributes = self._attribute_checker(compiled) if compiled.checks_attributes else None
         check_value = _VALUE_CHECKS[kind](compiled.metric) if kind in _VALUE_CHECKS else None
         convert = _converter(kind, factor) if factor != 1 else None
         budget = compiled.metric.max_series if self.state is not None else None
         report = self.sink.report
+        # The kind each typed key must have: a point whose values already have it needs no coercion,
+        # which the single pass below tells without calling into the slower normalizer.
+        typed = {key: _VALUE_FIELD[wanted] for key, wanted in types.items()}
+        track_identity = seen is not None or budget is not None
         drop: list[int] = []
         merged: list[int] = []
         for index, point in enumerate(points):
             attributes = point.attributes
             reject = False
-            if normalize:
+            if renames:
                 changed, reject = normalize_attributes(attributes, renames, types, attribute_reporter)
                 if changed:
                     self.changed = True
+            values = {}
+            coerce = False
+            for kv in attributes:
+                value = kv.value
+                kind_of_value = value.WhichOneof("value")
+                key = kv.key
+                values[key] = getattr(value, kind_of_value) if kind_of_value in _SCALARS else value.SerializeToString()
+                if typed and typed.get(key, kind_of_value) != kind_of_value:
+                    coerce = True
+            if coerce and not renames:
+                changed, reject = normalize_attributes(attributes, renames, types, attribute_reporter)
+                if changed:
+                    self.changed = True
+                    values = {kv.key: scalar(kv.value) for kv in attributes}
             if check_attributes is not None:
-                reject |= check_attributes(attributes)
+                reject |= check_attributes(values)
             if check_value is not None:
                 problem = check_value(point)
                 if problem:
                     reject |= report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
-            if seen is not None or budget is not None:
-                identity = _identity(attributes)
+            if track_identity:
+                identity = tuple(sorted(values.items()))
                 if seen is not None:
                     if identity in seen:
                         report(
@@ -369,8 +392,7 @@ class _Run:
         allowed, patterns = compiled.allowed, compiled.patterns
         report = self.sink.report
 
-        def check(attributes: Any) -> bool:
-            present = {kv.key: kv.value for kv in attributes}
+        def check(present: dict[str, Any]) -> bool:
             reject = False
             if required:
                 for key in required.difference(present):
@@ -391,8 +413,8 @@ class _Run:
                         attribute=key,
                     )
             for key, values in allowed.items():
-                any_value = present.get(key)
-                if any_value is not None and (value := scalar(any_value)) not in values:
+                value = present.get(key, values)
+                if value is not values and value not in values:
                     reject |= report(
                         rules.ATTRIBUTE_VALUE,
                         actions,
@@ -401,9 +423,8 @@ class _Run:
                         attribute=key,
                     )
             for key, pattern in patterns.items():
-                any_value = present.get(key)
-                if any_value is not None:
-                    value = scalar(any_value)
+                if key in present:
+                    value = present[key]
                     if not (isinstance(value, str) and pattern.search(value)):
                         reject |= report(
                             rules.ATTRIBUTE_VALUE,
@@ -435,18 +456,23 @@ def _number_check(spec: Any) -> Callable[[Any], str | None]:
 
 
 def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
+    increasing: dict[tuple[float, ...], bool] = {}  # the points of one metric share their bounds
+
     def check(point: Any) -> str | None:
         if point.flags & _NO_RECORDED_VALUE:
             return None
         counts = point.bucket_counts
         if counts:
-            if len(counts) != len(point.explicit_bounds) + 1:
-                return f"{len(counts)} bucket counts for {len(point.explicit_bounds)} bounds (need bounds + 1)"
+            bounds = tuple(point.explicit_bounds)
+            if len(counts) != len(bounds) + 1:
+                return f"{len(counts)} bucket counts for {len(bounds)} bounds (need bounds + 1)"
             total = sum(counts)
             if total != point.count:
                 return f"bucket counts add up to {total}, not to count {point.count}"
-            bounds = point.explicit_bounds
-            if any(b >= a for a, b in zip(bounds[1:], bounds, strict=False)):
+            ok = increasing.get(bounds)
+            if ok is None:
+                ok = increasing[bounds] = all(a < b for a, b in pairwise(bounds))
+            if not ok:
                 return "explicit bounds are not strictly increasing"
         if point.HasField("sum") and math.isnan(point.sum):
             return "histogram sum is NaN"
