@@ -7,16 +7,19 @@ error or unreadable/unparsable input, with one line naming the file (and line) a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from otel_contract import __version__
-from otel_contract.contract import ContractUnreadable, lint_contract
+from otel_contract import __version__, gate
+from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
 from otel_contract.contract.loader import SCHEMA_RESOURCE
+from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
+from otel_contract.inputs.otlp import InputError, read_captures, write_capture
 from otel_contract.reports import Report
 from otel_contract.reports import json as json_report
 from otel_contract.reports import text as text_report
@@ -79,6 +82,44 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_run_check)
 
+    validate = commands.add_parser(
+        "validate",
+        help="run the engine on captured telemetry (OTLP protobuf or JSON files)",
+        description="Run the contract engine, exactly as the sidecar runs it, on captured OTLP telemetry and"
+        " report what the sidecar would report: the same rules, the same counts.",
+        epilog="INPUT: .pb/.binpb (binary OTLP; the signal from the name, e.g. dump.metrics.pb, else guessed),"
+        " .json (one OTLP/JSON document, or the Collector file exporter's JSON lines), .jsonl/.ndjson, or - for"
+        " stdin. Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage error, an"
+        " invalid contract or an unreadable input.",
+    )
+    _contract_option(validate)
+    validate.add_argument("inputs", nargs="+", metavar="INPUT", help="capture files, or - for stdin")
+    validate.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
+    validate.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    validate.add_argument(
+        "--fail-on", choices=_FAIL_ON, default="error", help="lowest level that fails (default error)"
+    )
+    validate.add_argument(
+        "--audit", action="store_true", help="turn every reject into flag, as the sidecar's audit mode"
+    )
+    validate.set_defaults(handler=_run_validate)
+
+    normalize = commands.add_parser(
+        "normalize",
+        help="write the normalized telemetry the sidecar would forward",
+        description="Normalize captured OTLP telemetry with the contract and write what the sidecar would forward,"
+        " to migrate captured data or to see exactly what changes. Findings go to stderr.",
+        epilog="OUTPUT format by extension: .pb/.binpb (one request), .json, .jsonl/.ndjson, or - (JSON lines on"
+        " stdout). Exit codes: 0 written (1 with --fail-on and findings at or above it), 2 usage error, an invalid"
+        " contract or an unreadable input.",
+    )
+    _contract_option(normalize)
+    normalize.add_argument("input", metavar="INPUT", help="a capture file, or - for stdin")
+    normalize.add_argument("--output", "-o", metavar="OUTPUT", required=True, help="where to write, or -")
+    normalize.add_argument("--fail-on", choices=_FAIL_ON, default="none", help="lowest level that fails (default none)")
+    normalize.add_argument("--audit", action="store_true", help="turn every reject into flag")
+    normalize.set_defaults(handler=_run_normalize)
+
     explain = commands.add_parser(
         "rules",
         help="list every rule with its level, runtime action and meaning",
@@ -97,6 +138,76 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _contract_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract YAML file")
+    parser.add_argument(
+        "--today", type=_iso_date, metavar="YYYY-MM-DD", help="the date shim expiry is judged against (default: today)"
+    )
+
+
+def _load(path: str, today: date | None) -> CompiledContract | None:
+    """The compiled contract, or None after printing why it cannot be used (exit 2)."""
+    try:
+        return load_contract(path, today=today)
+    except ContractError as error:
+        print(f"otel-contract: error: contract {path} cannot be used:", file=sys.stderr)
+        for finding in error.findings:
+            print(f"  {text_report.format_finding(finding)}", file=sys.stderr)
+        return None
+
+
+def _engine_options(args: argparse.Namespace) -> EngineOptions:
+    return EngineOptions(audit=args.audit, env=dict(os.environ))
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    contract = _load(args.contract, args.today)
+    if contract is None:
+        return EXIT_USAGE
+    totals = gate.Totals()
+    try:
+        for path in args.inputs:
+            for _ in gate.run(read_captures(path), contract, _engine_options(args), totals):
+                pass
+    except InputError as error:
+        print(f"otel-contract: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    report = totals.report(contract)
+    code = _write_report([report], args.format, args.output)
+    if code != EXIT_OK:
+        return code
+    print(
+        f"{text_report.summary([report])}: {totals.items} data points in {totals.captures} requests,"
+        f" {totals.dropped} rejected",
+        file=sys.stderr,
+    )
+    return EXIT_FINDINGS if _fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
+
+
+def _run_normalize(args: argparse.Namespace) -> int:
+    contract = _load(args.contract, args.today)
+    if contract is None:
+        return EXIT_USAGE
+    totals = gate.Totals()
+    try:
+        outcomes = gate.run(read_captures(args.input), contract, _engine_options(args), totals)
+        write_capture(args.output, [outcome.request for outcome in outcomes])
+    except InputError as error:
+        print(f"otel-contract: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as error:
+        print(f"otel-contract: error: cannot write {args.output}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    report = totals.report(contract)
+    sys.stderr.write(text_report.render([report]))
+    print(
+        f"{text_report.summary([report])}: wrote {totals.captures} requests,"
+        f" {totals.items - totals.dropped} of {totals.items} data points, to {args.output}",
+        file=sys.stderr,
+    )
+    return EXIT_FINDINGS if _fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
+
+
 def _threshold(fail_on: str) -> Level | None:
     return None if fail_on == "none" else Level.parse(fail_on)
 
@@ -109,6 +220,21 @@ def _open_output(path: str | None) -> TextIO:
     if path is None:
         return sys.stdout
     return open(path, "w", encoding="utf-8")
+
+
+def _write_report(reports: list[Report], fmt: str, path: str | None) -> int:
+    renderer = json_report.render if fmt == "json" else text_report.render
+    try:
+        output = _open_output(path)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output.write(renderer(reports))
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    return EXIT_OK
 
 
 def _run_check(args: argparse.Namespace) -> int:
@@ -131,17 +257,9 @@ def _run_check(args: argparse.Namespace) -> int:
                 findings=result.findings,
             )
         )
-    renderer = json_report.render if args.format == "json" else text_report.render
-    try:
-        output = _open_output(args.output)
-    except OSError as error:
-        print(f"otel-contract: error: cannot write {args.output}: {error.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        output.write(renderer(reports))
-    finally:
-        if output is not sys.stdout:
-            output.close()
+    code = _write_report(reports, args.format, args.output)
+    if code != EXIT_OK:
+        return code
     if reports:
         print(text_report.summary(reports), file=sys.stderr)
     if unreadable:
