@@ -123,7 +123,7 @@ def test_normalize_writes_what_the_sidecar_would_forward(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "error[missing-attribute]" in result.stderr
     [capture] = list(read_captures(out))
-    duration, unknown = all_metrics(capture.request)
+    duration, _unknown = all_metrics(capture.request)
     assert duration.name == "http_server_duration_seconds" and duration.unit == "s"
     [point] = duration.histogram.data_points
     assert point_attrs(point) == {"http.method": "GET", "http.status_code": 503}
