@@ -556,6 +556,20 @@ def test_empty_protobuf_needs_a_signal(tmp_path: Path) -> None:
     assert capture.request == ExportTraceServiceRequest()
 
 
+def test_guess_ranks_a_clean_round_trip_above_one_with_trailing_unknown_fields(tmp_path: Path) -> None:
+    # Printable IDs read as a Metric's name and description; kind (field 6) is unknown to Metric but
+    # last, so the metrics parse round-trips too, and only its unknown field gives it away.
+    span = Span(trace_id=b"abcdefghijklmnop", span_id=b"abcdefgh", kind=Span.SPAN_KIND_SERVER)
+    request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])])
+    raw = request.SerializeToString()
+    as_metrics = ExportMetricsServiceRequest.FromString(raw)
+    assert as_metrics.SerializeToString() == raw and as_metrics.resource_metrics[0].scope_metrics[0].metrics
+    path = tmp_path / "ambiguous.pb"
+    path.write_bytes(raw)
+    (capture,) = read_captures(path)
+    assert (capture.signal, capture.request) == (Signal.TRACES, request)
+
+
 def test_guess_prefers_the_parse_without_unknown_fields(tmp_path: Path) -> None:
     # Fields out of number order (scope_spans before resource) do not round-trip byte for byte.
     resource = ResourcePb(attributes=[KeyValue(key="a", value=AnyValue(string_value="b"))]).SerializeToString()

@@ -422,12 +422,16 @@ def _guess_protobuf(raw: bytes, source: str) -> tuple[Signal, OtlpRequest]:
     """Guess the signal of a binary request that neither the caller nor the file name names.
 
     The bytes are parsed as metrics, then traces, then logs. A parse is a candidate when its
-    top-level repeated field is non-empty. The first candidate whose re-serialization reproduces
-    the input byte for byte wins: a wrong-signal parse that gets that far almost always parks
-    fields as unknown ones, which serialize after the known fields and so change the bytes. If no
-    candidate round-trips (an encoder that orders fields differently or writes default values),
-    the first candidate without unknown fields anywhere wins. Otherwise the file is rejected; an
-    empty request is rejected too, as any signal parses it.
+    top-level repeated field is non-empty, and candidates rank, the first in that order winning a tie:
+
+    1. re-serializes to the input byte for byte and has no unknown fields anywhere;
+    2. re-serializes to the input byte for byte;
+    3. has no unknown fields anywhere (an encoder that orders fields otherwise or writes defaults).
+
+    A wrong-signal parse that gets that far almost always holds unknown fields (the other signal's
+    fields), and protobuf serializes unknown fields after the known ones, so the bytes change unless
+    they happened to come last; ranking 1 above 2 keeps even that case from beating the right parse.
+    Nothing ranked means the file is rejected; so does an empty request, which every signal parses.
     """
     candidates: list[tuple[Signal, OtlpRequest]] = []
     empty_parse = False
@@ -442,12 +446,11 @@ def _guess_protobuf(raw: bytes, source: str) -> tuple[Signal, OtlpRequest]:
             candidates.append((signal, request))
         elif not _has_unknown_fields(request):
             empty_parse = True
-    for signal, request in candidates:
-        if request.SerializeToString() == raw:
-            return signal, request
-    for signal, request in candidates:
-        if not _has_unknown_fields(request):
-            return signal, request
+    round_trips = [(s, r) for s, r in candidates if r.SerializeToString() == raw]
+    ranked = [(s, r) for s, r in round_trips if not _has_unknown_fields(r)] + round_trips
+    ranked += [(s, r) for s, r in candidates if not _has_unknown_fields(r)]
+    if ranked:
+        return ranked[0]
     hint = "pass the signal or name it in the file name (e.g. dump.metrics.pb)"
     if candidates:
         raise InputError(source, None, f"not recognisably an OTLP metrics, traces or logs request; {hint}")
