@@ -22,7 +22,7 @@ from otel_contract.contract.model import AttributeType, MetricType, Stability, T
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
-from otel_contract.engine._values import normalize_attributes, scalar
+from otel_contract.engine._values import normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
 
 _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
@@ -58,6 +58,13 @@ def _power_of_two(factor: Fraction) -> int | None:
 
 
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
+def _hashable(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in _SCALARS else value.SerializeToString()
+
+
 _VALUE_FIELD = {
     AttributeType.STRING: "string_value",
     AttributeType.INT: "int_value",
@@ -327,24 +334,20 @@ class _Run:
         for index, point in enumerate(points):
             attributes = point.attributes
             reject = False
-            if renames:
-                changed, reject = normalize_attributes(attributes, renames, types, attribute_reporter)
-                if changed:
-                    self.changed = True
             values = {}
-            coerce = False
+            normalize = False
             for kv in attributes:
                 value = kv.value
                 kind_of_value = value.WhichOneof("value")
                 key = kv.key
                 values[key] = getattr(value, kind_of_value) if kind_of_value in _SCALARS else value.SerializeToString()
-                if typed and typed.get(key, kind_of_value) != kind_of_value:
-                    coerce = True
-            if coerce and not renames:
+                if (typed and typed.get(key, kind_of_value) != kind_of_value) or key in renames:
+                    normalize = True
+            if normalize:  # the slower path, only for points that carry a legacy key or a mistyped value
                 changed, reject = normalize_attributes(attributes, renames, types, attribute_reporter)
                 if changed:
                     self.changed = True
-                    values = {kv.key: scalar(kv.value) for kv in attributes}
+                    values = {kv.key: _hashable(kv.value) for kv in attributes}
             if check_attributes is not None:
                 reject |= check_attributes(values)
             if check_value is not None:
