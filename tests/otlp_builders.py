@@ -140,3 +140,22 @@ def all_metrics(request: Any) -> list[Any]:
 
 def summary_of(findings: Any) -> set[tuple[str, str | None, str | None, int]]:
     return {(f.rule.slug, f.metric, f.attribute, f.count) for f in findings}
+
+
+def done_when_request() -> ExportMetricsServiceRequest:
+    """Issue 3's scenario: an alias in ms with legacy keys, a point without http.method, an unknown
+    metric, and a resource without service.namespace."""
+    resource = {k: v for k, v in GOOD_RESOURCE.items() if k != "service.namespace"}
+    resource["telemetry.sdk.language"] = "go"
+    return metrics_request(
+        histogram(
+            "http.server.duration",
+            [
+                hpoint({"http.method": "GET", "http_status": "503"}, [100.0, 500.0], [1, 1, 0], 350.0),
+                hpoint({"status_code": "200"}, [100.0, 500.0], [1, 0, 0], 50.0),
+            ],
+            unit="ms",
+        ),
+        gauge("checkout_cart_items", [({}, 3.0)]),
+        resource=resource,
+    )

@@ -12,30 +12,14 @@ from otel_contract.engine import CardinalityState, process_metrics
 from otel_contract.inputs.otlp import read_captures, write_capture
 
 from .conftest import CONTRACTS, TODAY, run_cli
-from .otlp_builders import GOOD_RESOURCE, all_metrics, counter, gauge, histogram, hpoint, metrics_request, point_attrs
+from .otlp_builders import all_metrics, counter, done_when_request, gauge, metrics_request, point_attrs
 
 ECOMMERCE = "contracts/ecommerce.yaml"
 
 
-def scenario():  # type: ignore[no-untyped-def]
-    resource = {k: v for k, v in GOOD_RESOURCE.items() if k != "service.namespace"}
-    return metrics_request(
-        histogram(
-            "http.server.duration",
-            [
-                hpoint({"http.method": "GET", "http_status": "503"}, [100.0, 500.0], [1, 1, 0], 350.0),
-                hpoint({"status_code": "200"}, [100.0, 500.0], [1, 0, 0], 50.0),
-            ],
-            unit="ms",
-        ),
-        gauge("checkout_cart_items", [({}, 3.0)]),
-        resource=resource,
-    )
-
-
 @pytest.mark.parametrize("name", ["capture.json", "capture.jsonl", "capture.metrics.pb"])
 def test_validate_reports_what_the_engine_reports(tmp_path: Path, name: str) -> None:
-    request = scenario()
+    request = done_when_request()
     path = tmp_path / name
     write_capture(path, [request])
     engine = process_metrics(
@@ -53,8 +37,8 @@ def test_validate_reports_what_the_engine_reports(tmp_path: Path, name: str) -> 
 
 
 def test_counts_add_up_over_several_inputs(tmp_path: Path) -> None:
-    write_capture(tmp_path / "a.jsonl", [scenario(), scenario()])
-    write_capture(tmp_path / "b.json", [scenario()])
+    write_capture(tmp_path / "a.jsonl", [done_when_request(), done_when_request()])
+    write_capture(tmp_path / "b.json", [done_when_request()])
     result = run_cli(
         "validate", "-c", ECOMMERCE, str(tmp_path / "a.jsonl"), str(tmp_path / "b.json"), "--format", "json"
     )
@@ -81,13 +65,13 @@ def test_text_report_and_fail_on(tmp_path: Path) -> None:
 
 
 def test_audit_mode_rejects_nothing(tmp_path: Path) -> None:
-    write_capture(tmp_path / "c.json", [scenario()])
+    write_capture(tmp_path / "c.json", [done_when_request()])
     result = run_cli("validate", "-c", ECOMMERCE, str(tmp_path / "c.json"), "--format", "json", "--audit")
     assert json.loads(result.stdout)["summary"]["rejected_data_points"] == 0
 
 
 def test_stdin(tmp_path: Path) -> None:
-    write_capture(tmp_path / "c.jsonl", [scenario()])
+    write_capture(tmp_path / "c.jsonl", [done_when_request()])
     result = run_cli("validate", "-c", ECOMMERCE, "-", "--format", "json", stdin=(tmp_path / "c.jsonl").read_text())
     assert json.loads(result.stdout)["summary"]["data_points"] == 3
 
@@ -110,14 +94,14 @@ def test_unreadable_inputs_exit_2(tmp_path: Path, content: str | None, message: 
 
 
 def test_invalid_contract_exits_2_with_every_reason(tmp_path: Path) -> None:
-    write_capture(tmp_path / "c.json", [scenario()])
+    write_capture(tmp_path / "c.json", [done_when_request()])
     result = run_cli("validate", "-c", "tests/contracts/broken/invalid-budget.yaml", str(tmp_path / "c.json"))
     assert result.returncode == 2
     assert result.stderr.count("error[invalid-budget]") == 2
 
 
 def test_normalize_writes_what_the_sidecar_would_forward(tmp_path: Path) -> None:
-    write_capture(tmp_path / "in.json", [scenario()])
+    write_capture(tmp_path / "in.json", [done_when_request()])
     out = tmp_path / "out.pb"
     result = run_cli("normalize", "-c", ECOMMERCE, str(tmp_path / "in.json"), "-o", str(out))
     assert result.returncode == 0, result.stderr
@@ -133,7 +117,7 @@ def test_normalize_writes_what_the_sidecar_would_forward(tmp_path: Path) -> None
 
 
 def test_normalize_to_stdout(tmp_path: Path) -> None:
-    write_capture(tmp_path / "in.json", [scenario()])
+    write_capture(tmp_path / "in.json", [done_when_request()])
     result = run_cli("normalize", "-c", ECOMMERCE, str(tmp_path / "in.json"), "-o", "-")
     assert result.returncode == 0
     assert json.loads(result.stdout.splitlines()[0])["resourceMetrics"][0]["scopeMetrics"]

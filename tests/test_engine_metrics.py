@@ -17,6 +17,7 @@ from .otlp_builders import (
     GOOD_RESOURCE,
     all_metrics,
     counter,
+    done_when_request,
     gauge,
     histogram,
     hpoint,
@@ -355,20 +356,7 @@ def test_exponential_histogram_power_of_two_conversion(write) -> None:  # type: 
 
 
 def test_done_when_scenario_of_issue_3(ecommerce: CompiledContract) -> None:
-    resource = {k: v for k, v in GOOD_RESOURCE.items() if k != "service.namespace"}
-    resource["telemetry.sdk.language"] = "go"
-    request = metrics_request(
-        histogram(
-            "http.server.duration",
-            [
-                hpoint({"http.method": "GET", "http_status": "503"}, [100.0, 500.0], [1, 1, 0], 350.0),
-                hpoint({"status_code": "200"}, [100.0, 500.0], [1, 0, 0], 50.0),
-            ],
-            unit="ms",
-        ),
-        gauge("checkout_cart_items", [({}, 3.0)]),
-        resource=resource,
-    )
+    request = done_when_request()
     outcome = process_metrics(request.SerializeToString(), ecommerce, state=CardinalityState())
     [duration, unknown] = all_metrics(outcome.request)
     assert duration.name == "http_server_duration_seconds" and duration.unit == "s"

@@ -538,10 +538,13 @@ def _converter(kind: str, factor: Fraction) -> Callable[[Any], None]:
         else:
             point.as_double = scale(point.as_double)
 
-    def histogram(point: Any) -> None:
+    def sum_min_max(point: Any) -> None:
         for field in ("sum", "min", "max"):
             if point.HasField(field):
                 setattr(point, field, scale(getattr(point, field)))
+
+    def histogram(point: Any) -> None:
+        sum_min_max(point)
         point.explicit_bounds[:] = [scale(bound) for bound in point.explicit_bounds]
 
     def summary(point: Any) -> None:
@@ -558,12 +561,7 @@ def _converter(kind: str, factor: Fraction) -> Callable[[Any], None]:
         shift = step * 2**point.scale if point.scale >= 0 else step // 2 ** (-point.scale)
         point.positive.offset += int(shift)
         point.negative.offset += int(shift)
-        histogram_sum_min_max(point)
-
-    def histogram_sum_min_max(point: Any) -> None:
-        for field in ("sum", "min", "max"):
-            if point.HasField(field):
-                setattr(point, field, scale(getattr(point, field)))
+        sum_min_max(point)
         point.zero_threshold = scale(point.zero_threshold)
 
     converters: dict[str, Callable[[Any], None]] = {
