@@ -77,7 +77,6 @@ class CompiledContract:
     # Alias names and legacy attribute keys as protobuf encodes them: a payload that contains none
     # of them needs no renaming, which a substring search tells before anything is walked.
     legacy_tokens: tuple[bytes, ...]
-    renames_anywhere: bool
 
     @property
     def id(self) -> str:
@@ -161,5 +160,4 @@ def compile_contract(contract: Contract) -> CompiledContract:
         ),
         actions=MappingProxyType(actions),
         legacy_tokens=tuple(sorted(_wire_string(name) for name in legacy)),
-        renames_anywhere=bool(legacy - set(aliases)),
     )

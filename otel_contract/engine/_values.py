@@ -16,19 +16,19 @@ from otel_contract.contract.model import AttributeType, Scalar
 # reporter(rule, attribute, message) -> True when the data must be rejected
 Reporter = Callable[[rules.Rule, str, str], bool]
 
-_FIELD_OF_TYPE: Mapping[AttributeType, str] = {
+FIELD_OF_TYPE: Mapping[AttributeType, str] = {
     AttributeType.STRING: "string_value",
     AttributeType.INT: "int_value",
     AttributeType.DOUBLE: "double_value",
     AttributeType.BOOL: "bool_value",
 }
-_SCALAR_FIELDS = frozenset(_FIELD_OF_TYPE.values())
+SCALAR_FIELDS = frozenset(FIELD_OF_TYPE.values())
 
 
 def scalar(value: AnyValue) -> Scalar | None:
     """The value as a Python scalar; None for empty, array, kvlist and bytes values."""
     kind = value.WhichOneof("value")
-    if kind in _SCALAR_FIELDS:
+    if kind in SCALAR_FIELDS:
         result: Scalar = getattr(value, kind)
         return result
     return None
@@ -103,7 +103,7 @@ def normalize_attributes(
             changed = True
         wanted = types.get(key)
         if wanted is not None:
-            field = _FIELD_OF_TYPE[wanted]
+            field = FIELD_OF_TYPE[wanted]
             kind = kv.value.WhichOneof("value")
             if kind != field:
                 current = scalar(kv.value)

@@ -8,6 +8,7 @@ renames and type coercion, attribute rules, invalid values, identity conflicts a
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
 from itertools import pairwise
@@ -18,11 +19,11 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, D
 
 from otel_contract import rules, units
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
-from otel_contract.contract.model import AttributeType, MetricType, Stability, Temporality
+from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
-from otel_contract.engine._values import normalize_attributes
+from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
 
 _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
@@ -57,20 +58,9 @@ def _power_of_two(factor: Fraction) -> int | None:
     return None
 
 
-_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
-
-
 def _hashable(value: Any) -> Any:
     kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind in _SCALARS else value.SerializeToString()
-
-
-_VALUE_FIELD = {
-    AttributeType.STRING: "string_value",
-    AttributeType.INT: "int_value",
-    AttributeType.DOUBLE: "double_value",
-    AttributeType.BOOL: "bool_value",
-}
+    return getattr(value, kind) if kind in SCALAR_FIELDS else value.SerializeToString()
 
 
 class _Run:
@@ -121,7 +111,7 @@ class _Run:
         ]
         entries.sort(key=lambda entry: entry[2].name in self.contract.aliases)
         names = [self._canonical_name(metric.name) for _, _, metric in entries]
-        repeated = {name for name in names if names.count(name) > 1} if len(names) != len(set(names)) else set()
+        repeated = {name for name, count in Counter(names).items() if count > 1}
         # Series identities per canonical metric, tracked only where renames can make two collide.
         seen: dict[str, set[tuple[tuple[str, Any], ...]]] = {}
         drop: list[tuple[int, int]] = []
@@ -327,7 +317,7 @@ class _Run:
         report = self.sink.report
         # The kind each typed key must have: a point whose values already have it needs no coercion,
         # which the single pass below tells without calling into the slower normalizer.
-        typed = {key: _VALUE_FIELD[wanted] for key, wanted in types.items()}
+        typed = {key: FIELD_OF_TYPE[wanted] for key, wanted in types.items()}
         track_identity = seen is not None or budget is not None
         drop: list[int] = []
         merged: list[int] = []
@@ -340,7 +330,9 @@ class _Run:
                 value = kv.value
                 kind_of_value = value.WhichOneof("value")
                 key = kv.key
-                values[key] = getattr(value, kind_of_value) if kind_of_value in _SCALARS else value.SerializeToString()
+                values[key] = (
+                    getattr(value, kind_of_value) if kind_of_value in SCALAR_FIELDS else value.SerializeToString()
+                )
                 if (typed and typed.get(key, kind_of_value) != kind_of_value) or key in renames:
                     normalize = True
             if normalize:  # the slower path, only for points that carry a legacy key or a mistyped value
@@ -350,7 +342,7 @@ class _Run:
                     values = {kv.key: _hashable(kv.value) for kv in attributes}
             if check_attributes is not None:
                 reject |= check_attributes(values)
-            if check_value is not None:
+            if check_value is not None and not point.flags & _NO_RECORDED_VALUE:
                 problem = check_value(point)
                 if problem:
                     reject |= report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
@@ -448,8 +440,6 @@ def _number_check(spec: Any) -> Callable[[Any], str | None]:
     counter = spec.type is MetricType.SUM and spec.monotonic is not False
 
     def check(point: Any) -> str | None:
-        if point.flags & _NO_RECORDED_VALUE:
-            return None
         value = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
         if counter and (math.isnan(value) or value < 0):
             return f"counter value {value!r} is not a non-negative number"
@@ -462,8 +452,6 @@ def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
     increasing: dict[tuple[float, ...], bool] = {}  # the points of one metric share their bounds
 
     def check(point: Any) -> str | None:
-        if point.flags & _NO_RECORDED_VALUE:
-            return None
         counts = point.bucket_counts
         if counts:
             bounds = tuple(point.explicit_bounds)
@@ -486,8 +474,6 @@ def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
 
 def _exponential_check(spec: Any) -> Callable[[Any], str | None]:
     def check(point: Any) -> str | None:
-        if point.flags & _NO_RECORDED_VALUE:
-            return None
         total = point.zero_count + sum(point.positive.bucket_counts) + sum(point.negative.bucket_counts)
         if total != point.count:
             return f"bucket counts and zero count add up to {total}, not to count {point.count}"
@@ -500,8 +486,6 @@ def _exponential_check(spec: Any) -> Callable[[Any], str | None]:
 
 def _summary_check(spec: Any) -> Callable[[Any], str | None]:
     def check(point: Any) -> str | None:
-        if point.flags & _NO_RECORDED_VALUE:
-            return None
         previous = -math.inf
         for quantile in point.quantile_values:
             if not 0.0 <= quantile.quantile <= 1.0:
