@@ -13,7 +13,7 @@ from typing import Any
 
 from otel_contract import rules
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine._outcome import EngineOptions
+from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import normalize_attributes
@@ -36,6 +36,22 @@ class RecordCounts:
 
 
 def process_records(
+    payload: bytes | MessageT,
+    message_type: type[MessageT],
+    shape: RecordShape,
+    contract: CompiledContract,
+    options: EngineOptions | None,
+    source: str | None,
+) -> Outcome[MessageT]:
+    """Normalize one traces or logs request; ``items`` and ``rejected`` count its records."""
+    options = options or EngineOptions()
+    request, original, renames_possible = prepare(payload, message_type, contract)
+    sink = FindingSink(source, options.audit)
+    counts = _walk(request, shape, contract, options, sink, renames_possible)
+    return Outcome(request, sink.findings(), counts.items, counts.rejected, 0, counts.changed, original)
+
+
+def _walk(
     request: Any,
     shape: RecordShape,
     contract: CompiledContract,

@@ -8,9 +8,8 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
+from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine._records import RecordShape, process_records
-from otel_contract.engine._sink import FindingSink
 
 
 def _log_attributes(record: Any) -> Iterable[Any]:
@@ -28,8 +27,4 @@ def process_logs(
     source: str | None = None,
 ) -> Outcome[ExportLogsServiceRequest]:
     """Normalize one logs request; ``items`` and ``rejected`` count log records."""
-    options = options or EngineOptions()
-    request, original, renames_possible = prepare(payload, ExportLogsServiceRequest, contract)
-    sink = FindingSink(source, options.audit)
-    counts = process_records(request, _LOGS, contract, options, sink, renames_possible)
-    return Outcome(request, sink.findings(), counts.items, counts.rejected, 0, counts.changed, original)
+    return process_records(payload, ExportLogsServiceRequest, _LOGS, contract, options, source)

@@ -8,9 +8,8 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
+from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine._records import RecordShape, process_records
-from otel_contract.engine._sink import FindingSink
 
 
 def _span_attributes(span: Any) -> Iterable[Any]:
@@ -32,8 +31,4 @@ def process_traces(
     source: str | None = None,
 ) -> Outcome[ExportTraceServiceRequest]:
     """Normalize one traces request; ``items`` and ``rejected`` count spans."""
-    options = options or EngineOptions()
-    request, original, renames_possible = prepare(payload, ExportTraceServiceRequest, contract)
-    sink = FindingSink(source, options.audit)
-    counts = process_records(request, _SPANS, contract, options, sink, renames_possible)
-    return Outcome(request, sink.findings(), counts.items, counts.rejected, 0, counts.changed, original)
+    return process_records(payload, ExportTraceServiceRequest, _SPANS, contract, options, source)
