@@ -66,20 +66,9 @@ def _build_parser() -> argparse.ArgumentParser:
         " 2 a file that cannot be read or is not YAML.",
     )
     check.add_argument("contracts", nargs="+", metavar="CONTRACT", help="contract YAML files")
-    check.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
-    check.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
-    check.add_argument(
-        "--fail-on",
-        choices=_FAIL_ON,
-        default="error",
-        help="lowest level that makes the exit code 1 (default error; none never fails)",
-    )
-    check.add_argument(
-        "--today",
-        type=_iso_date,
-        metavar="YYYY-MM-DD",
-        help="the date shim expiry is judged against (default: today), for reproducible CI",
-    )
+    _report_options(check)
+    _fail_on_option(check, default="error")
+    _today_option(check)
     check.set_defaults(handler=_run_check)
 
     validate = commands.add_parser(
@@ -94,11 +83,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _contract_option(validate)
     validate.add_argument("inputs", nargs="+", metavar="INPUT", help="capture files, or - for stdin")
-    validate.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
-    validate.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
-    validate.add_argument(
-        "--fail-on", choices=_FAIL_ON, default="error", help="lowest level that fails (default error)"
-    )
+    _report_options(validate)
+    _fail_on_option(validate, default="error")
     validate.add_argument(
         "--audit", action="store_true", help="turn every reject into flag, as the sidecar's audit mode"
     )
@@ -116,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _contract_option(normalize)
     normalize.add_argument("input", metavar="INPUT", help="a capture file, or - for stdin")
     normalize.add_argument("--output", "-o", metavar="OUTPUT", required=True, help="where to write, or -")
-    normalize.add_argument("--fail-on", choices=_FAIL_ON, default="none", help="lowest level that fails (default none)")
+    _fail_on_option(normalize, default="none")
     normalize.add_argument("--audit", action="store_true", help="turn every reject into flag")
     normalize.set_defaults(handler=_run_normalize)
 
@@ -140,8 +126,29 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _contract_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract YAML file")
+    _today_option(parser)
+
+
+def _today_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--today", type=_iso_date, metavar="YYYY-MM-DD", help="the date shim expiry is judged against (default: today)"
+        "--today",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="the date shim expiry is judged against (default: today), for reproducible CI",
+    )
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+
+
+def _fail_on_option(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument(
+        "--fail-on",
+        choices=_FAIL_ON,
+        default=default,
+        help=f"lowest level that makes the exit code 1 (default {default}; none never fails)",
     )
 
 
