@@ -106,6 +106,36 @@ def _build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("--audit", action="store_true", help="turn every reject into flag")
     normalize.set_defaults(handler=_run_normalize)
 
+    serve = commands.add_parser(
+        "serve",
+        help="run the sidecar: an OTLP/gRPC receiver that enforces the contract and forwards",
+        description="Run the sidecar: receive OTLP/gRPC (metrics, traces, logs), normalize and validate with the"
+        " contract, answer partial_success for what was rejected, and forward through a bounded queue with"
+        " retries. Flags override the pipeline config; OTEL_EXPORTER_OTLP_* variables fill what neither sets."
+        " SIGHUP reloads the contract; SIGTERM stops accepting, drains the queue and exits 0.",
+        epilog="Example: otel-contract serve --contract contracts/ecommerce.yaml --console"
+        " --exporter-endpoint collector:4317. Exit codes: 0 stopped cleanly, 2 invalid config or contract,"
+        " or a port that cannot be bound.",
+    )
+    serve.add_argument("--config", metavar="PIPELINE.yaml", help="pipeline config (design §5 shape)")
+    serve.add_argument("--contract", "-c", metavar="CONTRACT", help="contract file (overrides contract.path)")
+    serve.add_argument("--endpoint", metavar="HOST:PORT", help="receiver endpoint (default 127.0.0.1:4317)")
+    serve.add_argument("--exporter-endpoint", metavar="HOST:PORT", help="downstream OTLP/gRPC endpoint")
+    serve.add_argument("--export-file", metavar="PATH", help="also append forwarded data as OTLP JSON lines")
+    serve.add_argument("--console", action="store_true", help="also print a line per forwarded request")
+    serve.add_argument(
+        "--prometheus",
+        metavar="HOST:PORT",
+        help="self-telemetry /metrics, /healthz, /readyz (default 127.0.0.1:8888; 'off' disables)",
+    )
+    serve.add_argument("--queue-dir", metavar="DIR", help="persist the sending queue on disk (SQLite) in DIR")
+    serve.add_argument("--audit", action="store_true", help="flag instead of reject (mode: audit)")
+    serve.add_argument("--workers", type=_positive_int, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
+    serve.add_argument(
+        "--log-level", default=os.environ.get("OTEL_CONTRACT_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
+    )
+    serve.set_defaults(handler=_run_serve)
+
     explain = commands.add_parser(
         "rules",
         help="list every rule with its level, runtime action and meaning",
@@ -122,6 +152,16 @@ def _build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--path", action="store_true", help="print the file path of the installed schema")
     schema.set_defaults(handler=_run_schema)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _contract_option(parser: argparse.ArgumentParser) -> None:
@@ -295,6 +335,33 @@ def _run_rules(args: argparse.Namespace) -> int:
         scope = "/".join(s.name.lower() for s in Scope if s in rule.scope and s.name)
         print(f"{rule.slug:28} {rule.level.label:8} {rule.action.value:7} {scope:19} {rule.summary}")
     return EXIT_OK
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    # Imported here: the gRPC stack is only needed by this command.
+    from otel_contract.server.config import ConfigError, Overrides, load_config
+    from otel_contract.server.run import configure_logging, serve
+
+    overrides = Overrides(
+        contract=args.contract,
+        endpoint=args.endpoint,
+        exporter_endpoint=args.exporter_endpoint,
+        export_file=args.export_file,
+        console=args.console,
+        prometheus=args.prometheus,
+        queue_dir=args.queue_dir,
+        audit=args.audit,
+        workers=args.workers,
+    )
+    try:
+        config = load_config(args.config, overrides, env=os.environ)
+    except ConfigError as error:
+        for finding in error.findings:
+            where = f"{finding.source}: " if finding.source else ""
+            print(f"otel-contract serve: {where}{finding.message}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(args.log_level)
+    return serve(config, dict(os.environ))
 
 
 def _run_schema(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from otel_contract.rules import Level, Rule
+from otel_contract.rules import Action, Level, Rule
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -28,7 +28,8 @@ class Finding:
     """One reported problem.
 
     ``path`` is the key path inside a contract (``metrics[3].attributes.values.http.method``);
-    ``metric`` and ``attribute`` name what the finding is about when that is known.
+    ``metric`` and ``attribute`` name what the finding is about when that is known. ``action`` is
+    what the engine did with the data (reject or flag); None for findings about files.
     """
 
     rule: Rule
@@ -39,6 +40,7 @@ class Finding:
     attribute: str | None = None
     count: int = 1
     level: Level = field(default=Level.ERROR)
+    action: Action | None = None
 
     @classmethod
     def of(
@@ -52,9 +54,10 @@ class Finding:
         attribute: str | None = None,
         count: int = 1,
         level: Level | None = None,
+        action: Action | None = None,
     ) -> Finding:
         """A finding at the rule's default level unless ``level`` overrides it."""
-        return cls(rule, message, location, path, metric, attribute, count, level or rule.level)
+        return cls(rule, message, location, path, metric, attribute, count, level or rule.level, action)
 
     @property
     def source(self) -> str:

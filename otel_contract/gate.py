@@ -14,9 +14,9 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_logs, process_metrics, process_traces
+from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import Capture, InputError, Signal
+from otel_contract.inputs.otlp import Capture, InputError
 from otel_contract.reports import Report
 
 
@@ -25,11 +25,7 @@ def process_capture(
 ) -> Outcome[Any]:
     payload: Any = capture.raw if capture.raw is not None else capture.request
     try:
-        if capture.signal is Signal.METRICS:
-            return process_metrics(payload, contract, state=state, options=options, source=capture.source)
-        if capture.signal is Signal.TRACES:
-            return process_traces(payload, contract, options=options, source=capture.source)
-        return process_logs(payload, contract, options=options, source=capture.source)
+        return process_signal(capture.signal, payload, contract, state=state, options=options, source=capture.source)
     except DecodeError as error:  # the reader parsed it already; kept for raw bytes from elsewhere
         raise InputError(capture.source, None, f"not an OTLP request: {error}") from None
 

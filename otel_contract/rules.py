@@ -41,10 +41,12 @@ class Action(enum.Enum):
 
 
 class Scope(enum.Flag):
-    """Where a rule can fire: on telemetry (sidecar, ``validate``), on a contract file (``check``)."""
+    """Where a rule can fire: on telemetry (sidecar, ``validate``), on a contract file (``check``),
+    on a sidecar pipeline config (``serve``)."""
 
     TELEMETRY = enum.auto()
     CONTRACT = enum.auto()
+    PIPELINE = enum.auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,11 @@ SHIM_INPUT = _rule("shim-input", E, FLAG, _C, "A compat shim's expr reads no met
 METRIC_METADATA = _rule("metric-metadata", E, FLAG, _C, "A stable metric has no owner or no description.")
 RFC_FIELD = _rule(
     "rfc-field", W, FLAG, _C, "A stable metric lacks an RFC field (collection, precision) reviewers rely on."
+)
+
+# --- pipeline config rules (``otel-contract serve``) ---------------------------------------------
+PIPELINE_CONFIG = _rule(
+    "pipeline-config", E, FLAG, Scope.PIPELINE, "The sidecar's pipeline config is unreadable or breaks its schema."
 )
 
 RULES: Mapping[str, Rule] = MappingProxyType({rule.slug: rule for rule in _CATALOG})

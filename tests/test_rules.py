@@ -28,7 +28,7 @@ def test_every_rule_is_complete_data() -> None:
         assert rule.slug == slug
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", slug)
         assert isinstance(rule.level, Level) and isinstance(rule.action, Action)
-        assert rule.scope & (Scope.TELEMETRY | Scope.CONTRACT)
+        assert rule.scope & (Scope.TELEMETRY | Scope.CONTRACT | Scope.PIPELINE)
         assert rule.summary.endswith(".") and len(rule.summary) < 120
 
 

@@ -12,21 +12,20 @@ Phases, each reporting every problem it finds rather than the first:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from otel_contract import rules
+from otel_contract.contract._schema_errors import schema_findings
 from otel_contract.contract._yaml import LocDict, LocList, YamlSyntaxError, format_path, locate, parse_yaml
 from otel_contract.contract.checks import run_checks
 from otel_contract.contract.compiled import CompiledContract, compile_contract
@@ -112,83 +111,6 @@ def _fatal(location: Location, message: str) -> Finding:
     return Finding.of(rules.CONTRACT_SYNTAX, message, location=location)
 
 
-# --- schema validation -----------------------------------------------------------------------------
-
-
-def _schema_findings(document: Any, display: str) -> list[Finding]:
-    if not isinstance(document, LocDict):
-        kind = "empty" if document is None else f"a {type(document).__name__}, not a mapping"
-        loc = getattr(document, "loc", Location(display, 1, 1))
-        return [Finding.of(rules.CONTRACT_SCHEMA, f"the contract is {kind}", location=loc)]
-    findings: list[Finding] = []
-    for error in sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
-        findings.extend(_describe(error, document))
-    return findings
-
-
-def _describe(error: ValidationError, document: Any) -> Iterator[Finding]:
-    path = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        subschema = cast(Mapping[str, Any], error.schema)
-        allowed = set(subschema.get("properties", {}))
-        for key in error.instance:
-            if key in allowed:
-                continue
-            key_path = (*path, key)
-            hint = difflib.get_close_matches(key, sorted(allowed), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(sorted(allowed))}"
-            yield Finding.of(
-                rules.CONTRACT_SCHEMA,
-                f"unknown key {key!r}{suggestion}",
-                location=locate(document, key_path, key=True),
-                path=format_path(key_path),
-            )
-        return
-    if error.validator in ("oneOf", "anyOf") and error.context:
-        message = _alternatives_message(error)
-    else:
-        message = _message(error)
-    yield Finding.of(
-        rules.CONTRACT_SCHEMA,
-        message,
-        location=locate(document, path),
-        path=format_path(path) or "(top level)",
-    )
-
-
-def _alternatives_message(error: ValidationError) -> str:
-    """``oneOf`` of required-key sets reads best as the sets: 'needs exactly one of: a | b + c'."""
-    branches = cast(list[Mapping[str, Any]], error.validator_value)
-    alternatives: list[list[str] | None] = [branch.get("required") for branch in branches]
-    if all(alternatives):
-        options = " | ".join(" + ".join(keys or ()) for keys in alternatives)
-        quantity = "exactly one of" if error.validator == "oneOf" else "at least one of"
-        return f"needs {quantity}: {options}"
-    return f"{_message(best_match(error.context))} (no alternative of {error.validator} matched)"
-
-
-def _message(error: ValidationError) -> str:
-    instance = error.instance
-    if error.validator == "enum":
-        options = [str(option) for option in cast(list[Any], error.validator_value)]
-        hint = difflib.get_close_matches(str(instance), options, n=1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        return f"{instance!r} is not one of {', '.join(options)}{suggestion}"
-    if error.validator == "type":
-        expected = error.validator_value
-        expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
-        got = "null" if instance is None else type(instance).__name__
-        quote_hint = (
-            " (quote it: YAML reads it as a number)"
-            if expected == "string" and isinstance(instance, int | float)
-            else ""
-        )
-        return f"expected {expected_text}, got {got} {instance!r}{quote_hint}"
-    if error.validator == "required":
-        return error.message.replace("is a required property", "is required")
-    return error.message
-
-
 # --- includes and merge ----------------------------------------------------------------------------
 
 # List sections merged by a key (the including file's entry replaces the included one), and list
@@ -250,7 +172,7 @@ def _load_tree(path: Path, stack: tuple[Path, ...], seen: set[Path], included: l
     """The merged document rooted at ``path`` and the findings of every file in it."""
     display = _display(path)
     document, findings = _read(path, display)
-    findings += _schema_findings(document, display)
+    findings += schema_findings(document, display, _validator(), rules.CONTRACT_SCHEMA, what="the contract")
     if not isinstance(document, LocDict):
         return None, findings
     merged: Any = None

@@ -19,6 +19,7 @@ _Key = tuple[Rule, str | None, str | None]
 class _Entry:
     message: str
     count: int
+    action: Action
 
 
 @dataclass
@@ -41,17 +42,26 @@ class FindingSink:
         action = actions[rule]
         if action is Action.IGNORE:
             return False
+        rejects = action is Action.REJECT and not self.audit
         key = (rule, metric, attribute)
         entry = self._entries.get(key)
         if entry is None:
-            self._entries[key] = _Entry(message, count)
+            self._entries[key] = _Entry(message, count, Action.REJECT if rejects else Action.FLAG)
         else:
             entry.count += count
-        return action is Action.REJECT and not self.audit
+        return rejects
 
     def findings(self) -> tuple[Finding, ...]:
         location = Location(self.source) if self.source else None
         return tuple(
-            Finding.of(rule, entry.message, location=location, metric=metric, attribute=attribute, count=entry.count)
+            Finding.of(
+                rule,
+                entry.message,
+                location=location,
+                metric=metric,
+                attribute=attribute,
+                count=entry.count,
+                action=entry.action,
+            )
             for (rule, metric, attribute), entry in self._entries.items()
         )

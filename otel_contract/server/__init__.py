@@ -1,0 +1,1 @@
+"""The sidecar: OTLP/gRPC receiver -> contract processor -> sending queue -> exporters."""

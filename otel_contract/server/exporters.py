@@ -1,0 +1,441 @@
+"""Where batches go: an OTLP/gRPC downstream (the Collector), a JSON-lines file, the console, or several.
+
+An exporter sends one ``Batch`` and either returns the downstream's ``partial_success`` or raises
+``ExportError``, which says whether a later attempt may succeed (the OTLP spec's retryable codes,
+https://opentelemetry.io/docs/specs/otlp/#failures) and how long the downstream asked to wait.
+Retrying, queueing and giving up are the sender's business.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import IO, Protocol, TypeAlias
+
+import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from otel_contract.inputs.otlp import OtlpRequest, Signal, to_otlp_json
+from otel_contract.server._batch import EXPORT_METHODS, Batch
+
+_REQUESTS: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(
+    {
+        Signal.METRICS: ExportMetricsServiceRequest,
+        Signal.TRACES: ExportTraceServiceRequest,
+        Signal.LOGS: ExportLogsServiceRequest,
+    }
+)
+_REJECTED: Mapping[Signal, str] = MappingProxyType(
+    {Signal.METRICS: "rejected_data_points", Signal.TRACES: "rejected_spans", Signal.LOGS: "rejected_log_records"}
+)
+_Response: TypeAlias = ExportMetricsServiceResponse | ExportTraceServiceResponse | ExportLogsServiceResponse
+_RESPONSES: Mapping[Signal, type[_Response]] = MappingProxyType(
+    {
+        Signal.METRICS: ExportMetricsServiceResponse,
+        Signal.TRACES: ExportTraceServiceResponse,
+        Signal.LOGS: ExportLogsServiceResponse,
+    }
+)
+
+
+class ExportError(Exception):
+    """An export that failed; ``retryable`` says whether the same request may succeed later."""
+
+    def __init__(
+        self, reason: str, *, retryable: bool, retry_after: float | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after  # seconds, from the downstream's google.rpc.RetryInfo
+        self.code = code  # the gRPC status name, e.g. "UNAVAILABLE", for gRPC failures
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}" if self.code else self.reason
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The downstream's ``partial_success``: items it rejected although the call succeeded."""
+
+    rejected: int = 0
+    message: str = ""
+
+
+class Exporter(Protocol):
+    def export(self, batch: Batch) -> ExportResult:
+        """Send one batch; raises ``ExportError``. Safe to call from several threads at once."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """``exporter.tls``: no TLS when ``insecure``; else TLS verified against ``ca_file`` (or the system
+    roots), with a client certificate (mTLS) when ``cert_file`` and ``key_file`` are set."""
+
+    insecure: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name_override: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if (self.cert_file is None) != (self.key_file is None):
+            given, missing = ("cert_file", "key_file") if self.key_file is None else ("key_file", "cert_file")
+            problems.append(f"tls.{given}: set without tls.{missing}; a client certificate needs both")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                problems.append(f"tls.{name}: no such file: {path}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+_COMPRESSIONS: Mapping[str, grpc.Compression] = MappingProxyType(
+    {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression}
+)
+_SCHEMES = ("http://", "https://")
+# gRPC metadata keys: lower-case letters, digits and "-_."; "-bin" keys carry bytes, "grpc-" is reserved.
+_HEADER_KEY = re.compile(r"[0-9a-z_.-]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
+
+
+@dataclass(frozen=True)
+class OtlpGrpcSettings:
+    """``exporter``'s OTLP/gRPC destination.
+
+    ``endpoint`` is ``host:port``; an ``http://`` or ``https://`` scheme is accepted and stripped, and
+    ``https://`` turns TLS on whatever ``tls.insecure`` says. Header keys are lower-cased (gRPC
+    metadata keys are). ``timeout`` bounds each attempt, in seconds.
+    """
+
+    endpoint: str
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    compression: str = "gzip"
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        endpoint = self.endpoint.strip() if isinstance(self.endpoint, str) else ""
+        scheme = next((s for s in _SCHEMES if endpoint.lower().startswith(s)), "")
+        target = endpoint[len(scheme) :].rstrip("/")
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or "/" in target or any(c.isspace() for c in target):
+            problems.append(
+                f"endpoint: expected host:port (optionally after http:// or https://), got {self.endpoint!r}"
+            )
+        tls = replace(self.tls, insecure=False) if scheme == "https://" else self.tls
+        if tls.insecure and (tls.ca_file or tls.cert_file or tls.server_name_override):
+            problems.append(
+                "tls: ca_file, cert_file or server_name_override is set but tls.insecure is true: "
+                "set insecure: false (or use an https:// endpoint) to connect with TLS"
+            )
+        if self.compression not in _COMPRESSIONS:
+            problems.append(f"compression: must be one of {', '.join(_COMPRESSIONS)}, got {self.compression!r}")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or not self.timeout > 0:
+            problems.append(f"timeout: must be a positive number of seconds, got {self.timeout!r}")
+        headers = {str(key).lower(): value for key, value in self.headers.items()}
+        problems += _header_problems(headers)
+        if problems:
+            raise ValueError("; ".join(problems))
+        object.__setattr__(self, "endpoint", target)
+        object.__setattr__(self, "tls", tls)
+        object.__setattr__(self, "headers", headers)  # a dict, not a proxy: --workers pickles settings
+
+
+def _header_problems(headers: Mapping[str, object]) -> list[str]:
+    problems = []
+    for key, value in headers.items():
+        if not _HEADER_KEY.fullmatch(key) or key.startswith("grpc-") or key.endswith("-bin"):
+            problems.append(
+                f"headers.{key}: not a usable gRPC metadata key (letters, digits, '-', '_', '.'; "
+                "no 'grpc-' prefix, no '-bin' suffix)"
+            )
+        elif not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            problems.append(f"headers.{key}: the value must be printable ASCII text")
+    return problems
+
+
+# --- OTLP/gRPC -----------------------------------------------------------------------------------
+
+# The OTLP spec's retryable codes; RESOURCE_EXHAUSTED only with RetryInfo (the server may recover).
+_RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
+# While the downstream is unreachable, attempts fail at once until gRPC's next reconnect, whose backoff
+# grows to 120 s by default: after a long outage delivery would resume up to two minutes late. Capping
+# it keeps recovery within seconds; the sender's retry policy paces the attempts themselves.
+_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
+
+
+class OtlpGrpcExporter:
+    """Sends the batch's bytes as they are (no re-encoding) to an OTLP/gRPC server, over one channel."""
+
+    def __init__(self, settings: OtlpGrpcSettings) -> None:
+        self._settings = settings
+        self._metadata = tuple(settings.headers.items())
+        compression = _COMPRESSIONS[settings.compression]
+        options: list[tuple[str, str | int]] = list(_CHANNEL_OPTIONS)
+        if settings.tls.insecure:
+            self._channel = grpc.insecure_channel(settings.endpoint, options=options, compression=compression)
+        else:
+            if settings.tls.server_name_override:
+                options.append(("grpc.ssl_target_name_override", settings.tls.server_name_override))
+            self._channel = grpc.secure_channel(
+                settings.endpoint, _credentials(settings.tls), options=options, compression=compression
+            )
+        # No serializers: the payload goes out and the response comes back as raw bytes.
+        self._calls: dict[Signal, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {
+            signal: self._channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+            for signal, method in EXPORT_METHODS.items()
+        }
+
+    def export(self, batch: Batch) -> ExportResult:
+        try:
+            response = self._calls[batch.signal](batch.payload, timeout=self._settings.timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise _export_error(err) from None
+        return _partial_success(batch.signal, response)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def _credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(tls.ca_file), private_key=_read(tls.key_file), certificate_chain=_read(tls.cert_file)
+    )
+
+
+def _export_error(err: grpc.RpcError) -> ExportError:
+    # The RpcError a unary call raises is also its grpc.Call, which carries code, details and trailers.
+    call: grpc.Call = err  # type: ignore[assignment]
+    code = call.code()
+    reason = call.details() or code.name
+    retry_after = _retry_after(call)
+    retryable = code in _RETRYABLE or (code is grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
+    return ExportError(reason, retryable=retryable, retry_after=retry_after, code=code.name)
+
+
+def _retry_after(call: grpc.Call) -> float | None:
+    """The delay of the google.rpc.RetryInfo in the call's grpc-status-details-bin trailer, if any."""
+    try:
+        status = rpc_status.from_call(call)
+    except ValueError:  # the details contradict the call's code or message: trust neither
+        return None
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return max(0.0, float(info.retry_delay.ToTimedelta().total_seconds()))
+    return None
+
+
+def _partial_success(signal: Signal, raw: bytes) -> ExportResult:
+    response = _RESPONSES[signal]()
+    try:
+        response.ParseFromString(raw)
+    except DecodeError:
+        # The call succeeded; an unreadable response cannot un-deliver the data.
+        return ExportResult()
+    if not response.HasField("partial_success"):
+        return ExportResult()
+    partial = response.partial_success
+    return ExportResult(rejected=int(getattr(partial, _REJECTED[signal])), message=partial.error_message)
+
+
+# --- local exporters -----------------------------------------------------------------------------
+
+
+def _parse(batch: Batch) -> OtlpRequest:
+    request = _REQUESTS[batch.signal]()
+    try:
+        request.ParseFromString(batch.payload)
+    except DecodeError as err:
+        raise ExportError(f"the {batch.signal} request does not parse: {err}", retryable=False) from None
+    return request
+
+
+def _json_line(request: OtlpRequest) -> str:
+    return json.dumps(to_otlp_json(request), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+_ITEM_NAMES: Mapping[Signal, str] = MappingProxyType(
+    {Signal.METRICS: "data point(s)", Signal.TRACES: "span(s)", Signal.LOGS: "log record(s)"}
+)
+
+
+def _counts(request: OtlpRequest) -> tuple[int, int]:
+    """Resources, and data points / spans / log records, in a request."""
+    if isinstance(request, ExportMetricsServiceRequest):
+        points = 0
+        for resource in request.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    kind = metric.WhichOneof("data")
+                    points += len(getattr(metric, kind).data_points) if kind else 0
+        return len(request.resource_metrics), points
+    if isinstance(request, ExportTraceServiceRequest):
+        spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+        return len(request.resource_spans), spans
+    records = sum(len(scope.log_records) for resource in request.resource_logs for scope in resource.scope_logs)
+    return len(request.resource_logs), records
+
+
+class FileExporter:
+    """Appends each batch as one line of OTLP/JSON, as the Collector's file exporter writes them.
+
+    ``otel-contract validate`` reads the file back when it is named ``.jsonl``, ``.ndjson`` or ``.json``.
+    Each line is flushed to the OS as it is written, so a reader sees whole lines.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        parent = os.path.dirname(self.path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        self._lock = threading.Lock()
+        self._stream: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def export(self, batch: Batch) -> ExportResult:
+        line = _json_line(_parse(batch)) + "\n"
+        with self._lock:
+            if self._stream is None:
+                raise ExportError(f"{self.path}: the file exporter is closed", retryable=False)
+            try:
+                self._stream.write(line)
+                self._stream.flush()
+            except OSError as err:  # a full disk can recover
+                raise ExportError(f"{self.path}: cannot write: {err.strerror or err}", retryable=True) from None
+        return ExportResult()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
+
+
+class ConsoleExporter:
+    """Prints each batch like the Collector's debug exporter: a count line, and with ``detailed`` the JSON."""
+
+    def __init__(self, stream: IO[str] | None = None, verbosity: str = "basic") -> None:
+        if verbosity not in ("basic", "detailed"):
+            raise ValueError(f"verbosity: must be basic or detailed, got {verbosity!r}")
+        self._stream = stream if stream is not None else sys.stdout
+        self._detailed = verbosity == "detailed"
+        self._lock = threading.Lock()
+
+    def export(self, batch: Batch) -> ExportResult:
+        request = _parse(batch)
+        resources, items = _counts(request)
+        text = f"{batch.signal}: {resources} resource(s), {items} {_ITEM_NAMES[batch.signal]}\n"
+        if self._detailed:
+            text += json.dumps(to_otlp_json(request), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        with self._lock:
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError) as err:  # a closed or broken stdout does not heal
+                raise ExportError(f"cannot write to the console: {err}", retryable=False) from None
+        return ExportResult()
+
+    def close(self) -> None:
+        pass
+
+
+class FanoutExporter:
+    """Exports each batch to every exporter, in order.
+
+    If any fails, the batch fails: retryable only when every failure is, after the longest
+    ``retry_after`` asked for. A retry sends the batch to all of them again, so the ones that
+    succeeded see it twice; the local exporters (file, console) are not expected to fail.
+    ``rejected`` is the most any downstream rejected (they each saw the same items).
+    """
+
+    def __init__(self, exporters: Sequence[Exporter]) -> None:
+        if not exporters:
+            raise ValueError("a fan-out needs at least one exporter")
+        self._exporters = tuple(exporters)
+
+    def export(self, batch: Batch) -> ExportResult:
+        errors: list[ExportError] = []
+        results: list[ExportResult] = []
+        for exporter in self._exporters:
+            try:
+                results.append(exporter.export(batch))
+            except ExportError as err:
+                errors.append(err)
+        if errors:
+            delays = [err.retry_after for err in errors if err.retry_after is not None]
+            codes = {err.code for err in errors}
+            raise ExportError(
+                "; ".join(str(err) for err in errors),
+                retryable=all(err.retryable for err in errors),
+                retry_after=max(delays) if delays else None,
+                code=codes.pop() if len(codes) == 1 else None,
+            )
+        messages = [result.message for result in results if result.message]
+        return ExportResult(rejected=max(result.rejected for result in results), message="; ".join(messages))
+
+    def close(self) -> None:
+        for exporter in self._exporters:
+            exporter.close()
+
+
+__all__ = [
+    "ConsoleExporter",
+    "ExportError",
+    "ExportResult",
+    "Exporter",
+    "FanoutExporter",
+    "FileExporter",
+    "OtlpGrpcExporter",
+    "OtlpGrpcSettings",
+    "TlsSettings",
+]

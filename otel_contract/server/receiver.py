@@ -1,0 +1,212 @@
+"""The OTLP/gRPC receiver: raw-bytes handlers for the metrics, trace and logs services.
+
+Handlers take the request's bytes, not a parsed message, so a request the contract leaves alone is
+queued as the bytes that arrived. Every way out is a status a client can act on:
+
+* OK, with ``partial_success`` counting what the contract rejected (and why);
+* INVALID_ARGUMENT for bytes that are not an OTLP request (not retryable: resending cannot help);
+* RESOURCE_EXHAUSTED for a request over the size limit, saying the limit and how to raise it;
+* UNAVAILABLE with ``google.rpc.RetryInfo`` when the queue is full or the sidecar is shutting down,
+  so OTLP exporters retry instead of dropping.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from otel_contract.engine import Outcome
+from otel_contract.findings import Finding
+from otel_contract.inputs.otlp import Signal
+from otel_contract.server._batch import EXPORT_METHODS, Batch
+from otel_contract.server.config import MIB, ReceiverSettings
+from otel_contract.server.processor import ContractProcessor, response_for
+
+_log = logging.getLogger("otel_contract.receiver")
+
+# gRPC refuses bigger messages itself, before a handler runs, with its own wording; below this hard cap
+# the handler refuses with a message that says which setting to raise.
+_HARD_CAP_FACTOR = 4
+
+
+class ReceiverObserver(Protocol):
+    def request_processed(
+        self,
+        signal: Signal,
+        *,
+        received: int,
+        forwarded: int,
+        rejected: int,
+        findings: tuple[Finding, ...],
+        seconds: float,
+    ) -> None: ...
+
+    def request_refused(self, signal: Signal, reason: str) -> None: ...
+
+
+class Admission(Protocol):
+    """Where accepted batches go: the sending queue."""
+
+    def offer(self, batch: Batch) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+def _unavailable(message: str, retry_after: float) -> grpc.Status:
+    """UNAVAILABLE with RetryInfo both where the OTLP spec puts it (the status details, read by the Go
+    and Java SDKs) and in the ``google.rpc.retryinfo-bin`` trailer the Python SDK reads."""
+    seconds = int(retry_after)
+    retry = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=seconds, nanos=int((retry_after - seconds) * 1e9)))
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status.details.add().Pack(retry)
+    standard = rpc_status.to_status(status)
+    return _Status(
+        standard.code,
+        standard.details,
+        (*standard.trailing_metadata, ("google.rpc.retryinfo-bin", retry.SerializeToString())),
+    )
+
+
+def _decode_reason(error: DecodeError) -> str:
+    text = str(error) or "unparsable protobuf"
+    return text[0].lower() + text[1:]
+
+
+class Receiver:
+    """Accepts OTLP exports, runs the contract, hands the result to ``admission``."""
+
+    def __init__(
+        self,
+        settings: ReceiverSettings,
+        processor: ContractProcessor,
+        admission: Admission,
+        observer: ReceiverObserver,
+        *,
+        threads: int = 8,
+        reuse_port: bool = False,
+        retry_after: float = 1.0,
+        extra_services: Callable[[grpc.Server], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._processor = processor
+        self._admission = admission
+        self._observer = observer
+        self._retry_after = retry_after
+        self._accepting = True
+        limit = settings.max_recv_msg_size
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="otlp-receiver"),
+            options=[
+                ("grpc.max_receive_message_length", limit * _HARD_CAP_FACTOR),
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ],
+            maximum_concurrent_rpcs=threads * 16,
+        )
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+            method.rsplit("/", 1)[0].lstrip("/"): grpc.unary_unary_rpc_method_handler(
+                self._handler(signal), request_deserializer=None, response_serializer=None
+            )
+            for signal, method in EXPORT_METHODS.items()
+        }
+        self._server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(service, {"Export": handler})
+                for service, handler in handlers.items()
+            ]
+        )
+        if extra_services is not None:
+            extra_services(self._server)
+        self.port = self._bind(settings)
+
+    def _bind(self, settings: ReceiverSettings) -> int:
+        if settings.tls is None:
+            port = self._server.add_insecure_port(settings.endpoint)
+        else:
+            tls = settings.tls
+            with open(tls.key_file, "rb") as key, open(tls.cert_file, "rb") as cert:
+                pair = (key.read(), cert.read())
+            client_ca = None
+            if tls.client_ca_file:
+                with open(tls.client_ca_file, "rb") as ca:
+                    client_ca = ca.read()
+            credentials = grpc.ssl_server_credentials(
+                [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+            )
+            port = self._server.add_secure_port(settings.endpoint, credentials)
+        if not port:
+            raise OSError(f"cannot listen on {settings.endpoint}: address in use or not available")
+        return port
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop_accepting(self) -> None:
+        """New requests are answered UNAVAILABLE + RetryInfo from now on (SIGTERM)."""
+        self._accepting = False
+
+    def stop(self, grace: float) -> None:
+        self._server.stop(grace).wait(grace + 1)
+
+    def _handler(self, signal: Signal) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        limit = self._settings.max_recv_msg_size
+
+        def export(request: bytes, context: grpc.ServicerContext) -> bytes:
+            if not self._accepting:
+                self._observer.request_refused(signal, "shutting_down")
+                context.abort_with_status(_unavailable("the sidecar is shutting down; retry", self._retry_after))
+            if len(request) > limit:
+                self._observer.request_refused(signal, "too_large")
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"request of {len(request) / MIB:.1f} MiB exceeds the receiver limit of {limit / MIB:g} MiB; "
+                    "send smaller batches or raise receiver.max_recv_msg_size_mib in the pipeline config",
+                )
+            started = time.perf_counter()
+            try:
+                outcome = self._processor.process(signal, request)
+            except DecodeError as error:
+                self._observer.request_refused(signal, "malformed")
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP {signal} request: {_decode_reason(error)}"
+                )
+            except Exception:  # a bug must not cost the client its data: forward what arrived, unchecked
+                _log.exception("the contract engine failed on a %s request; forwarding it unchanged", signal)
+                return self._forward_unchecked(signal, request, context)
+            return self._admit(signal, outcome, time.perf_counter() - started, context)
+
+        return export
+
+    def _admit(self, signal: Signal, outcome: Outcome[Any], seconds: float, context: grpc.ServicerContext) -> bytes:
+        if outcome.forwarded and not self._admission.offer(Batch(signal, outcome.to_bytes(), outcome.forwarded)):
+            self._observer.request_refused(signal, "queue_full")
+            context.abort_with_status(_unavailable("the sidecar's sending queue is full; retry", self._retry_after))
+        self._observer.request_processed(
+            signal,
+            received=outcome.items,
+            forwarded=outcome.forwarded,
+            rejected=outcome.dropped,
+            findings=outcome.findings,
+            seconds=seconds,
+        )
+        return response_for(signal, outcome, self._processor.label)
+
+    def _forward_unchecked(self, signal: Signal, request: bytes, context: grpc.ServicerContext) -> bytes:
+        if not self._admission.offer(Batch(signal, request, 0)):
+            self._observer.request_refused(signal, "queue_full")
+            context.abort_with_status(_unavailable("the sidecar's sending queue is full; retry", self._retry_after))
+        return b""

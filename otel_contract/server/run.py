@@ -1,0 +1,118 @@
+"""Running the sidecar as a process: logging, signals, and ``--workers`` processes.
+
+Signals: SIGTERM and SIGINT drain and exit 0; SIGHUP reloads the contract. With ``--workers N`` the
+parent starts N worker processes that share the receiver port through SO_REUSEPORT (the kernel
+spreads connections across them; the approach gRPC Python recommends for CPU-bound servers),
+forwards signals to them and exits when they have exited. Each worker has its own cardinality
+state, queue directory (``worker-K``) and self-telemetry port (configured port + K). Because the
+kernel balances connections, not series, an OTLP client keeps one connection and so one worker;
+cardinality budgets are therefore enforced per worker (a budget of B admits at most N x B series).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from types import FrameType
+
+from otel_contract.contract import ContractError
+from otel_contract.server.config import SidecarConfig, with_worker
+from otel_contract.server.sidecar import Sidecar
+
+_log = logging.getLogger("otel_contract.sidecar")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _print_contract_error(error: ContractError, path: str) -> None:
+    print(f"otel-contract serve: the contract {path} cannot be loaded:", file=sys.stderr)
+    for finding in error.findings or ():
+        where = f"{finding.source}: " if finding.source else ""
+        print(f"  {where}{finding.rule.level.label}[{finding.rule.slug}]: {finding.message}", file=sys.stderr)
+
+
+def run_sidecar(config: SidecarConfig, env: Mapping[str, str], worker: int = 0) -> int:
+    """Run one sidecar until SIGTERM/SIGINT; the exit code."""
+    sidecar = Sidecar(config, env=env, worker=worker)
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        _log.info("%s received: refusing new requests and draining the queue", signal.Signals(signum).name)
+        sidecar.request_shutdown()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        _log.info("SIGHUP received: reloading the contract")
+        sidecar.reload()
+
+    # Before start(): once the sidecar reports ready, a SIGTERM must already mean "drain".
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    try:
+        sidecar.start()
+    except ContractError as error:
+        _print_contract_error(error, config.contract_path)
+        sidecar.shutdown()
+        return EXIT_USAGE
+    except (OSError, ValueError) as error:
+        print(f"otel-contract serve: {error}", file=sys.stderr)
+        sidecar.shutdown()
+        return EXIT_USAGE
+    # The main thread sleeps in short waits so that signal handlers run promptly.
+    while not sidecar.wait(timeout=0.5):
+        pass
+    sidecar.shutdown()
+    return EXIT_OK
+
+
+def _worker_main(config: SidecarConfig, env: dict[str, str], index: int) -> None:
+    configure_logging(env.get("OTEL_CONTRACT_LOG_LEVEL", "INFO"))
+    raise SystemExit(run_sidecar(config, env, worker=index))
+
+
+def run_workers(config: SidecarConfig, env: Mapping[str, str]) -> int:
+    """Start ``config.workers`` sidecars sharing the port; forward signals; the worst exit code."""
+    context = multiprocessing.get_context("spawn")  # gRPC must not be forked after it started threads
+    workers = [
+        context.Process(
+            target=_worker_main, args=(with_worker(config, index), dict(env), index), name=f"worker-{index}"
+        )
+        for index in range(config.workers)
+    ]
+    for process in workers:
+        process.start()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for process in workers:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    _log.info("started %d workers sharing %s", len(workers), config.receiver.endpoint)
+    codes = []
+    for process in workers:
+        process.join()
+        codes.append(process.exitcode or 0)
+        if process.exitcode:  # one worker failing takes the pod down; the orchestrator restarts it
+            forward(signal.SIGTERM, None)
+    return max(codes, default=EXIT_OK)
+
+
+def serve(config: SidecarConfig, env: Mapping[str, str]) -> int:
+    if config.workers > 1:
+        return run_workers(config, env)
+    return run_sidecar(config, env)

@@ -1,0 +1,211 @@
+"""The sidecar's self-telemetry: OpenTelemetry SDK instruments, read as Prometheus text and optionally pushed over OTLP.
+
+Instruments carry the exact names of ``contracts/otel-contract-self.yaml`` (``_total`` included,
+units whose Prometheus suffix is already in the name or empty), so the Prometheus exporter's
+OTel-to-Prometheus translation leaves them unchanged and the OTLP push carries the same names: both
+outputs validate against the self contract.
+
+The MeterProvider and the Prometheus registry are private to each ``SelfTelemetry``: nothing touches
+the global MeterProvider or ``prometheus_client.REGISTRY``, so tests and embedders can run several.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import UNDERSCORES
+
+import otel_contract
+from otel_contract.findings import Finding
+from otel_contract.inputs.otlp import Signal
+from otel_contract.rules import Action
+
+# prometheus_client's CONTENT_TYPE_LATEST says version=1.0.0; generate_latest writes 0.0.4 text.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_P = "otel_contract_"
+
+# The SDK's default bounds are for milliseconds; these suit seconds from sub-millisecond engine
+# runs up to export timeouts.
+_PROCESSING_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_EXPORT_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# Bounds the OTLP exporter's retries so that shutdown cannot hang on an unreachable endpoint.
+_OTLP_TIMEOUT_SECONDS = 5
+_SHUTDOWN_TIMEOUT_MILLIS = 5_000
+
+
+class SelfTelemetry:
+    """The sidecar's own metrics; every method is safe to call from any thread."""
+
+    def __init__(self, *, instance_id: str, otlp_endpoint: str | None = None, otlp_interval: float = 60.0) -> None:
+        self._registry = CollectorRegistry()
+        readers: list[MetricReader] = [
+            PrometheusMetricReader(disable_target_info=True, scope_info_enabled=False, registry=self._registry)
+        ]
+        if otlp_endpoint:
+            readers.append(_otlp_reader(otlp_endpoint, otlp_interval))
+        resource = Resource.create(
+            {
+                "service.name": "otel-contract",
+                "service.version": otel_contract.__version__,
+                "service.instance.id": instance_id,
+            }
+        )
+        provider = MeterProvider(metric_readers=readers, resource=resource)
+        self._provider: MeterProvider | None = provider
+        # A scrape pushes collected data into the Prometheus collector's queue and pops it again;
+        # two concurrent scrapes could pop each other's data, so scrapes take turns.
+        self._scrape_lock = threading.Lock()
+        self._queue: tuple[Callable[[], int], Callable[[], int]] | None = None
+        self._contract: tuple[str, str] | None = None
+        self._build_instruments(provider)
+
+    def _build_instruments(self, provider: MeterProvider) -> None:
+        meter = provider.get_meter("otel_contract", otel_contract.__version__)
+        self._received = meter.create_counter(
+            _P + "received_data_points_total", "{data_point}", "Data points, spans or log records received"
+        )
+        self._forwarded = meter.create_counter(
+            _P + "forwarded_data_points_total", "{data_point}", "Data points, spans or log records forwarded"
+        )
+        self._rejected = meter.create_counter(
+            _P + "rejected_data_points_total", "{data_point}", "Items rejected by the contract (partial_success)"
+        )
+        self._flagged = meter.create_counter(
+            _P + "flagged_data_points_total", "{data_point}", "Occurrences of findings whose action is not reject"
+        )
+        self._findings = meter.create_counter(_P + "findings_total", "{finding}", "Finding occurrences")
+        self._duration = meter.create_histogram(
+            _P + "request_duration_seconds",
+            "s",
+            "Time to normalize and validate one export request",
+            explicit_bucket_boundaries_advisory=_PROCESSING_BOUNDS,
+        )
+        self._refused = meter.create_counter(
+            _P + "refused_requests_total", "{request}", "Export requests the receiver refused"
+        )
+        self._sent_requests = meter.create_counter(
+            _P + "exporter_sent_requests_total", "{request}", "Export attempts downstream, by outcome"
+        )
+        self._sent_items = meter.create_counter(
+            _P + "exporter_sent_data_points_total", "{data_point}", "Items in export attempts downstream"
+        )
+        self._downstream_rejected = meter.create_counter(
+            _P + "exporter_downstream_rejected_data_points_total", "{data_point}", "Items the downstream rejected"
+        )
+        self._export_duration = meter.create_histogram(
+            _P + "exporter_duration_seconds",
+            "s",
+            "Duration of one export attempt downstream",
+            explicit_bucket_boundaries_advisory=_EXPORT_BOUNDS,
+        )
+        self._reloads = meter.create_counter(_P + "contract_reloads_total", "{reload}", "Contract reloads")
+        meter.create_observable_gauge(
+            _P + "exporter_queue_size", [self._observe_size], "{request}", "Requests waiting in the sending queue"
+        )
+        meter.create_observable_gauge(
+            _P + "exporter_queue_capacity", [self._observe_capacity], "{request}", "Capacity of the sending queue"
+        )
+        # Unit "1" maps to no Prometheus suffix, so the name stays *_info.
+        meter.create_observable_gauge(_P + "contract_info", [self._observe_contract], "1", "The active contract")
+
+    # --- recording ---------------------------------------------------------------------------------
+
+    def request_processed(
+        self,
+        signal: Signal,
+        *,
+        received: int,
+        forwarded: int,
+        rejected: int,
+        findings: Iterable[Finding],
+        seconds: float,
+    ) -> None:
+        """One export request went through the engine."""
+        by_signal = {"signal": signal.value}
+        # Adding zeros too makes every signal's series exist from its first request, so rate() works.
+        self._received.add(received, by_signal)
+        self._forwarded.add(forwarded, by_signal)
+        self._rejected.add(rejected, by_signal)
+        flagged = 0
+        for finding in findings:
+            self._findings.add(
+                finding.count, {"signal": signal.value, "rule": finding.rule.slug, "level": finding.level.name.lower()}
+            )
+            # The engine reports only findings it rejected or flagged (ignored ones never appear).
+            if finding.action is not Action.REJECT:
+                flagged += finding.count
+        self._flagged.add(flagged, by_signal)
+        self._duration.record(seconds, by_signal)
+
+    def request_refused(self, signal: Signal, reason: str) -> None:
+        """The receiver refused a request: ``queue_full``, ``shutting_down``, ``too_large`` or ``malformed``."""
+        self._refused.add(1, {"signal": signal.value, "reason": reason})
+
+    def exported(self, signal: Signal, items: int, outcome: str, seconds: float) -> None:
+        """One export attempt ended: ``success``, ``retried`` (will be tried again) or ``failed`` (given up)."""
+        self._sent_requests.add(1, {"outcome": outcome})
+        self._sent_items.add(items, {"signal": signal.value, "outcome": outcome})
+        self._export_duration.record(seconds, {"signal": signal.value, "outcome": outcome})
+
+    def downstream_rejected(self, signal: Signal, items: int) -> None:
+        """The downstream accepted a request but rejected ``items`` of it (its partial_success)."""
+        self._downstream_rejected.add(items, {"signal": signal.value})
+
+    def observe_queue(self, size: Callable[[], int], capacity: Callable[[], int]) -> None:
+        """Report the sending queue's size and capacity, read at each collection."""
+        self._queue = (size, capacity)
+
+    def contract_reloaded(self, ok: bool) -> None:
+        self._reloads.add(1, {"result": "success" if ok else "failure"})
+
+    def set_contract(self, name: str, version: str) -> None:
+        """Make ``name@version`` the active contract; the info series of the previous one disappears."""
+        self._contract = (name, version)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The current metrics in Prometheus text format 0.0.4 (serve with ``CONTENT_TYPE``)."""
+        with self._scrape_lock:
+            # UNDERSCORES keeps every name a legacy (0.0.4-valid) Prometheus name.
+            return generate_latest(self._registry, escaping=UNDERSCORES)
+
+    def shutdown(self) -> None:
+        """Push the last OTLP export (if configured) and stop; idempotent."""
+        with self._scrape_lock:
+            if self._provider is not None:
+                self._provider.shutdown(timeout_millis=_SHUTDOWN_TIMEOUT_MILLIS)
+                self._provider = None
+
+    # --- observable-gauge callbacks ------------------------------------------------------------------
+
+    def _observe_size(self, _options: CallbackOptions) -> Iterable[Observation]:
+        queue = self._queue
+        return [Observation(queue[0]())] if queue else []
+
+    def _observe_capacity(self, _options: CallbackOptions) -> Iterable[Observation]:
+        queue = self._queue
+        return [Observation(queue[1]())] if queue else []
+
+    def _observe_contract(self, _options: CallbackOptions) -> Iterable[Observation]:
+        # Observable gauges report only what the callback returns, so the old label set is gone
+        # from the next collection on.
+        contract = self._contract
+        return [Observation(1, {"contract": contract[0], "version": contract[1]})] if contract else []
+
+
+def _otlp_reader(endpoint: str, interval: float) -> MetricReader:
+    # Imported here: the gRPC OTLP exporter is only needed when a push endpoint is configured.
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    exporter = OTLPMetricExporter(endpoint=endpoint, insecure=True, timeout=_OTLP_TIMEOUT_SECONDS)
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=interval * 1000)

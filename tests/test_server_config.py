@@ -1,0 +1,139 @@
+"""The sidecar's pipeline config: schema errors with file:line, defaults, precedence, overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_contract.server.config import ConfigError, Overrides, load_config, parse_duration, with_worker
+from tests.conftest import REPO, run_cli
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+MINIMAL = """\
+contract:
+  path: contract.yaml
+exporter:
+  endpoint: collector:4317
+"""
+
+
+def test_minimal_config_gets_the_collector_like_defaults(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, MINIMAL))
+    assert config.contract_path == str(tmp_path / "contract.yaml")  # relative to the config file
+    assert config.receiver.endpoint == "127.0.0.1:4317"
+    assert config.receiver.max_recv_msg_size == 4 * 2**20
+    assert config.exporter.otlp is not None and config.exporter.otlp.endpoint == "collector:4317"
+    assert config.exporter.otlp.compression == "gzip" and config.exporter.otlp.timeout == 5.0
+    assert config.exporter.retry.initial_interval == 5.0 and config.exporter.retry.max_elapsed_time == 300.0
+    assert config.exporter.queue.queue_size == 1000 and config.exporter.queue.directory is None
+    assert not config.audit and config.reload and config.workers == 1
+    assert config.prometheus_endpoint == "127.0.0.1:8888"
+
+
+def test_every_example_pipeline_is_valid() -> None:
+    for path in sorted((REPO / "pipelines").glob("*.yaml")):
+        load_config(path)
+
+
+def test_unknown_key_is_reported_with_line_and_suggestion(tmp_path: Path) -> None:
+    path = _config(tmp_path, MINIMAL + "  retry_on_falure: {enabled: false}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (finding,) = caught.value.findings
+    assert finding.rule.slug == "pipeline-config"
+    assert finding.location is not None and finding.location.line == 5
+    assert "retry_on_falure" in finding.message and "retry_on_failure" in finding.message
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        MINIMAL + "mode: enforcing\nreceiver:\n  endpoint: localhost\n  max_recv_msg_size_mib: -1\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = sorted(f.location.line for f in caught.value.findings if f.location)
+    assert lines == [5, 7, 8]
+    assert "did you mean 'enforce'" in str(caught.value)
+
+
+def test_durations_and_sizes(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "  timeout: 1500ms\n"
+        "  retry_on_failure: {initial_interval: 1s, max_interval: 2m, max_elapsed_time: 1h}\n"
+        "  sending_queue: {queue_size_mib: 0.5, storage: {directory: q, max_size_mib: 2}}\n"
+        "receiver: {max_recv_msg_size_mib: 16}\n"
+    )
+    config = load_config(_config(tmp_path, text))
+    assert config.exporter.otlp is not None and config.exporter.otlp.timeout == 1.5
+    retry = config.exporter.retry
+    assert (retry.initial_interval, retry.max_interval, retry.max_elapsed_time) == (1.0, 120.0, 3600.0)
+    assert config.exporter.queue.queue_size_bytes == 2**19
+    assert config.exporter.queue.directory == str(tmp_path / "q")
+    assert config.exporter.queue.max_disk_bytes == 2 * 2**20
+    assert config.receiver.max_recv_msg_size == 16 * 2**20
+    assert parse_duration(3) == 3.0
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("5 minutes")
+
+
+def test_flags_beat_the_file_and_the_file_beats_otel_variables(tmp_path: Path) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "from-env:4317",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=acme, authorization=Bearer t",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+    }
+    path = _config(tmp_path, MINIMAL)
+    from_file = load_config(path, env=env)
+    assert from_file.exporter.otlp is not None
+    assert from_file.exporter.otlp.endpoint == "collector:4317"
+    assert dict(from_file.exporter.otlp.headers) == {"x-tenant": "acme", "authorization": "Bearer t"}
+    assert from_file.exporter.otlp.timeout == 2.5
+    flagged = load_config(
+        path,
+        Overrides(exporter_endpoint="flag:4317", endpoint="0.0.0.0:14317", audit=True, queue_dir="/tmp/q", workers=3),
+        env=env,
+    )
+    assert flagged.exporter.otlp is not None and flagged.exporter.otlp.endpoint == "flag:4317"
+    assert flagged.receiver.endpoint == "0.0.0.0:14317"
+    assert flagged.audit and flagged.workers == 3 and flagged.exporter.queue.directory == "/tmp/q"
+
+
+def test_no_config_file_needs_a_contract_and_an_exporter() -> None:
+    with pytest.raises(ConfigError, match="no contract"):
+        load_config(None, Overrides(console=True))
+    with pytest.raises(ConfigError, match="no exporter"):
+        load_config(None, Overrides(contract="c.yaml"))
+    config = load_config(None, Overrides(contract="c.yaml"), env={"OTEL_EXPORTER_OTLP_ENDPOINT": "https://gw:4317"})
+    assert config.exporter.otlp is not None and not config.exporter.otlp.tls.insecure
+
+
+def test_workers_get_their_own_queue_directory_and_telemetry_port(tmp_path: Path) -> None:
+    text = MINIMAL + "  sending_queue: {storage: {directory: q}}\ntelemetry: {prometheus: {endpoint: 127.0.0.1:9000}}\n"
+    config = load_config(_config(tmp_path, text), Overrides(workers=2))
+    second = with_worker(config, 1)
+    assert second.exporter.queue.directory == str(tmp_path / "q" / "worker-1")
+    assert second.prometheus_endpoint == "127.0.0.1:9001"
+
+
+def test_serve_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    path = _config(tmp_path, MINIMAL + "bogus: 1\n")
+    result = run_cli("serve", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}:5:1" in result.stderr.replace(str(Path.cwd()) + "/", "") or ":5:1" in result.stderr
+    assert "bogus" in result.stderr
+
+
+def test_serve_with_a_broken_contract_exits_2_with_every_reason(tmp_path: Path) -> None:
+    contract = tmp_path / "broken.yaml"
+    contract.write_text("contract: x\nversion: not-semver\nmetrics: []\n", "utf-8")
+    result = run_cli("serve", "--contract", str(contract), "--console", "--endpoint", "127.0.0.1:0", "--prometheus", "")
+    assert result.returncode == 2
+    assert "contract-version" in result.stderr
