@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint check-contracts lock clean
+.PHONY: run demo test lint check-contracts lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "otel-contract needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -15,9 +15,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-## run: the main job on embedded defaults: lint every example contract
+## run: the main job on embedded defaults: the sidecar with the example contract, console + file exporters
 run: $(STAMP)
-	$(BIN)/otel-contract check contracts/*.yaml
+	@echo "otel-contract sidecar: OTLP/gRPC on 127.0.0.1:4317, metrics/health on http://127.0.0.1:8888"
+	@echo "  point an SDK at it:  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+	@echo "  or, in another shell: make demo   (a real SDK app sending legacy-named telemetry)"
+	@echo "  forwarded data: out/forwarded.jsonl; stop with Ctrl-C (drains, exits 0)"
+	$(BIN)/otel-contract serve --config pipelines/local.yaml
+
+## demo: a real OpenTelemetry SDK app sending legacy-named telemetry to the sidecar of `make run`
+demo: $(STAMP)
+	$(BIN)/python examples/sdk_app.py --endpoint 127.0.0.1:4317
 
 ## test: every test, then ruff and mypy
 test: $(STAMP)

@@ -75,6 +75,7 @@ def processes() -> Iterator[list[SidecarProcess]]:
     yield started
     for process in started:
         process.kill()
+        print(f"--- sidecar on {process.endpoint} ---\n{process.output()}")  # shown by pytest on failure
 
 
 def _worker_of(telemetry: str) -> int | None:

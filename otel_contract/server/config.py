@@ -159,7 +159,7 @@ def _resolve(base: Path, value: str | None) -> str | None:
     if value is None:
         return None
     path = Path(os.path.expanduser(value))
-    return str(path if path.is_absolute() else base / path)
+    return os.path.normpath(path if path.is_absolute() else base / path)
 
 
 # --- environment ---------------------------------------------------------------------------------
