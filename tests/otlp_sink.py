@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_contract.inputs.otlp import Signal
+from otel_contract.inputs.otlp import count_items as items_in
 
 _SERVICES = {
     Signal.METRICS: "opentelemetry.proto.collector.metrics.v1.MetricsService",
@@ -195,42 +196,31 @@ def _status(answer: Answer) -> status_pb2.Status:
     return status
 
 
+_REQUESTS = {
+    Signal.METRICS: ExportMetricsServiceRequest,
+    Signal.TRACES: ExportTraceServiceRequest,
+    Signal.LOGS: ExportLogsServiceRequest,
+}
+_RESPONSES = {
+    Signal.METRICS: (ExportMetricsServiceResponse, "rejected_data_points"),
+    Signal.TRACES: (ExportTraceServiceResponse, "rejected_spans"),
+    Signal.LOGS: (ExportLogsServiceResponse, "rejected_log_records"),
+}
+
+
 def _response(signal: Signal, rejected: int) -> bytes:
-    if signal is Signal.METRICS:
-        metrics = ExportMetricsServiceResponse()
-        if rejected:
-            metrics.partial_success.rejected_data_points = rejected
-            metrics.partial_success.error_message = f"sink rejected {rejected}"
-        return metrics.SerializeToString()
-    if signal is Signal.TRACES:
-        traces = ExportTraceServiceResponse()
-        if rejected:
-            traces.partial_success.rejected_spans = rejected
-            traces.partial_success.error_message = f"sink rejected {rejected}"
-        return traces.SerializeToString()
-    logs = ExportLogsServiceResponse()
+    response_type, rejected_field = _RESPONSES[signal]
+    response = response_type()
     if rejected:
-        logs.partial_success.rejected_log_records = rejected
-        logs.partial_success.error_message = f"sink rejected {rejected}"
-    return logs.SerializeToString()
+        setattr(response.partial_success, rejected_field, rejected)
+        response.partial_success.error_message = f"sink rejected {rejected}"
+    payload: bytes = response.SerializeToString()
+    return payload
 
 
 def count_items(signal: Signal, payload: bytes) -> int:
     """Data points, spans or log records in a serialized export request."""
-    if signal is Signal.METRICS:
-        metrics = ExportMetricsServiceRequest.FromString(payload)
-        return sum(
-            len(getattr(metric, kind).data_points)
-            for rm in metrics.resource_metrics
-            for sm in rm.scope_metrics
-            for metric in sm.metrics
-            if (kind := metric.WhichOneof("data"))
-        )
-    if signal is Signal.TRACES:
-        traces = ExportTraceServiceRequest.FromString(payload)
-        return sum(len(ss.spans) for rs in traces.resource_spans for ss in rs.scope_spans)
-    logs = ExportLogsServiceRequest.FromString(payload)
-    return sum(len(sl.log_records) for rl in logs.resource_logs for sl in rl.scope_logs)
+    return items_in(_REQUESTS[signal].FromString(payload))[1]
 
 
 @pytest.fixture(name="otlp_sink")

@@ -137,3 +137,18 @@ def test_serve_with_a_broken_contract_exits_2_with_every_reason(tmp_path: Path) 
     result = run_cli("serve", "--contract", str(contract), "--console", "--endpoint", "127.0.0.1:0", "--prometheus", "")
     assert result.returncode == 2
     assert "contract-version" in result.stderr
+
+
+def test_the_kubernetes_configmaps_hold_a_valid_pipeline_and_the_example_contract(tmp_path: Path) -> None:
+    import yaml
+
+    pipeline_map = yaml.safe_load((REPO / "pipelines/k8s/configmap-pipeline.yaml").read_text("utf-8"))
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(pipeline_map["data"]["pipeline.yaml"], "utf-8")
+    config = load_config(pipeline)
+    assert config.contract_path == "/etc/otel-contract/contract/contract.yaml"
+
+    contract_map = yaml.safe_load((REPO / "pipelines/k8s/configmap-contract.yaml").read_text("utf-8"))
+    # Regenerate the ConfigMap (command in its header) whenever the example contract changes.
+    assert contract_map["data"]["contract.yaml"] == (REPO / "contracts/ecommerce.yaml").read_text("utf-8")
+    assert contract_map["data"]["base-org.yaml"] == (REPO / "contracts/base/org.yaml").read_text("utf-8")

@@ -148,6 +148,23 @@ def _record_count(request: OtlpRequest) -> int:
     return len(request.resource_logs)
 
 
+def count_items(request: OtlpRequest) -> tuple[int, int]:
+    """Resources, and data points / spans / log records, in a request."""
+    if isinstance(request, ExportMetricsServiceRequest):
+        points = 0
+        for resource in request.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    kind = metric.WhichOneof("data")
+                    points += len(getattr(metric, kind).data_points) if kind else 0
+        return len(request.resource_metrics), points
+    if isinstance(request, ExportTraceServiceRequest):
+        spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+        return len(request.resource_spans), spans
+    records = sum(len(scope.log_records) for resource in request.resource_logs for scope in resource.scope_logs)
+    return len(request.resource_logs), records
+
+
 # --- hex IDs -------------------------------------------------------------------------------------
 #
 # Which JSON keys hold IDs is worked out once from the protobuf descriptors rather than by key name

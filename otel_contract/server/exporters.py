@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_contract.inputs.otlp import OtlpRequest, Signal, to_otlp_json
+from otel_contract.inputs.otlp import OtlpRequest, Signal, count_items, to_otlp_json
 from otel_contract.server._batch import EXPORT_METHODS, Batch
 
 _REQUESTS: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(
@@ -310,23 +310,6 @@ _ITEM_NAMES: Mapping[Signal, str] = MappingProxyType(
 )
 
 
-def _counts(request: OtlpRequest) -> tuple[int, int]:
-    """Resources, and data points / spans / log records, in a request."""
-    if isinstance(request, ExportMetricsServiceRequest):
-        points = 0
-        for resource in request.resource_metrics:
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    kind = metric.WhichOneof("data")
-                    points += len(getattr(metric, kind).data_points) if kind else 0
-        return len(request.resource_metrics), points
-    if isinstance(request, ExportTraceServiceRequest):
-        spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
-        return len(request.resource_spans), spans
-    records = sum(len(scope.log_records) for resource in request.resource_logs for scope in resource.scope_logs)
-    return len(request.resource_logs), records
-
-
 class FileExporter:
     """Appends each batch as one line of OTLP/JSON, as the Collector's file exporter writes them.
 
@@ -373,7 +356,7 @@ class ConsoleExporter:
 
     def export(self, batch: Batch) -> ExportResult:
         request = _parse(batch)
-        resources, items = _counts(request)
+        resources, items = count_items(request)
         text = f"{batch.signal}: {resources} resource(s), {items} {_ITEM_NAMES[batch.signal]}\n"
         if self._detailed:
             text += json.dumps(to_otlp_json(request), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
