@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from otel_contract.server.sender import QueuedSender, RetrySettings, _Backoff
 from .conftest import REPO
 from .otlp_builders import gauge, logs_request, metrics_request, traces_request
 from .otlp_sink import Answer, OtlpSink, ServerTls, count_items, otlp_sink_fixture  # noqa: F401 (fixture)
+from .tls_certs import Certs, certs_fixture  # noqa: F401 (fixture)
 
 FAST_RETRY = RetrySettings(initial_interval=0.01, max_interval=0.05, max_elapsed_time=60.0)
 WAIT = 10.0  # the bound on every wait for a condition; reached only when a test fails
@@ -467,41 +467,6 @@ def test_tls_settings_check_the_files(tmp_path: Path) -> None:
 
 
 # --- TLS -----------------------------------------------------------------------------------------
-
-
-class Certs:
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-
-    def path(self, name: str) -> str:
-        return str(self.dir / name)
-
-    def read(self, name: str) -> bytes:
-        return (self.dir / name).read_bytes()
-
-
-def _openssl(directory: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    """A CA, a server certificate for ``sink.test`` only (not 127.0.0.1), and a client certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("TLS tests need the openssl command")
-    directory = tmp_path_factory.mktemp("certs")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl(directory, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=ca")
-    (directory / "server.ext").write_text("subjectAltName=DNS:sink.test\n")
-    (directory / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name in ("server", "client"):
-        _openssl(directory, "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        _openssl(
-            directory,
-            *("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"),
-            *("-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext"),
-        )
-    return Certs(directory)
 
 
 def tls_sink(certs: Certs, *, mutual: bool = False) -> OtlpSink:

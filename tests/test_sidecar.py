@@ -43,6 +43,7 @@ from tests.sidecar_harness import (
     shop_contract,
     wait_until,
 )
+from tests.tls_certs import Certs, certs_fixture  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -407,3 +408,29 @@ def test_hot_reload_follows_a_configmap_symlink_swap(tmp_path: Path, otlp_sink: 
         os.symlink(second.name, mount / "..data_tmp")
         os.replace(mount / "..data_tmp", mount / "..data")  # atomic, as kubelet does it
         assert wait_until(lambda: health_json(sidecar.status.address)["contract"] == "shop@2.0.0")  # type: ignore[union-attr]
+
+
+def test_the_receiver_serves_mutual_tls(contract: Path, otlp_sink: OtlpSink, certs: Certs) -> None:
+    from dataclasses import replace
+
+    from otel_contract.server.config import ReceiverTls
+
+    config = config_for(contract, otlp_sink.endpoint)
+    tls = ReceiverTls(certs.path("server.crt"), certs.path("server.key"), client_ca_file=certs.path("ca.crt"))
+    config = replace(config, receiver=replace(config.receiver, tls=tls))
+    payload = _orders([({"seq": "tls"}, 1.0)])
+    options = [("grpc.ssl_target_name_override", "sink.test")]
+    method = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+    with running(config) as sidecar:
+        anonymous = grpc.ssl_channel_credentials(root_certificates=certs.read("ca.crt"))
+        channel = grpc.secure_channel(sidecar.endpoint, anonymous, options=options)
+        with pytest.raises(grpc.RpcError) as refused:
+            channel.unary_unary(method)(payload, timeout=5)
+        channel.close()
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE  # the handshake fails without a client cert
+
+        mutual = grpc.ssl_channel_credentials(certs.read("ca.crt"), certs.read("client.key"), certs.read("client.crt"))
+        channel = grpc.secure_channel(sidecar.endpoint, mutual, options=options)
+        channel.unary_unary(method)(payload, timeout=10)
+        channel.close()
+        assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 1)
