@@ -34,13 +34,15 @@ Handler = Callable[[bytes, grpc.ServicerContext], bytes]
 
 def forwarder(channel: grpc.Channel, method: str) -> Handler:
     """A handler that sends the request bytes to ``method`` downstream and returns its response bytes."""
-    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        method, request_serializer=None, response_deserializer=None
+    )
 
     def export(request: bytes, context: grpc.ServicerContext) -> bytes:
         try:
             response: bytes = call(request, timeout=FORWARD_TIMEOUT)
         except grpc.RpcError as error:
-            context.abort(error.code(), error.details() or "")  # type: ignore[attr-defined]
+            context.abort(error.code(), error.details() or "")
         return response
 
     return export

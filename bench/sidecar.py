@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -38,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import google.protobuf
 import grpc
@@ -167,6 +168,7 @@ class Child:
     exit_code: int | None = None
     stop_seconds: float = 0.0
     killed: bool = False
+    exited_early: bool = False  # it had exited before stop() was called
 
     @property
     def pid(self) -> int:
@@ -189,7 +191,8 @@ def spawn(name: str, argv: Sequence[str], logs: Path, env: dict[str, str] | None
 def stop(child: Child) -> None:
     """SIGTERM, then SIGKILL after STOP_GRACE seconds; records the exit code and how long it took."""
     started = time.perf_counter()
-    if child.process.poll() is None:
+    child.exited_early = child.process.poll() is not None
+    if not child.exited_early:
         child.process.send_signal(signal.SIGTERM)
         try:
             child.process.wait(STOP_GRACE)
@@ -227,7 +230,7 @@ def server_argv(kind: str, port: int, sink_port: int) -> list[str]:
 
 # --- gRPC client helpers --------------------------------------------------------------------------
 
-Call = grpc.UnaryUnaryMultiCallable
+Call: TypeAlias = "grpc.UnaryUnaryMultiCallable[bytes, bytes]"
 
 
 def open_channel(port: int) -> grpc.Channel:
@@ -255,7 +258,7 @@ def wait_ready(child: Child, call: Call, request: bytes) -> float:
             call(request, timeout=1.0)
             return time.perf_counter() - started
         except grpc.RpcError as error:
-            last = f"{error.code().name}: {error.details()}"  # type: ignore[attr-defined]
+            last = f"{error.code().name}: {error.details()}"
         if time.perf_counter() - started > READY_TIMEOUT:
             break
         time.sleep(POLL)
@@ -311,6 +314,13 @@ class Deployment:
     def sink_check(self) -> SinkCheck:
         return wait_for_sink(self.stats, self.accepted)
 
+    def check_alive(self, tally: Tally) -> None:
+        """Raise, with the end of its log, if the server exited during the measurement."""
+        code = self.server.process.poll()
+        if code is not None:
+            tail = "\n".join(log_lines(self.server)[-6:])
+            raise RuntimeError(f"{self.kind} exited with {code} during the measurement ({tally.summary()}):\n{tail}")
+
 
 @dataclass(slots=True)
 class Aftermath:
@@ -322,6 +332,7 @@ class Aftermath:
     exit_code: int | None
     stop_seconds: float
     killed: bool
+    exited_early: bool
     log_problem_lines: int
     log_problems: list[str]
     sink_exit_code: int | None
@@ -346,6 +357,7 @@ class Bench:
                 exit_code=server.exit_code,
                 stop_seconds=round(server.stop_seconds, 2),
                 killed=server.killed,
+                exited_early=server.exited_early,
                 log_problem_lines=count,
                 log_problems=lines,
                 sink_exit_code=sink.exit_code,
@@ -412,14 +424,24 @@ class Tally:
     ok: int = 0
     rejected: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    details: dict[str, str] = field(default_factory=dict)  # the first message of each error code
 
     def merge(self, other: Tally) -> None:
         self.ok += other.ok
         self.rejected += other.rejected
         self.errors.update(other.errors)
+        self.details = other.details | self.details
+
+    def failed(self, error: grpc.RpcError) -> None:
+        code = error.code().name
+        self.errors[code] += 1
+        self.details.setdefault(code, str(error.details()))
 
     def accepted(self, points_per_request: int) -> int:
         return self.ok * points_per_request - self.rejected
+
+    def summary(self) -> str:
+        return f"{self.ok} OK, {self.rejected} points rejected, errors {dict(self.errors) or 0}"
 
 
 def closed_loop_caller(export: Call, payloads: Payloads, offset: int, until: float, start: threading.Barrier) -> Tally:
@@ -432,7 +454,7 @@ def closed_loop_caller(export: Call, payloads: Payloads, offset: int, until: flo
         try:
             response = export(requests[(offset + i) % len(requests)], timeout=CALL_TIMEOUT)
         except grpc.RpcError as error:
-            tally.errors[error.code().name] += 1  # type: ignore[attr-defined]
+            tally.failed(error)
             continue
         tally.ok += 1
         tally.rejected += rejected_points(response)
@@ -463,6 +485,7 @@ class ThroughputResult:
     seconds: float
     requests_ok: int
     errors: dict[str, int]
+    error_details: dict[str, str]
     rejected_points: int
     server_cpu_pct: float  # % of one core
     client_cpu_pct: float
@@ -500,6 +523,7 @@ def measure_throughput(
     d.sink_check()  # let the warm-up drain before the window opens
     server_cpu, client_cpu = cpu_seconds(d.server.pid), cpu_seconds(CLIENT)
     tally, elapsed = closed_loop(d.export, payloads, threads, seconds)
+    d.check_alive(tally)
     server_cpu, client_cpu = cpu_seconds(d.server.pid) - server_cpu, cpu_seconds(CLIENT) - client_cpu
     load = load_average()
     d.accepted += tally.accepted(payloads.points)
@@ -512,6 +536,7 @@ def measure_throughput(
         seconds=round(elapsed, 3),
         requests_ok=tally.ok,
         errors=dict(tally.errors),
+        error_details=tally.details,
         rejected_points=tally.rejected,
         server_cpu_pct=round(100 * server_cpu / elapsed, 1),
         client_cpu_pct=round(100 * client_cpu / elapsed, 1),
@@ -532,7 +557,7 @@ class OpenLoopRecorder:
         self.latencies: list[float] = []
         self.tally = Tally()
 
-    def record(self, started: float, future: grpc.Future) -> None:
+    def record(self, started: float, future: grpc.Future[bytes]) -> None:
         elapsed = time.perf_counter() - started
         error = future.exception()
         with self._done:
@@ -541,7 +566,7 @@ class OpenLoopRecorder:
                 self.tally.ok += 1
                 self.tally.rejected += rejected_points(future.result())
             else:
-                self.tally.errors[error.code().name] += 1  # type: ignore[attr-defined]
+                self.tally.failed(error)  # type: ignore[arg-type]
             self.completed += 1
             self._done.notify_all()
 
@@ -562,7 +587,7 @@ def open_loop(export: Call, payloads: Payloads, requests_per_s: float, seconds: 
     """Send request i at t0 + i / rate without waiting for earlier answers; time each one from its send."""
     recorder = OpenLoopRecorder()
     total = max(1, round(requests_per_s * seconds))
-    futures: list[grpc.Future] = []  # kept until every callback ran
+    futures: list[grpc.Future[bytes]] = []  # kept until every callback ran
     max_lag = 0.0
     t0 = time.perf_counter()
     for i in range(total):
@@ -573,7 +598,7 @@ def open_loop(export: Call, payloads: Payloads, requests_per_s: float, seconds: 
         started = time.perf_counter()
         max_lag = max(max_lag, started - target)
         future = export.future(payloads.requests[i % len(payloads.requests)], timeout=CALL_TIMEOUT)
-        future.add_done_callback(lambda f, s=started: recorder.record(s, f))
+        future.add_done_callback(functools.partial(recorder.record, started))
         futures.append(future)
     recorder.wait(total, CALL_TIMEOUT + 5)
     return OpenLoopRun(recorder, total, time.perf_counter() - t0, max_lag * 1000)
@@ -597,6 +622,7 @@ class TestbedResult:
     requests_sent: int
     requests_ok: int
     errors: dict[str, int]
+    error_details: dict[str, str]
     rejected_points: int
     p50_ms: float
     p99_ms: float
@@ -623,6 +649,7 @@ def measure_testbed(
     rss_start = memory_mib(d.server.pid)["VmRSS"]
     cpu = cpu_seconds(d.server.pid)
     run = open_loop(d.export, payloads, rate, seconds)
+    d.check_alive(run.recorder.tally)
     cpu = cpu_seconds(d.server.pid) - cpu
     memory = memory_mib(d.server.pid)
     load = load_average()
@@ -641,6 +668,7 @@ def measure_testbed(
         requests_sent=run.sent,
         requests_ok=tally.ok,
         errors=dict(tally.errors),
+        error_details=tally.details,
         rejected_points=tally.rejected,
         p50_ms=round(1000 * percentile(latencies, 0.50), 3),
         p99_ms=round(1000 * percentile(latencies, 0.99), 3),
@@ -739,7 +767,9 @@ class Report:
 
     @property
     def troubled(self) -> bool:
-        return bool(self.failures) or any(a.log_problem_lines or a.exit_code or a.killed for a in self.aftermaths)
+        return bool(self.failures) or any(
+            a.log_problem_lines or a.exit_code or a.killed or a.exited_early for a in self.aftermaths
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -755,7 +785,8 @@ class Report:
 
 
 def errors_text(errors: dict[str, int]) -> str:
-    return ",".join(f"{code}:{n}" for code, n in sorted(errors.items())) or "0"
+    """The number of failed requests; which codes is printed below the tables."""
+    return str(sum(errors.values()))
 
 
 def print_throughput(results: Sequence[ThroughputResult]) -> None:
@@ -784,6 +815,12 @@ def print_testbed(results: Sequence[TestbedResult]) -> None:
         )
 
 
+def print_error_details(results: Sequence[ThroughputResult | TestbedResult]) -> None:
+    for r in results:
+        for code, detail in r.error_details.items():
+            print(f"  {r.server} {r.variant}: {r.errors.get(code, 0)} x {code}, first: {detail!r}")
+
+
 def print_comparisons(rows: Sequence[Comparison]) -> None:
     for c in rows:
         figure = f"{c.value:.2f} {c.unit}"
@@ -793,9 +830,14 @@ def print_comparisons(rows: Sequence[Comparison]) -> None:
 
 def print_aftermaths(aftermaths: Sequence[Aftermath]) -> None:
     for a in aftermaths:
-        stopped = "SIGKILLed" if a.killed else f"exit {a.exit_code}"
+        if a.exited_early:
+            stopped = f"exit {a.exit_code} BEFORE the harness stopped it,"
+        elif a.killed:
+            stopped = f"SIGKILLed {a.stop_seconds:.2f} s after SIGTERM,"
+        else:
+            stopped = f"exit {a.exit_code} {a.stop_seconds:.2f} s after SIGTERM,"
         print(
-            f"{a.server:<8} {a.scenario:<10} {a.variant:<10} {stopped} {a.stop_seconds:.2f} s after SIGTERM, "
+            f"{a.server:<8} {a.scenario:<10} {a.variant:<10} {stopped} "
             f"{a.log_problem_lines} log line(s) with a warning or an error"
         )
         for line in a.log_problems:
@@ -816,6 +858,7 @@ def print_report(report: Report) -> None:
         f"{settings['duration']:g} s; CPU in % of one core, RSS in MiB"
     )
     print_testbed(report.testbed)
+    print_error_details([*report.throughput, *report.testbed])
     print()
     print("sidecar vs proxy")
     print_comparisons(report.comparisons)
