@@ -92,3 +92,43 @@ def test_data_points_balance(request: Any, audit: bool) -> None:
         assert outcome.rejected == 0
     if outcome.rejected or outcome.merged:
         assert outcome.findings, "points were dropped without a finding"
+
+
+def _summary(outcome: Any) -> tuple[Any, ...]:
+    findings = sorted(
+        ((f.rule.slug, f.metric or "", f.attribute or "", f.count, f.action) for f in outcome.findings), key=repr
+    )
+    return (findings, outcome.items, outcome.rejected, outcome.merged, outcome.changed, outcome.to_bytes())
+
+
+class _NoMemo(CardinalityState):
+    MAX_CLEAN_ENTRIES = 0
+
+
+@_settings
+@given(_requests, _requests, st.booleans())
+def test_the_attribute_memo_changes_no_outcome(first: Any, second: Any, audit: bool) -> None:
+    """Remembering attribute sets that passed (by their raw bytes) must give the outcomes of checking them."""
+    options = EngineOptions(audit=audit)
+    memo, no_memo = CardinalityState(), _NoMemo()
+    for request in (first, second, first, second):
+        payload = request.SerializeToString()
+        remembered = process_metrics(payload, ECOMMERCE, state=memo, options=options)
+        checked = process_metrics(payload, ECOMMERCE, state=no_memo, options=options)
+        assert _summary(remembered) == _summary(checked)
+    assert no_memo.clean_series(ECOMMERCE, "http_requests_total") is None
+
+
+def test_a_repeated_compliant_request_is_checked_from_the_memo() -> None:
+    request = metrics_request(
+        counter("http_requests_total", [({"http.method": "GET", "http.status_code": 200}, 1.0)]),
+        gauge("queue_depth", [({"queue": "a"}, 1.0)]),
+    )
+    state = CardinalityState()
+    first = process_metrics(request.SerializeToString(), ECOMMERCE, state=state)
+    memo = state.clean_series(ECOMMERCE, "http_requests_total")
+    assert memo is not None and len(memo) == 1  # remembered after passing every check
+    second = process_metrics(request.SerializeToString(), ECOMMERCE, state=state)
+    assert _summary(second) == _summary(first) and len(memo) == 1
+    reloaded = load_contract(CONTRACTS / "ecommerce.yaml", today=TODAY)
+    assert state.clean_series(reloaded, "http_requests_total") == {}  # a new contract trusts nothing remembered

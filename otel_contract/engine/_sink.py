@@ -27,6 +27,7 @@ class FindingSink:
     source: str | None
     audit: bool
     _entries: dict[_Key, _Entry] = field(default_factory=dict)
+    reported: int = 0  # findings recorded (not ignored): tells whether a check found anything
 
     def report(
         self,
@@ -42,6 +43,7 @@ class FindingSink:
         action = actions[rule]
         if action is Action.IGNORE:
             return False
+        self.reported += 1
         rejects = action is Action.REJECT and not self.audit
         key = (rule, metric, attribute)
         entry = self._entries.get(key)

@@ -21,6 +21,35 @@ class CardinalityState:
         self._series: dict[str, set[int]] = {}
         self._tracked = 0
         self._lock = threading.Lock()
+        self._clean_owner: object = None
+        self._clean: dict[str, dict[tuple[bytes, ...], int]] = {}
+        self._clean_entries = 0
+
+    # How many attribute sets ``clean_series`` remembers in all (a few hundred bytes each); past it
+    # new sets are checked every time, as without the memo.
+    MAX_CLEAN_ENTRIES = 50_000
+
+    def clean_series(self, owner: object, metric: str) -> dict[tuple[bytes, ...], int] | None:
+        """Attribute sets of ``metric``, as raw bytes, that passed every attribute check of ``owner``
+        (the compiled contract), with their series hash; None once the memo is full.
+
+        A new ``owner`` (a reloaded contract) starts an empty memo, so nothing checked under the old
+        contract is trusted under the new one.
+        """
+        if self._clean_owner is not owner:
+            with self._lock:
+                if self._clean_owner is not owner:
+                    self._clean = {}
+                    self._clean_entries = 0
+                    self._clean_owner = owner
+        if self._clean_entries >= self.MAX_CLEAN_ENTRIES:
+            return None
+        return self._clean.setdefault(metric, {})
+
+    def remember_clean(self, memo: dict[tuple[bytes, ...], int], key: tuple[bytes, ...], series: int) -> None:
+        if self._clean_entries < self.MAX_CLEAN_ENTRIES:
+            memo[key] = series
+            self._clean_entries += 1
 
     def admit(self, metric: str, series: int, budget: int) -> bool:
         """True when ``series`` of ``metric`` may flow under a budget of ``budget`` series."""

@@ -22,6 +22,7 @@ from otel_contract.contract.compiled import AliasTarget, CompiledContract, Compi
 from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
+from otel_contract.engine._shadow import shadow_request
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
@@ -73,8 +74,10 @@ class _Run:
         state: CardinalityState | None,
         sink: FindingSink,
         renames_possible: bool,
+        shadow: Any = None,
     ) -> None:
         self.contract = contract
+        self.shadow = shadow
         self.options = options
         self.state = state
         self.sink = sink
@@ -88,14 +91,15 @@ class _Run:
 
     def request(self, request: ExportMetricsServiceRequest) -> None:
         drop_resources = []
+        shadows = self.shadow.resource_metrics if self.shadow is not None else None
         for index, resource_metrics in enumerate(request.resource_metrics):
-            if not self._resource(resource_metrics):
+            if not self._resource(resource_metrics, shadows[index] if shadows is not None else None):
                 drop_resources.append(index)
         for index in reversed(drop_resources):
             del request.resource_metrics[index]
             self.changed = True
 
-    def _resource(self, resource_metrics: Any) -> bool:
+    def _resource(self, resource_metrics: Any, shadow: Any) -> bool:
         changed, reject = process_resource(resource_metrics.resource, self.contract, self.options.env, self.sink)
         self.changed |= changed
         if reject:
@@ -117,7 +121,9 @@ class _Run:
         drop: list[tuple[int, int]] = []
         for (scope_index, metric_index, metric), name in zip(entries, names, strict=True):
             track = seen.setdefault(name, set()) if self.renames_possible or name in repeated else None
-            if not self._metric(metric, track):
+            # Only where no identity can collide does the attribute memo stand in for the checks.
+            shadow_metric = shadow.scope_metrics[scope_index].metrics[metric_index] if shadow and not track else None
+            if not self._metric(metric, track, shadow_metric):
                 drop.append((scope_index, metric_index))
         if not drop:
             return True
@@ -136,7 +142,7 @@ class _Run:
 
     # --- metric level -------------------------------------------------------------------------
 
-    def _metric(self, metric: Any, seen: set[tuple[tuple[str, Any], ...]] | None) -> bool:
+    def _metric(self, metric: Any, seen: set[tuple[tuple[str, Any], ...]] | None, shadow: Any = None) -> bool:
         """Normalize and validate one metric in place; False when the whole metric goes."""
         name = metric.name
         compiled = self.contract.metrics.get(name)
@@ -183,7 +189,8 @@ class _Run:
         if scale_by is None:
             self.rejected += count
             return False
-        self._points(metric, kind, points, compiled, scale_by, seen)
+        shadow_points = getattr(shadow, kind).data_points if shadow is not None and kind else None
+        self._points(metric, kind, points, compiled, scale_by, seen, shadow_points)
         return len(points) > 0 or count == 0
 
     def _unknown_metric(self, metric: Any, kind: str | None, points: Any) -> bool:
@@ -304,6 +311,7 @@ class _Run:
         compiled: CompiledMetric,
         factor: Fraction,
         seen: set[tuple[tuple[str, Any], ...]] | None,
+        shadow_points: Any = None,
     ) -> None:
         name = compiled.name
         actions = compiled.actions
@@ -319,11 +327,39 @@ class _Run:
         # which the single pass below tells without calling into the slower normalizer.
         typed = {key: FIELD_OF_TYPE[wanted] for key, wanted in types.items()}
         track_identity = seen is not None or budget is not None
+        state = self.state
+        memo = (
+            state.clean_series(self.contract, name)
+            if state is not None and shadow_points is not None and seen is None
+            else None
+        )
+        sink = self.sink
         drop: list[int] = []
         merged: list[int] = []
         for index, point in enumerate(points):
-            attributes = point.attributes
             reject = False
+            if memo is not None:
+                attribute_bytes = tuple(shadow_points[index].attributes)
+                series = memo.get(attribute_bytes)
+                if series is not None:  # these attribute bytes passed every check before: only values left
+                    if check_value is not None and not point.flags & _NO_RECORDED_VALUE:
+                        problem = check_value(point)
+                        if problem:
+                            reject = report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
+                    if budget is not None and state is not None and not state.admit(name, series, budget):
+                        reject |= report(
+                            rules.CARDINALITY,
+                            actions,
+                            f"{name}: a new series beyond the budget of {budget} series",
+                            metric=name,
+                        )
+                    if reject:
+                        drop.append(index)
+                    elif convert is not None:
+                        convert(point)
+                    continue
+                reported_before = sink.reported
+            attributes = point.attributes
             values = {}
             normalize = False
             for kv in attributes:
@@ -342,6 +378,8 @@ class _Run:
                     values = {kv.key: _hashable(kv.value) for kv in attributes}
             if check_attributes is not None:
                 reject |= check_attributes(values)
+            if memo is not None and not normalize and sink.reported == reported_before and state is not None:
+                state.remember_clean(memo, attribute_bytes, hash(tuple(sorted(values.items()))))
             if check_value is not None and not point.flags & _NO_RECORDED_VALUE:
                 problem = check_value(point)
                 if problem:
@@ -448,9 +486,22 @@ def _number_check(spec: Any) -> Callable[[Any], str | None]:
     return check
 
 
-def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
-    increasing: dict[tuple[float, ...], bool] = {}  # the points of one metric share their bounds
+# Whether a histogram's explicit bounds increase strictly, by bounds: a service's histograms share a
+# handful of bucket layouts, so this is worked out once per layout, not once per point.
+_INCREASING: dict[tuple[float, ...], bool] = {}
+_MAX_LAYOUTS = 1024
 
+
+def _strictly_increasing(bounds: tuple[float, ...]) -> bool:
+    ok = _INCREASING.get(bounds)
+    if ok is None:
+        ok = all(a < b for a, b in pairwise(bounds))
+        if len(_INCREASING) < _MAX_LAYOUTS:
+            _INCREASING[bounds] = ok
+    return ok
+
+
+def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
     def check(point: Any) -> str | None:
         counts = point.bucket_counts
         if counts:
@@ -460,10 +511,7 @@ def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
             total = sum(counts)
             if total != point.count:
                 return f"bucket counts add up to {total}, not to count {point.count}"
-            ok = increasing.get(bounds)
-            if ok is None:
-                ok = increasing[bounds] = all(a < b for a, b in pairwise(bounds))
-            if not ok:
+            if not _strictly_increasing(bounds):
                 return "explicit bounds are not strictly increasing"
         if point.HasField("sum") and math.isnan(point.sum):
             return "histogram sum is NaN"
@@ -582,7 +630,9 @@ def process_metrics(
     options = options or EngineOptions()
     request, original, renames_possible = prepare(payload, ExportMetricsServiceRequest, contract)
     sink = FindingSink(source, options.audit)
-    run = _Run(contract, options, state, sink, renames_possible)
+    # The attribute memo needs the raw bytes and a state to keep it in; renames rewrite attributes anyway.
+    shadow = shadow_request(original) if original is not None and state is not None and not renames_possible else None
+    run = _Run(contract, options, state, sink, renames_possible, shadow)
     run.request(request)
     return Outcome(
         request=request,
