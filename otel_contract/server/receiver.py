@@ -115,7 +115,8 @@ class Receiver:
                 ("grpc.max_receive_message_length", limit * _HARD_CAP_FACTOR),
                 ("grpc.so_reuseport", 1 if reuse_port else 0),
             ],
-            maximum_concurrent_rpcs=threads * 16,
+            # No maximum_concurrent_rpcs: gRPC would answer RESOURCE_EXHAUSTED without RetryInfo, which
+            # OTLP clients must not retry. Overload is pushed back by the sending queue instead.
         )
         handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
             method.rsplit("/", 1)[0].lstrip("/"): grpc.unary_unary_rpc_method_handler(
