@@ -809,3 +809,30 @@ def test_stop_interrupts_a_long_backoff_and_requeues_the_batch(otlp_sink: OtlpSi
 def test_retry_settings_name_the_bad_field(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RetrySettings(**settings)  # type: ignore[arg-type]
+
+
+def test_requests_queued_together_are_forwarded_in_one_call(otlp_sink: OtlpSink) -> None:
+    queue = MemoryQueue(QueueSettings())
+    for index in range(5):
+        assert queue.offer(metrics_batch(f"m{index}", points=10))
+    exporter = OtlpGrpcExporter(OtlpGrpcSettings(endpoint=otlp_sink.endpoint))
+    # A long flush timeout: the call goes out because max_batch_items have gathered, not because it passed.
+    sender = QueuedSender(queue, exporter, FAST_RETRY, consumers=1, max_batch_items=50, flush_timeout=30.0)
+    sender.start()
+    assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 50, timeout=10)
+    assert len(otlp_sink.requests) == 1
+    assert queue.offer(metrics_batch("alone", points=1))
+    sender.drain(10)  # a closed queue is not waited on for more
+    exporter.close()
+    assert otlp_sink.items(Signal.METRICS) == 51 and len(otlp_sink.requests) == 2
+
+
+def test_a_lone_request_goes_out_after_the_flush_timeout(otlp_sink: OtlpSink) -> None:
+    queue = MemoryQueue(QueueSettings())
+    exporter = OtlpGrpcExporter(OtlpGrpcSettings(endpoint=otlp_sink.endpoint))
+    sender = QueuedSender(queue, exporter, FAST_RETRY, consumers=1, max_batch_items=1000, flush_timeout=0.05)
+    sender.start()
+    assert queue.offer(metrics_batch("lone", points=3))
+    assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 3, timeout=10)
+    sender.stop()
+    exporter.close()

@@ -247,6 +247,8 @@ def _exporter(raw: Mapping[str, Any], base: Path, overrides: Overrides, env: Map
         queue_size_bytes=int(queue_raw.get("queue_size_mib", 256) * MIB),
         directory=directory,
         max_disk_bytes=int(storage.get("max_size_mib", 1024) * MIB),
+        flush_timeout=parse_duration(queue_raw.get("batch", {}).get("flush_timeout", "200ms")),
+        batch_max_size=queue_raw.get("batch", {}).get("max_size", 8192),
     )
     return ExporterSettings(
         otlp=otlp,

@@ -39,7 +39,8 @@ class QueueSettings:
     A request is refused when the queue holds ``queue_size`` requests, or when adding it would take
     the queued payload past ``queue_size_bytes`` (in memory) or ``max_disk_bytes`` (on disk). An empty
     queue accepts any one request, so a request larger than the bound is not refused forever.
-    ``max_disk_bytes`` counts payload bytes, not the size of the SQLite file.
+    ``max_disk_bytes`` counts payload bytes, not the size of the SQLite file. Consumers forward up to
+    ``batch_max_size`` items per call, waiting up to ``flush_timeout`` seconds for them to gather.
     """
 
     num_consumers: int = 4
@@ -47,6 +48,8 @@ class QueueSettings:
     queue_size_bytes: int = 256 * 2**20
     directory: str | None = None
     max_disk_bytes: int = 1 * 2**30
+    flush_timeout: float = 0.2
+    batch_max_size: int = 8192
 
     def __post_init__(self) -> None:
         problems = [
@@ -56,9 +59,12 @@ class QueueSettings:
                 ("queue_size", self.queue_size),
                 ("queue_size_bytes", self.queue_size_bytes),
                 ("max_disk_bytes", self.max_disk_bytes),
+                ("batch_max_size", self.batch_max_size),
             )
             if not _is_positive_int(value)
         ]
+        if not (isinstance(self.flush_timeout, int | float) and 0 <= self.flush_timeout <= 60):
+            problems.append(f"flush_timeout: must be between 0 and 60 seconds, got {self.flush_timeout!r}")
         if self.directory is not None and (not isinstance(self.directory, str) or not self.directory.strip()):
             problems.append(f"directory: must be a non-empty path, got {self.directory!r}")
         if problems:
@@ -112,11 +118,21 @@ class SendingQueue(Protocol):
         """Queue a request; False when full or closed. True means it is stored (on disk, if persistent)."""
         ...
 
-    def take(self, max_batches: int, max_bytes: int, timeout: float, *, max_items: int | None = None) -> Lease | None:
+    def take(
+        self,
+        max_batches: int,
+        max_bytes: int,
+        timeout: float,
+        *,
+        max_items: int | None = None,
+        linger: float = 0.0,
+    ) -> Lease | None:
         """Lease the oldest requests, all of the head's signal, within the limits (always at least one).
 
         Waits up to ``timeout`` seconds for a request; None if none came, or at once when the queue is
-        closed and nothing is queued or leased.
+        closed and nothing is queued or leased. Once a request is there, waits up to ``linger`` more
+        seconds for ``max_items`` items to gather (the Collector batch processor's timeout), unless
+        the queue is closed.
         """
         ...
 
@@ -219,9 +235,19 @@ class _QueueBase(abc.ABC):
             self._cond.notify()
             return True
 
-    def take(self, max_batches: int, max_bytes: int, timeout: float, *, max_items: int | None = None) -> Lease | None:
+    def take(
+        self,
+        max_batches: int,
+        max_bytes: int,
+        timeout: float,
+        *,
+        max_items: int | None = None,
+        linger: float = 0.0,
+    ) -> Lease | None:
         with self._cond:
             self._cond.wait_for(self._takeable, timeout=timeout)
+            if linger > 0 and self._pending and max_items is not None:
+                self._cond.wait_for(lambda: self._items >= max_items or self._closed or not self._pending, linger)
             if not self._pending or self._detached:
                 return None
             entries = self._select(max_batches, max_bytes, max_items)

@@ -115,6 +115,7 @@ class QueuedSender:
         observer: SendObserver | None = None,
         max_batch_items: int = 8192,
         max_batch_bytes: int = 4 * 2**20,
+        flush_timeout: float = 0.0,
         rng: random.Random | None = None,
     ) -> None:
         if consumers < 1 or max_batch_items < 1 or max_batch_bytes < 1:
@@ -126,6 +127,10 @@ class QueuedSender:
         self._observer: SendObserver = observer if observer is not None else NullObserver()
         self._max_items = max_batch_items
         self._max_bytes = max_batch_bytes
+        # Forwarding requests one by one costs a gRPC call each; waiting up to flush_timeout for more
+        # sends one call per max_batch_items instead. The client is answered at enqueue, so only the
+        # delivery downstream waits.
+        self._flush_timeout = flush_timeout
         self._rng = rng if rng is not None else random.Random()
         self._rng_lock = threading.Lock()  # random.Random is not documented as thread-safe
         self._stop = threading.Event()
@@ -178,7 +183,13 @@ class QueuedSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                lease = self._queue.take(self._queue.capacity, self._max_bytes, _IDLE_POLL, max_items=self._max_items)
+                lease = self._queue.take(
+                    self._queue.capacity,
+                    self._max_bytes,
+                    _IDLE_POLL,
+                    max_items=self._max_items,
+                    linger=self._flush_timeout,
+                )
             except Exception:
                 # A failing disk under a persistent queue: keep the consumer alive and try again.
                 _log.exception("cannot take requests from the sending queue")

@@ -86,6 +86,8 @@ class Sidecar:
             config.exporter.retry,
             consumers=config.exporter.queue.num_consumers,
             observer=self.telemetry,
+            max_batch_items=config.exporter.queue.batch_max_size,
+            flush_timeout=config.exporter.queue.flush_timeout,
         )
         self._sender.start()
         self._health = Health()
