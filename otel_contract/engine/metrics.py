@@ -338,72 +338,65 @@ class _Run:
         merged: list[int] = []
         for index, point in enumerate(points):
             reject = False
-            if memo is not None:
-                attribute_bytes = tuple(shadow_points[index].attributes)
-                series = memo.get(attribute_bytes)
-                if series is not None:  # these attribute bytes passed every check before: only values left
-                    if check_value is not None and not point.flags & _NO_RECORDED_VALUE:
-                        problem = check_value(point)
-                        if problem:
-                            reject = report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
-                    if budget is not None and state is not None and not state.admit(name, series, budget):
-                        reject |= report(
-                            rules.CARDINALITY,
-                            actions,
-                            f"{name}: a new series beyond the budget of {budget} series",
-                            metric=name,
-                        )
-                    if reject:
-                        drop.append(index)
-                    elif convert is not None:
-                        convert(point)
-                    continue
+            attribute_bytes = tuple(shadow_points[index].attributes) if memo is not None else None
+            # A hit means these attribute bytes passed every attribute check before: only values are left.
+            series = memo.get(attribute_bytes) if memo is not None and attribute_bytes is not None else None
+            identity: tuple[tuple[str, Any], ...] | None = None
+            if series is None:
                 reported_before = sink.reported
-            attributes = point.attributes
-            values = {}
-            normalize = False
-            for kv in attributes:
-                value = kv.value
-                kind_of_value = value.WhichOneof("value")
-                key = kv.key
-                values[key] = (
-                    getattr(value, kind_of_value) if kind_of_value in SCALAR_FIELDS else value.SerializeToString()
-                )
-                if (typed and typed.get(key, kind_of_value) != kind_of_value) or key in renames:
-                    normalize = True
-            if normalize:  # the slower path, only for points that carry a legacy key or a mistyped value
-                changed, reject = normalize_attributes(attributes, renames, types, attribute_reporter)
-                if changed:
-                    self.changed = True
-                    values = {kv.key: _hashable(kv.value) for kv in attributes}
-            if check_attributes is not None:
-                reject |= check_attributes(values)
-            if memo is not None and not normalize and sink.reported == reported_before and state is not None:
-                state.remember_clean(memo, attribute_bytes, hash(tuple(sorted(values.items()))))
+                attributes = point.attributes
+                values = {}
+                normalize = False
+                for kv in attributes:
+                    value = kv.value
+                    kind_of_value = value.WhichOneof("value")
+                    key = kv.key
+                    values[key] = (
+                        getattr(value, kind_of_value) if kind_of_value in SCALAR_FIELDS else value.SerializeToString()
+                    )
+                    if (typed and typed.get(key, kind_of_value) != kind_of_value) or key in renames:
+                        normalize = True
+                if normalize:  # the slower path, only for points that carry a legacy key or a mistyped value
+                    changed, reject = normalize_attributes(attributes, renames, types, attribute_reporter)
+                    if changed:
+                        self.changed = True
+                        values = {kv.key: _hashable(kv.value) for kv in attributes}
+                if check_attributes is not None:
+                    reject |= check_attributes(values)
+                if track_identity or memo is not None:
+                    identity = tuple(sorted(values.items()))
+                    series = hash(identity)
+                passed = not normalize and sink.reported == reported_before
+                if passed and memo is not None and attribute_bytes is not None and series is not None:
+                    assert state is not None  # a memo comes from the state
+                    state.remember_clean(memo, attribute_bytes, series)
             if check_value is not None and not point.flags & _NO_RECORDED_VALUE:
                 problem = check_value(point)
                 if problem:
                     reject |= report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
-            if track_identity:
-                identity = tuple(sorted(values.items()))
-                if seen is not None:
-                    if identity in seen:
-                        report(
-                            rules.IDENTITY_CONFLICT,
-                            actions,
-                            f"{name}: two series collapsed into one identity {dict(identity)!r}; kept the first",
-                            metric=name,
-                        )
-                        merged.append(index)
-                        continue
-                    seen.add(identity)
-                if budget is not None and self.state is not None and not self.state.admit(name, hash(identity), budget):
-                    reject |= report(
-                        rules.CARDINALITY,
+            if seen is not None and identity is not None:
+                if identity in seen:
+                    report(
+                        rules.IDENTITY_CONFLICT,
                         actions,
-                        f"{name}: a new series beyond the budget of {budget} series",
+                        f"{name}: two series collapsed into one identity {dict(identity)!r}; kept the first",
                         metric=name,
                     )
+                    merged.append(index)
+                    continue
+                seen.add(identity)
+            if (
+                budget is not None
+                and series is not None
+                and state is not None
+                and not state.admit(name, series, budget)
+            ):
+                reject |= report(
+                    rules.CARDINALITY,
+                    actions,
+                    f"{name}: a new series beyond the budget of {budget} series",
+                    metric=name,
+                )
             if reject:
                 drop.append(index)
             elif convert is not None:
