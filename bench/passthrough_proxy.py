@@ -11,14 +11,12 @@ It uses the sidecar receiver's thread count (8) so that both servers get the sam
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from concurrent import futures
-from types import FrameType
 
 import grpc
+from _serve import serve_until_stopped
 
 SERVICES = (
     "opentelemetry.proto.collector.metrics.v1.MetricsService",
@@ -83,21 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         options=[("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)],
     )
     server = build_server(channel)
-    if not server.add_insecure_port(args.listen):
-        print(f"passthrough_proxy: cannot listen on {args.listen}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    server.start()
-    stop.wait(args.max_seconds)
-    server.stop(grace=2.0).wait(3.0)
+    code = serve_until_stopped(server, args.listen, "passthrough_proxy", args.max_seconds, grace=2.0)
     channel.close()
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from concurrent import futures
-from types import FrameType
 
 import grpc
+from _serve import serve_until_stopped
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from workload import count_points
 
@@ -102,21 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     counts = Counts()
     server = build_server(counts)
-    if not server.add_insecure_port(args.listen):
-        print(f"sink: cannot listen on {args.listen}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    server.start()
-    stop.wait(args.max_seconds)
-    server.stop(grace=1.0).wait(2.0)
-    print("SINK " + json.dumps(counts.snapshot()), flush=True)
-    return 0
+    code = serve_until_stopped(server, args.listen, "sink", args.max_seconds, grace=1.0)
+    if code == 0:
+        print("SINK " + json.dumps(counts.snapshot()), flush=True)
+    return code
 
 
 if __name__ == "__main__":

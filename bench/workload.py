@@ -37,6 +37,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     ResourceMetrics,
 )
 
+from otel_contract.inputs.otlp import count_items
+
 VARIANTS = ("compliant", "legacy20", "legacy100")
 LEGACY_SHARE = {"compliant": 0.0, "legacy20": 0.2, "legacy100": 1.0}
 
@@ -297,10 +299,4 @@ def build_request(
 
 def count_points(request: ExportMetricsServiceRequest) -> int:
     """Data points of every type in ``request``."""
-    total = 0
-    for resource_metrics in request.resource_metrics:
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                kind = metric.WhichOneof("data")
-                total += len(getattr(metric, kind).data_points) if kind else 0
-    return total
+    return count_items(request)[1]

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from otel_contract import load_contract
 from otel_contract.engine import CardinalityState, EngineOptions, process_metrics
+from otel_contract.inputs.otlp import count_items
 
 from .conftest import CONTRACTS, TODAY
 from .otlp_builders import GOOD_RESOURCE, counter, gauge, histogram, hpoint, metrics_request
@@ -58,13 +59,7 @@ _requests = st.builds(
 
 
 def _points(request: Any) -> int:
-    total = 0
-    for rm in request.resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                kind = metric.WhichOneof("data")
-                total += len(getattr(metric, kind).data_points) if kind else 0
-    return total
+    return count_items(request)[1]
 
 
 _settings = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
