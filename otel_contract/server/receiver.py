@@ -187,15 +187,15 @@ class Receiver:
                 )
             except Exception:  # a bug must not cost the client its data: forward what arrived, unchecked
                 _log.exception("the contract engine failed on a %s request; forwarding it unchanged", signal)
-                return self._forward_unchecked(signal, request, context)
+                self._enqueue(Batch(signal, request, 0), context)
+                return b""
             return self._admit(signal, outcome, time.perf_counter() - started, context)
 
         return export
 
     def _admit(self, signal: Signal, outcome: Outcome[Any], seconds: float, context: grpc.ServicerContext) -> bytes:
-        if outcome.forwarded and not self._admission.offer(Batch(signal, outcome.to_bytes(), outcome.forwarded)):
-            self._observer.request_refused(signal, "queue_full")
-            context.abort_with_status(_unavailable("the sidecar's sending queue is full; retry", self._retry_after))
+        if outcome.forwarded:
+            self._enqueue(Batch(signal, outcome.to_bytes(), outcome.forwarded), context)
         self._observer.request_processed(
             signal,
             received=outcome.items,
@@ -206,8 +206,8 @@ class Receiver:
         )
         return response_for(signal, outcome, self._processor.label)
 
-    def _forward_unchecked(self, signal: Signal, request: bytes, context: grpc.ServicerContext) -> bytes:
-        if not self._admission.offer(Batch(signal, request, 0)):
-            self._observer.request_refused(signal, "queue_full")
+    def _enqueue(self, batch: Batch, context: grpc.ServicerContext) -> None:
+        """Queue ``batch``, or refuse the whole request with a retryable status when the queue is full."""
+        if not self._admission.offer(batch):
+            self._observer.request_refused(batch.signal, "queue_full")
             context.abort_with_status(_unavailable("the sidecar's sending queue is full; retry", self._retry_after))
-        return b""

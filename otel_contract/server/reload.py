@@ -9,7 +9,6 @@ file itself would miss it.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -111,8 +110,3 @@ class ContractWatcher:
         self._seen = _fingerprint(self._files)
         self._on_loaded(contract)
         return True
-
-
-def resolved(path: str) -> str:
-    """``path`` made absolute now, so a later ``chdir`` cannot change what is watched."""
-    return os.path.abspath(path)

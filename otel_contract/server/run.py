@@ -26,7 +26,6 @@ from otel_contract.server.sidecar import Sidecar
 _log = logging.getLogger("otel_contract.sidecar")
 
 EXIT_OK = 0
-EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 

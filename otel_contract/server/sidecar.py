@@ -59,6 +59,7 @@ class Sidecar:
         self.receiver: Receiver | None = None
         self.status: StatusServer | None = None
         self._sender: QueuedSender | None = None
+        self._exporter: Exporter | None = None
         self._health: Health | None = None
         self._watcher: ContractWatcher | None = None
 
@@ -80,9 +81,10 @@ class Sidecar:
         self.telemetry.observe_queue(queue.size, lambda: queue.capacity)
         if queue.size():
             _log.info("sending queue holds %d request(s) from a previous run; delivering them first", queue.size())
+        self._exporter = build_exporter(config)
         self._sender = QueuedSender(
             queue,
-            build_exporter(config),
+            self._exporter,
             config.exporter.retry,
             consumers=config.exporter.queue.num_consumers,
             observer=self.telemetry,
@@ -158,8 +160,10 @@ class Sidecar:
         left = 0
         if self._sender is not None:
             left = self._sender.drain(self.config.drain_timeout)
+        if self._exporter is not None:
+            self._exporter.close()
         if self.queue is not None:
-            self.queue.close()
+            self.queue.shutdown()  # drain() closed it; this releases the database of a persistent queue
         if self.status is not None:
             self.status.stop()
         if self.telemetry is not None:
