@@ -119,6 +119,47 @@ EXPIRED_SHIM = _rule("expired-shim", E, FLAG, _T | _C, "A compat shim is past it
 INVARIANT = _rule("invariant", E, FLAG, _T, "A cross-metric invariant does not hold.")
 CONTRACT_SCHEMA = _rule("contract-schema", E, FLAG, _C, "The contract file does not match the contract schema.")
 
+# --- input rules (``otel-contract validate`` on a scrape) -------------------------------------------
+SCRAPE_CONTENT_TYPE = _rule(
+    "scrape-content-type",
+    W,
+    FLAG,
+    _T,
+    "A /metrics endpoint answered with a Content-Type that is not Prometheus text 0.0.4 or OpenMetrics 1.0.0.",
+)
+POD_MAPPING = _rule(
+    "pod-mapping",
+    W,
+    FLAG,
+    _T,
+    "Series carry no pod/namespace labels (nor k8s.pod.name/k8s.namespace.name); prometheus-adapter cannot map them.",
+)
+
+# --- Prometheus naming lints (``validate``; what ``promtool check metrics`` reports) --------------
+PROM_HELP = _rule("prom-help", W, FLAG, _T, "A metric has no help text (HELP, or an OTLP description).")
+PROM_COUNTER_SUFFIX = _rule("prom-counter-suffix", W, FLAG, _T, 'A counter\'s name does not end in "_total".')
+PROM_TOTAL_SUFFIX = _rule("prom-total-suffix", W, FLAG, _T, 'A metric that is not a counter ends in "_total".')
+PROM_BASE_UNIT = _rule(
+    "prom-base-unit", W, FLAG, _T, "The name carries a non-base unit (milliseconds, not seconds; kilobytes, not bytes)."
+)
+PROM_UNIT_ABBREVIATION = _rule(
+    "prom-unit-abbreviation", W, FLAG, _T, "The name carries an abbreviated unit (ms, sec, kb) instead of the word."
+)
+PROM_CAMEL_CASE = _rule("prom-camel-case", W, FLAG, _T, "A metric or label name is camelCase, not snake_case.")
+PROM_RESERVED_SUFFIX = _rule(
+    "prom-reserved-suffix", W, FLAG, _T, "A name ends in _bucket, _count or _sum without being a histogram or summary."
+)
+PROM_RESERVED_LABEL = _rule(
+    "prom-reserved-label", W, FLAG, _T, "An le label outside a histogram, quantile outside a summary, or a __ label."
+)
+PROM_RESERVED_CHARS = _rule(
+    "prom-reserved-chars", W, FLAG, _T, "A metric name contains ':', which is reserved for recording rules."
+)
+PROM_TYPE_IN_NAME = _rule("prom-type-in-name", W, FLAG, _T, "A metric name includes its type (counter, gauge, ...).")
+PROM_DUPLICATE = _rule(
+    "prom-duplicate", E, FLAG, _T, "The same series (name and labels) appears twice in one exposition or request."
+)
+
 # --- contract rules (``otel-contract check``) ------------------------------------------------------
 CONTRACT_SYNTAX = _rule("contract-syntax", E, FLAG, _C, "The contract file is not valid YAML.")
 CONTRACT_INCLUDE = _rule(

@@ -83,6 +83,7 @@ def test_json_report_has_the_stable_keys() -> None:
         "data_points": 0,
         "findings": {"error": 2, "warning": 0, "info": 0},
         "rejected_data_points": 0,
+        "baselined": 0,
     }
     first = report["findings"][0]
     assert {"rule", "level", "metric", "attribute", "count", "message", "source"} <= set(first)

@@ -42,6 +42,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from otel_contract.findings import Finding
+
 
 class Signal(enum.StrEnum):
     """The three OTLP signals, in the order a binary capture is tried as each."""
@@ -82,6 +84,7 @@ class Capture:
     signal: Signal
     request: OtlpRequest
     raw: bytes | None  # the protobuf bytes as read, for .pb/.binpb files (None for JSON)
+    findings: tuple[Finding, ...] = ()  # what the reader noticed about the input itself (a scrape's Content-Type)
 
 
 _REQUEST_TYPES: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(

@@ -1,10 +1,19 @@
-"""Reports: one model, several renderings (text for people, JSON for machines)."""
+"""Reports: one model, several renderings.
+
+``text`` for people (compiler style, colour on a TTY), ``json`` for machines (design §5 keys, schema
+shipped as ``reports/schema/report-v1.schema.json``), ``junit`` for Jenkins, ``github`` for workflow
+annotations and ``markdown`` for a pull-request comment or ``$GITHUB_STEP_SUMMARY``. Every renderer
+is a function ``render(reports, options) -> str`` in the module named after its format.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from otel_contract.findings import Finding
+from otel_contract.rules import Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +26,36 @@ class Report:
     findings: tuple[Finding, ...]
     data_points: int = 0
     rejected_data_points: int = 0
+    baselined: int = 0  # findings left out because the baseline file lists them
 
 
-__all__ = ["Report"]
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """What a renderer needs besides the findings: which level fails the run, and whether to colour."""
+
+    fail_on: Level | None = Level.ERROR
+    color: bool = False
+    command: str = "validate"  # names the run in JUnit suites and Markdown headings
+
+
+Renderer = Callable[[Sequence[Report], RenderOptions], str]
+
+FORMATS: tuple[str, ...] = ("text", "json", "junit", "github", "markdown")
+
+
+def renderer(fmt: str) -> Renderer:
+    """The ``render`` function of format ``fmt`` (one of ``FORMATS``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    # Imported on demand: each renderer module imports this one for ``Report``.
+    module = importlib.import_module(f"otel_contract.reports.{fmt}")
+    render: Renderer = module.render
+    return render
+
+
+def fails(findings: Sequence[Finding], fail_on: Level | None) -> bool:
+    """Whether any finding is at or above ``fail_on`` (None never fails)."""
+    return fail_on is not None and any(finding.level >= fail_on for finding in findings)
+
+
+__all__ = ["FORMATS", "RenderOptions", "Renderer", "Report", "fails", "renderer"]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from otel_contract.findings import Finding, count_by_level
-from otel_contract.reports import Report
+from otel_contract.reports import RenderOptions, Report
 
 
 def _finding(finding: Finding) -> dict[str, Any]:
@@ -38,10 +38,11 @@ def to_dict(report: Report) -> dict[str, Any]:
             "data_points": report.data_points,
             "findings": {level.label: n for level, n in counts.items()},
             "rejected_data_points": report.rejected_data_points,
+            "baselined": report.baselined,
         },
         "findings": [_finding(f) for f in report.findings],
     }
 
 
-def render(reports: Iterable[Report]) -> str:
+def render(reports: Iterable[Report], options: RenderOptions | None = None) -> str:
     return "".join(json.dumps(to_dict(report), sort_keys=False) + "\n" for report in reports)

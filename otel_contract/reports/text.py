@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from otel_contract.findings import Finding, count_by_level
-from otel_contract.reports import Report
+from otel_contract.reports import RenderOptions, Report
 
 
 def format_finding(finding: Finding) -> str:
@@ -15,7 +15,7 @@ def format_finding(finding: Finding) -> str:
     return f"{where}{finding.level.label}[{finding.rule.slug}] {path}{finding.message}{count}"
 
 
-def render(reports: Iterable[Report]) -> str:
+def render(reports: Iterable[Report], options: RenderOptions | None = None) -> str:
     lines = [format_finding(finding) for report in reports for finding in report.findings]
     return "".join(line + "\n" for line in lines)
 
