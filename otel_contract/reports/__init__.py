@@ -27,6 +27,7 @@ class Report:
     data_points: int = 0
     rejected_data_points: int = 0
     baselined: int = 0  # findings left out because the baseline file lists them
+    metrics: tuple[str, ...] = ()  # the metrics the run covered (seen in telemetry, or defined by the contract)
 
 
 @dataclass(frozen=True, slots=True)
