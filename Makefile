@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint check-contracts lock clean
+.PHONY: install run demo test lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "otel-contract needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
+
+## install: .venv with the package and its pinned dependencies (what run and test start with)
+install: $(STAMP)
 
 ## run: the main job on embedded defaults: the sidecar with the example contract, console + file exporters
 run: $(STAMP)
@@ -29,7 +32,7 @@ demo: $(STAMP)
 
 ## test: every test, then ruff and mypy
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)

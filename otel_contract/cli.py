@@ -10,18 +10,19 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from otel_contract import __version__, gate
+from otel_contract import __version__, baseline, gate
 from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
 from otel_contract.contract.loader import SCHEMA_RESOURCE
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import InputError, read_captures, write_capture
-from otel_contract.reports import Report
-from otel_contract.reports import json as json_report
+from otel_contract.inputs.otlp import InputError, write_capture
+from otel_contract.inputs.sources import FetchOptions, read_inputs
+from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
 from otel_contract.reports import text as text_report
 from otel_contract.rules import RULES, Level, Scope
 
@@ -68,25 +69,75 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("contracts", nargs="+", metavar="CONTRACT", help="contract YAML files")
     _report_options(check)
     _fail_on_option(check, default="error")
+    _budget_option(check)
     _today_option(check)
     check.set_defaults(handler=_run_check)
 
     validate = commands.add_parser(
         "validate",
-        help="run the engine on captured telemetry (OTLP protobuf or JSON files)",
-        description="Run the contract engine, exactly as the sidecar runs it, on captured OTLP telemetry and"
-        " report what the sidecar would report: the same rules, the same counts.",
+        help="run the engine on captured telemetry: OTLP files, Prometheus/OpenMetrics text, /metrics URLs",
+        description="Run the contract engine, exactly as the sidecar runs it, on captured telemetry and report what"
+        " the sidecar would report (the same rules, the same counts), plus what only a CI run over all inputs can"
+        " tell: the contract's invariants, Prometheus naming lints (what promtool check metrics reports) and, for"
+        " URLs, the scrape's Content-Type and whether prometheus-adapter can map the series to Pods.",
         epilog="INPUT: .pb/.binpb (binary OTLP; the signal from the name, e.g. dump.metrics.pb, else guessed),"
-        " .json (one OTLP/JSON document, or the Collector file exporter's JSON lines), .jsonl/.ndjson, or - for"
-        " stdin. Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage error, an"
-        " invalid contract or an unreadable input.",
+        " .json (one OTLP/JSON document, or the Collector file exporter's JSON lines), .jsonl/.ndjson,"
+        " .prom/.txt (Prometheus text 0.0.4), .om/.openmetrics (OpenMetrics 1.0), a directory (searched"
+        " recursively), an http(s)://.../metrics URL, or - for stdin (format sniffed). Exit codes: 0 nothing at or"
+        " above --fail-on (or no more than --max-findings), 1 findings at or above it, 2 usage error, an invalid"
+        " contract, an unreadable input or baseline.",
     )
     _contract_option(validate)
-    validate.add_argument("inputs", nargs="+", metavar="INPUT", help="capture files, or - for stdin")
+    validate.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture files, directories, /metrics URLs, or - for stdin"
+    )
     _report_options(validate)
     _fail_on_option(validate, default="error")
+    _budget_option(validate)
+    validate.add_argument(
+        "--baseline", metavar="FILE", help="leave out findings this baseline lists; fail only on new ones"
+    )
+    validate.add_argument(
+        "--write-baseline",
+        metavar="FILE",
+        help="record this run's findings as the baseline in FILE and exit 0 (adopt the gate on a legacy service)",
+    )
     validate.add_argument(
         "--audit", action="store_true", help="turn every reject into flag, as the sidecar's audit mode"
+    )
+    validate.add_argument(
+        "--prometheus-lints",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="Prometheus naming lints (prom-* rules, what promtool check metrics reports): auto lints what arrives"
+        " as Prometheus text or OpenMetrics, on lints OTLP inputs too, off skips them (default auto; a contract's"
+        " policy can ignore single rules)",
+    )
+    scrape = validate.add_argument_group("URL inputs")
+    scrape.add_argument(
+        "--header",
+        "-H",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        type=_header,
+        help="extra request header, e.g. 'Authorization: Bearer $TOKEN' (repeatable)",
+    )
+    scrape.add_argument(
+        "--timeout", type=_positive_float, default=10.0, metavar="SECONDS", help="per attempt (default 10)"
+    )
+    scrape.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=2,
+        metavar="N",
+        help="retries on connection errors, 429 and 5xx, with backoff (default 2)",
+    )
+    validate.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress on stderr (default: when stderr is a terminal)",
     )
     validate.set_defaults(handler=_run_validate)
 
@@ -155,13 +206,38 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
+    return _integer(text, minimum=1, what="a positive integer")
+
+
+def _non_negative_int(text: str) -> int:
+    return _integer(text, minimum=0, what="a whole number >= 0")
+
+
+def _integer(text: str, *, minimum: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
 
 
 def _contract_option(parser: argparse.ArgumentParser) -> None:
@@ -179,8 +255,30 @@ def _today_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (compiler style), json (schema: otel-contract schema --report), junit (Jenkins), github"
+        " (workflow annotations), markdown (PR comment, $GITHUB_STEP_SUMMARY); default text",
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text report (auto: on a terminal, unless NO_COLOR is set)",
+    )
+
+
+def _budget_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-findings",
+        type=_non_negative_int,
+        metavar="N",
+        help="a budget: fail only when more than N findings (rule x metric x attribute, not data points) are at"
+        " or above --fail-on",
+    )
 
 
 def _fail_on_option(parser: argparse.ArgumentParser, *, default: str) -> None:
@@ -211,24 +309,88 @@ def _run_validate(args: argparse.Namespace) -> int:
     contract = _load(args.contract, args.today)
     if contract is None:
         return EXIT_USAGE
+    accepted: baseline.Baseline | None = None
+    if args.baseline:
+        try:
+            accepted = baseline.load(args.baseline)
+        except baseline.BaselineError as error:
+            print(f"otel-contract: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     totals = gate.Totals()
+    fetch = FetchOptions(timeout=args.timeout, retries=args.retries, headers=dict(args.header))
+    linter = _prometheus_linter(contract) if args.prometheus_lints != "off" else None
+    progress = _progress(args.progress)
     try:
-        for path in args.inputs:
-            for _ in gate.run(read_captures(path), contract, _engine_options(args), totals):
-                pass
+        captures = read_inputs(args.inputs, fetch=fetch, progress=progress.update if progress else None)
+        lint_otlp = args.prometheus_lints == "on"
+        for _ in gate.run(captures, contract, _engine_options(args), totals, linter=linter, lint_otlp=lint_otlp):
+            pass
     except InputError as error:
         print(f"otel-contract: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.write_baseline:
+        return _write_baseline(args.write_baseline, totals.findings, contract)
     report = totals.report(contract)
-    code = _write_report([report], args.format, args.output)
+    if accepted is not None:
+        new, known = accepted.split(report.findings)
+        report = replace(report, findings=new, baselined=len(known))
+    options = _render_options(args, "validate")
+    code = _write_report([report], args.format, args.output, options)
     if code != EXIT_OK:
         return code
-    print(
-        f"{text_report.summary([report])}: {totals.items} data points in {totals.captures} requests,"
-        f" {totals.dropped} rejected",
-        file=sys.stderr,
-    )
-    return EXIT_FINDINGS if _fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
+    verdict = _verdict(report.findings, options.fail_on, args.max_findings)
+    notes = [f"{totals.items} data points in {totals.captures} requests, {totals.dropped} rejected"]
+    if accepted is not None:
+        notes.append(f"{report.baselined} accepted by baseline {accepted.source}")
+        if gone := accepted.gone(totals.findings):
+            notes.append(f"{gone} baseline entries no longer occur (refresh with --write-baseline)")
+    if verdict.budget_note:
+        notes.append(verdict.budget_note)
+    print(f"{text_report.summary([report])}: {'; '.join(notes)}", file=sys.stderr)
+    return EXIT_FINDINGS if verdict.fails else EXIT_OK
+
+
+def _prometheus_linter(contract: CompiledContract) -> gate.Linter:
+    from otel_contract.lint import PrometheusLinter
+
+    return PrometheusLinter(contract.actions)
+
+
+def _progress(wanted: bool | None) -> Any:
+    from otel_contract.progress import Progress
+
+    if wanted is False or (wanted is None and not sys.stderr.isatty()):
+        return None
+    return Progress(sys.stderr, force=bool(wanted))
+
+
+def _write_baseline(path: str, findings: Sequence[Finding], contract: CompiledContract) -> int:
+    try:
+        baseline.write(path, findings, contract=contract.id)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"otel-contract: wrote {len(findings)} findings to baseline {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    fails: bool
+    budget_note: str | None
+
+
+def _verdict(findings: Sequence[Finding], fail_on: Level | None, max_findings: int | None) -> _Verdict:
+    """Exit 1 on any finding at or above ``fail_on``, or, with a budget, on more of them than it allows."""
+    if max_findings is None:
+        return _Verdict(fails(findings, fail_on), None)
+    over = sum(1 for finding in findings if fail_on is not None and finding.level >= fail_on)
+    threshold = fail_on.label if fail_on else "none"
+    note = f"{over} findings at or above {threshold}, budget {max_findings}"
+    return _Verdict(over > max_findings, note + (" (over budget)" if over > max_findings else ""))
 
 
 def _run_normalize(args: argparse.Namespace) -> int:
@@ -237,7 +399,7 @@ def _run_normalize(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     totals = gate.Totals()
     try:
-        outcomes = gate.run(read_captures(args.input), contract, _engine_options(args), totals)
+        outcomes = gate.run(read_inputs([args.input]), contract, _engine_options(args), totals)
         write_capture(args.output, [outcome.request for outcome in outcomes])
     except InputError as error:
         print(f"otel-contract: error: {error}", file=sys.stderr)
@@ -246,21 +408,26 @@ def _run_normalize(args: argparse.Namespace) -> int:
         print(f"otel-contract: error: cannot write {args.output}: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = totals.report(contract)
-    sys.stderr.write(text_report.render([report]))
+    sys.stderr.write(text_report.render([report], RenderOptions()))
     print(
         f"{text_report.summary([report])}: wrote {totals.captures} requests,"
         f" {totals.items - totals.dropped} of {totals.items} data points, to {args.output}",
         file=sys.stderr,
     )
-    return EXIT_FINDINGS if _fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
+    return EXIT_FINDINGS if fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
 
 
 def _threshold(fail_on: str) -> Level | None:
     return None if fail_on == "none" else Level.parse(fail_on)
 
 
-def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
-    return threshold is not None and any(f.level >= threshold for f in findings)
+def _render_options(args: argparse.Namespace, command: str) -> RenderOptions:
+    if args.color == "auto":
+        stream = sys.stdout if args.output is None else None
+        color = stream is not None and text_report.use_color(stream, os.environ)
+    else:
+        color = args.color == "always"
+    return RenderOptions(fail_on=_threshold(args.fail_on), color=color, command=command)
 
 
 def _open_output(path: str | None) -> TextIO:
@@ -269,15 +436,15 @@ def _open_output(path: str | None) -> TextIO:
     return open(path, "w", encoding="utf-8")
 
 
-def _write_report(reports: list[Report], fmt: str, path: str | None) -> int:
-    renderer = json_report.render if fmt == "json" else text_report.render
+def _write_report(reports: list[Report], fmt: str, path: str | None, options: RenderOptions) -> int:
+    render = renderer(fmt)
     try:
         output = _open_output(path)
     except OSError as error:
         print(f"otel-contract: error: cannot write {path}: {error.strerror}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        output.write(renderer(reports))
+        output.write(render(reports, options))
     finally:
         if output is not sys.stdout:
             output.close()
@@ -302,17 +469,21 @@ def _run_check(args: argparse.Namespace) -> int:
                 contract_name=contract.name if contract else None,
                 contract_version=contract.version if contract else None,
                 findings=result.findings,
+                metrics=tuple(metric.name for metric in contract.metrics) if contract else (),
             )
         )
-    code = _write_report(reports, args.format, args.output)
+    options = _render_options(args, "check")
+    code = _write_report(reports, args.format, args.output, options)
     if code != EXIT_OK:
         return code
+    all_findings = [f for report in reports for f in report.findings]
+    verdict = _verdict(all_findings, options.fail_on, args.max_findings)
     if reports:
-        print(text_report.summary(reports), file=sys.stderr)
+        budget = f": {verdict.budget_note}" if verdict.budget_note else ""
+        print(text_report.summary(reports) + budget, file=sys.stderr)
     if unreadable:
         return EXIT_USAGE
-    all_findings = [f for report in reports for f in report.findings]
-    return EXIT_FINDINGS if _fails(all_findings, _threshold(args.fail_on)) else EXIT_OK
+    return EXIT_FINDINGS if verdict.fails else EXIT_OK
 
 
 def _unreadable_line(finding: Finding) -> str:

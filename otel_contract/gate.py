@@ -3,18 +3,24 @@
 The same engine functions the sidecar calls, one capture (one export request) at a time, with one
 cardinality state for the whole run; findings are merged across captures by (rule, metric,
 attribute) with their counts added, so a violation is reported as the sidecar would count it.
+
+Besides the engine, a run adds what only a whole run can tell: what the readers noticed about the
+inputs (a scrape's Content-Type), optional lints of the metrics as they arrived (Prometheus naming,
+``Linter``), and the contract's invariants over all inputs together, judged when the run ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
+from otel_contract.engine.invariants import InvariantTracker
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import Capture, InputError
 from otel_contract.reports import Report
@@ -39,11 +45,16 @@ class Totals:
     captures: int = 0
     _findings: dict[tuple[str, str | None, str | None], Finding] = field(default_factory=dict)
 
+    metrics: set[str] = field(default_factory=set)  # contract metrics seen, for per-metric reports
+
     def add(self, outcome: Outcome[Any]) -> None:
         self.captures += 1
         self.items += outcome.items
         self.dropped += outcome.dropped
-        for finding in outcome.findings:
+        self.add_findings(outcome.findings)
+
+    def add_findings(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
             key = (finding.rule.slug, finding.metric, finding.attribute)
             known = self._findings.get(key)
             self._findings[key] = finding if known is None else replace(known, count=known.count + finding.count)
@@ -60,15 +71,53 @@ class Totals:
             findings=self.findings,
             data_points=self.items,
             rejected_data_points=self.dropped,
+            metrics=tuple(sorted(self.metrics)),
         )
 
 
+class Linter(Protocol):
+    """Lints metrics as they arrive, before the contract normalizes them (e.g. Prometheus naming)."""
+
+    def lint(self, request: ExportMetricsServiceRequest, source: str | None) -> tuple[Finding, ...]: ...
+
+
+def _contract_metrics(request: ExportMetricsServiceRequest, contract: CompiledContract) -> set[str]:
+    known = contract.metrics
+    return {
+        metric.name
+        for resource in request.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name in known
+    }
+
+
 def run(
-    captures: Iterable[Capture], contract: CompiledContract, options: EngineOptions, totals: Totals
+    captures: Iterable[Capture],
+    contract: CompiledContract,
+    options: EngineOptions,
+    totals: Totals,
+    *,
+    linter: Linter | None = None,
+    lint_otlp: bool = False,
 ) -> Iterator[Outcome[Any]]:
-    """Each capture's outcome, in order, while ``totals`` accumulates."""
+    """Each capture's outcome, in order, while ``totals`` accumulates; invariants join it at the end.
+
+    ``linter`` sees the metrics read from Prometheus text or OpenMetrics, and with ``lint_otlp`` the
+    metrics read from OTLP captures too.
+    """
     state = CardinalityState()
+    invariants = InvariantTracker(contract)
     for capture in captures:
+        totals.add_findings(capture.findings)
+        request = capture.request
+        metrics = isinstance(request, ExportMetricsServiceRequest)
+        if isinstance(request, ExportMetricsServiceRequest) and linter and (capture.exposition or lint_otlp):
+            totals.add_findings(linter.lint(request, capture.source))
         outcome = process_capture(capture, contract, state, options)
         totals.add(outcome)
+        if metrics:
+            invariants.observe(outcome.request)
+            totals.metrics |= _contract_metrics(outcome.request, contract)
         yield outcome
+    totals.add_findings(invariants.findings())

@@ -13,6 +13,9 @@ The format follows the file name:
 * ``-``: standard input, sniffed: a first non-space byte ``{`` means JSON (a document or lines),
   anything else binary protobuf.
 
+``read_capture_stream`` reads the same formats from a stream that is already open (a pipe, a
+counted file), without waiting for lines a writer has not sent yet.
+
 OTLP/JSON (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) is protobuf's JSON
 mapping with three differences, bridged here around ``google.protobuf.json_format``: trace and
 span IDs are hex rather than base64, enums are integers, and receivers ignore unknown fields.
@@ -85,6 +88,7 @@ class Capture:
     request: OtlpRequest
     raw: bytes | None  # the protobuf bytes as read, for .pb/.binpb files (None for JSON)
     findings: tuple[Finding, ...] = ()  # what the reader noticed about the input itself (a scrape's Content-Type)
+    exposition: bool = False  # read from Prometheus text or OpenMetrics (so Prometheus naming lints apply)
 
 
 _REQUEST_TYPES: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(
@@ -121,6 +125,8 @@ _FORMATS: Mapping[str, _Format] = MappingProxyType(
     }
 )
 _KNOWN_EXTENSIONS = ", ".join(_FORMATS)
+OTLP_EXTENSIONS: frozenset[str] = frozenset(_FORMATS)
+"""The file extensions of OTLP captures (lower case, with the dot)."""
 
 _STDIO = "-"
 _JSON_SPACE = b" \t\r\n"
@@ -529,33 +535,62 @@ def read_captures(
     return _read_file(source, file_format, signal)
 
 
+def read_capture_stream(
+    stream: BinaryIO, source: str, *, extension: str | None = None, signal: Signal | None = None
+) -> Iterator[Capture]:
+    """The export requests in an open binary stream, lazily; ``source`` names it in captures and errors.
+
+    ``extension`` (``.pb``, ``.json``, ``.jsonl``, ...) picks the format as for a file of that name;
+    None sniffs it as for stdin, except that a first line holding a whole JSON document is taken as
+    the first of JSON lines and yielded before the next line is read (source ``NAME:1``): a reader
+    on a pipe must not wait for input the writer has not sent yet. The stream is not closed.
+    """
+    if extension is None:
+        return _read_sniffed(stream, source, signal, lookahead=False)
+    file_format = _FORMATS.get(extension.lower())
+    if file_format is None:
+        raise InputError(source, None, f"unknown capture format: expected a file ending in {_KNOWN_EXTENSIONS}, or -")
+    hint = _signal_hint(source) if file_format is _Format.PROTOBUF else None
+    return _read_stream(stream, source, file_format, signal or hint)
+
+
 def _read_file(source: str, file_format: _Format, signal: Signal | None) -> Iterator[Capture]:
     try:
         with open(source, "rb") as stream:
-            if file_format is _Format.PROTOBUF:
-                yield _protobuf_capture(stream.read(), source, signal or _signal_hint(source))
-                return
-            head = _read_head(stream)
-            if head is None:
-                if file_format is _Format.JSON:
-                    raise InputError(source, None, "empty file: no OTLP JSON document")
-                return  # an empty JSON-lines capture holds no requests, which is no error
-            if file_format is _Format.JSON_LINES:
-                yield from _json_lines(stream, source, signal, head)
-            else:
-                yield from _json_document_or_lines(stream, source, signal, head, protobuf_fallback=False)
+            hint = _signal_hint(source) if file_format is _Format.PROTOBUF else None
+            yield from _read_stream(stream, source, file_format, signal or hint)
     except OSError as err:
         raise InputError(source, None, f"cannot read: {err.strerror or err}") from None
 
 
-def _read_stdin(stream: BinaryIO, signal: Signal | None) -> Iterator[Capture]:
+def _read_stream(stream: BinaryIO, source: str, file_format: _Format, signal: Signal | None) -> Iterator[Capture]:
+    if file_format is _Format.PROTOBUF:
+        yield _protobuf_capture(stream.read(), source, signal)
+        return
     head = _read_head(stream)
     if head is None:
-        raise InputError(_STDIO, None, "empty input: no OTLP request on stdin")
-    if head.line.lstrip(_JSON_SPACE).startswith(b"{"):
-        yield from _json_document_or_lines(stream, _STDIO, signal, head, protobuf_fallback=True)
+        if file_format is _Format.JSON:
+            raise InputError(source, None, "empty file: no OTLP JSON document")
+        return  # an empty JSON-lines capture holds no requests, which is no error
+    if file_format is _Format.JSON_LINES:
+        yield from _json_lines(stream, source, signal, head)
     else:
-        yield _protobuf_capture(head.skipped + head.line + stream.read(), _STDIO, signal)
+        yield from _json_document_or_lines(stream, source, signal, head, protobuf_fallback=False)
+
+
+def _read_stdin(stream: BinaryIO, signal: Signal | None) -> Iterator[Capture]:
+    return _read_sniffed(stream, _STDIO, signal, lookahead=True)
+
+
+def _read_sniffed(stream: BinaryIO, source: str, signal: Signal | None, *, lookahead: bool) -> Iterator[Capture]:
+    head = _read_head(stream)
+    if head is None:
+        where = "on stdin" if source == _STDIO else "in the input"
+        raise InputError(source, None, f"empty input: no OTLP request {where}")
+    if head.line.lstrip(_JSON_SPACE).startswith(b"{"):
+        yield from _json_document_or_lines(stream, source, signal, head, protobuf_fallback=True, lookahead=lookahead)
+    else:
+        yield _protobuf_capture(head.skipped + head.line + stream.read(), source, signal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,7 +637,13 @@ def _json_lines(stream: BinaryIO, source: str, signal: Signal | None, head: _Hea
 
 
 def _json_document_or_lines(
-    stream: BinaryIO, source: str, signal: Signal | None, head: _Head, *, protobuf_fallback: bool
+    stream: BinaryIO,
+    source: str,
+    signal: Signal | None,
+    head: _Head,
+    *,
+    protobuf_fallback: bool,
+    lookahead: bool = True,
 ) -> Iterator[Capture]:
     try:
         first = json.loads(head.line.decode("utf-8"))
@@ -628,13 +669,15 @@ def _json_document_or_lines(
         return
 
     rest = _numbered_lines(stream, head.number)
-    following = next(rest, None)
-    if following is None:
-        yield Capture(source, *_parse_document(first, source=source, line=None, signal=signal), None)
-        return
+    if lookahead:
+        following = next(rest, None)
+        if following is None:
+            yield Capture(source, *_parse_document(first, source=source, line=None, signal=signal), None)
+            return
+        rest = itertools.chain([following], rest)
     found, request = _parse_document(first, source=source, line=head.number, signal=signal)
     yield Capture(f"{source}:{head.number}", found, request, None)
-    for number, line in itertools.chain([following], rest):
+    for number, line in rest:
         yield _line_capture(source, number, line, signal)
 
 
@@ -691,11 +734,13 @@ def _write_lines(stream: BinaryIO, requests: Iterator[OtlpRequest]) -> None:
 
 
 __all__ = [
+    "OTLP_EXTENSIONS",
     "Capture",
     "InputError",
     "OtlpRequest",
     "Signal",
     "parse_otlp_json",
+    "read_capture_stream",
     "read_captures",
     "signal_of",
     "to_otlp_json",

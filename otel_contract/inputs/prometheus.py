@@ -1,196 +1,442 @@
-"""Prometheus text exposition (format 0.0.4) read into an OTLP metrics export request.
+"""Prometheus text exposition (format 0.0.4) and OpenMetrics 1.0 text read into OTLP metrics export requests.
 
-Parsing is ``prometheus_client``'s; the mapping follows the OpenTelemetry Prometheus compatibility
-spec (https://opentelemetry.io/docs/specs/otel/compatibility/prometheus_and_openmetrics/):
+Parsing is ``prometheus_client``'s (``prometheus_client.parser`` for 0.0.4,
+``prometheus_client.openmetrics.parser`` for OpenMetrics); the mapping to OTLP follows the
+OpenTelemetry spec "Prometheus and OpenMetrics Compatibility", section "Prometheus Metric points to
+OTLP" (https://opentelemetry.io/docs/specs/otel/compatibility/prometheus_and_openmetrics/):
 
-* counter: monotonic cumulative Sum, named as on the wire (``<family>_total``, which is how contracts
-  name Prometheus counters);
-* gauge, untyped and any other type: Gauge;
-* histogram (``_bucket{le}``, ``_sum``, ``_count``): cumulative Histogram with explicit bounds, the
-  ``+Inf`` bucket's bound dropped;
-* summary (``{quantile}``, ``_sum``, ``_count``): Summary.
+* Metric Metadata: the OTLP name is the Prometheus name, unaltered: a counter is named after its
+  sample (``foo_total`` stays ``foo_total``; a 0.0.4 counter exposed as ``foo`` stays ``foo``);
+  HELP becomes the description, OpenMetrics UNIT the unit (``seconds`` -> ``s``, ``ratio`` -> ``1``,
+  ``foo_per_bar`` -> ``foo/bar``), TYPE goes to ``metadata`` as ``prometheus.type``.
+* Counters: monotonic cumulative Sum. Gauges and Unknown-typed (0.0.4 untyped): Gauge. Info and
+  StateSet: non-monotonic cumulative Sum. Histograms: explicit-bounds Histogram from
+  ``_bucket{le}``/``_count``/``_sum``. Summaries: Summary. A histogram or summary series without
+  ``_count`` is dropped, as are GaugeHistograms (Dropped Types); each drop is a finding.
+* Start Time: ``_created`` (OpenMetrics) becomes ``start_time_unix_nano``; without it the start time
+  is unknown (0). In text 0.0.4 a ``foo_created`` series is a gauge of its own, as Prometheus stores it.
+* Exemplars (OpenMetrics, on counters and histogram buckets): OTLP exemplars; ``trace_id`` and
+  ``span_id`` labels become the IDs, other labels filtered attributes.
+* Instrumentation Scope: ``otel_scope_name``/``otel_scope_version`` (and ``otel_scope_schema_url``,
+  which the SDK exporters add) labels become the scope; ``otel_scope_info`` labels its attributes.
+  Points without them get this reader's scope.
+* Resource Attributes: the ``target`` info metric (``target_info``) is dropped and its labels become
+  resource attributes, unaltered (``k8s_pod_name`` stays ``k8s_pod_name``); ``job`` and ``instance``
+  labels identify the target as a scrape's target does, so they become ``service.name`` and
+  ``service.instance.id`` instead of point attributes, and a target_info with the same job and
+  instance describes exactly those series.
 
-Labels become data-point attributes, all strings; ``job`` and ``instance`` are not special here.
-Units are left empty: format 0.0.4 carries none, and the engine then takes the contract's.
+Every other label becomes a string attribute, in label order. Samples without a timestamp are stamped
+with the time reading started.
 
-Minimal for now: no OpenMetrics, no exemplars, no start times.
+An input is read twice when it holds ``target_info``: first ``scan_targets`` picks out the target and
+scope info lines (no other line is parsed), then ``read_exposition`` parses family by family and
+emits an export request whenever ``max_points`` data points are ready, so a large exposition never
+becomes one giant request and every request carries the resource of the whole exposition.
+
+Errors: ``InputError`` naming the source and, when the parser tells which line it choked on, the line.
 """
 
 from __future__ import annotations
 
-import math
+import io
+import re
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Any, BinaryIO, TextIO, cast
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AggregationTemporality,
-    HistogramDataPoint,
     Metric,
-    NumberDataPoint,
-    SummaryDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
 )
 from prometheus_client.metrics_core import Metric as Family
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
+from prometheus_client.openmetrics.parser import text_fd_to_metric_families as _parse_openmetrics
+from prometheus_client.parser import text_fd_to_metric_families as _parse_text
 
 import otel_contract
-from otel_contract.inputs.otlp import InputError
+from otel_contract.findings import Finding
+from otel_contract.inputs._prom_mapping import (
+    SCOPE_NAME,
+    SCOPE_SCHEMA_URL,
+    SCOPE_VERSION,
+    Attributes,
+    FamilyContext,
+    MappedPoint,
+    ScopeKey,
+    TargetKey,
+    map_family,
+)
+from otel_contract.inputs.otlp import Capture, InputError, Signal
+
+MAX_POINTS = 2000
+"""Data points per export request read from an exposition."""
+
+SCOPE = "otel_contract.inputs.prometheus"
+"""The instrumentation scope of points that name none: this reader, which translated them."""
 
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-_SCOPE = "otel_contract.inputs.prometheus"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_EOF = "# EOF"
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 
-_Labels = tuple[tuple[str, str], ...]
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """What an exposition's ``target_info`` and ``otel_scope_info`` say, read before its metrics.
+
+    ``resources``: target_info labels by the (job, instance) labels they carried; ``scopes``:
+    otel_scope_info labels by (otel_scope_name, otel_scope_version).
+    """
+
+    resources: Mapping[TargetKey, Attributes] = field(default_factory=lambda: MappingProxyType({}))
+    scopes: Mapping[tuple[str, str], Attributes] = field(default_factory=lambda: MappingProxyType({}))
+
+    def resource(self, target: TargetKey) -> Attributes:
+        """The target_info labels for series of ``target``: a target_info without job/instance describes
+        every series of the exposition, one with them only the series with the same job and instance."""
+        shared = self.resources.get((None, None), ())
+        return shared if target == (None, None) else shared + self.resources.get(target, ())
+
+
+# --- public API -------------------------------------------------------------------------------------
 
 
 def parse_exposition(
-    text: str, source: str, *, service_name: str | None = None, time_unix_nano: int | None = None
+    text: str,
+    source: str,
+    *,
+    service_name: str | None = None,
+    time_unix_nano: int | None = None,
+    openmetrics: bool | None = None,
 ) -> ExportMetricsServiceRequest:
-    """One export request holding every metric of ``text``, under one resource.
+    """One export request holding every metric of ``text``.
 
     ``service_name`` becomes the resource's ``service.name``; ``time_unix_nano`` stamps samples that
-    carry no timestamp (default: now). Raises ``InputError`` when ``text`` is not exposition format.
+    carry no timestamp (default: now); ``openmetrics`` picks the parser (default: OpenMetrics when the
+    text ends in ``# EOF``). What the mapping drops (see the module docstring) is left out without a
+    finding; ``read_exposition`` reports it. Raises ``InputError`` when ``text`` is not exposition text.
     """
-    now = time.time_ns() if time_unix_nano is None else time_unix_nano
-    request = ExportMetricsServiceRequest()
-    resource_metrics = request.resource_metrics.add()
-    if service_name is not None:
-        attribute = resource_metrics.resource.attributes.add()
-        attribute.key = "service.name"
-        attribute.value.string_value = service_name
-    scope_metrics = resource_metrics.scope_metrics.add()
-    scope_metrics.scope.name = _SCOPE
-    scope_metrics.scope.version = otel_contract.__version__
-    # A family can come in several pieces (untyped samples, a name repeated further down); the
-    # pieces join into one metric so that the engine sees each name once.
-    metrics: dict[tuple[str, str], Metric] = {}
-    try:
-        for family in text_string_to_metric_families(text):
-            _add_family(family, metrics, scope_metrics.metrics, source, now)
-    except ValueError as error:  # the parser's only complaint about bad text
-        detail = str(error).strip()
-        reason = "not Prometheus text exposition format" + (f": {detail}" if detail else "")
-        raise InputError(source, None, reason) from None
+    data = io.BytesIO(text.encode("utf-8"))
+    if openmetrics is None:
+        openmetrics = is_openmetrics(data)
+    targets = scan_targets(data, source, openmetrics=openmetrics)
+    data.seek(0)
+    resource = {"service.name": service_name} if service_name is not None else _EMPTY
+    (capture,) = read_exposition(
+        data,
+        source,
+        openmetrics=openmetrics,
+        targets=targets,
+        resource=resource,
+        time_unix_nano=time_unix_nano,
+        max_points=None,
+    )
+    request = capture.request
+    assert isinstance(request, ExportMetricsServiceRequest)
     return request
 
 
-def _add_family(family: Family, metrics: dict[tuple[str, str], Metric], out: Any, source: str, now: int) -> None:
-    if family.type == "counter":
-        name, kind = family.name + "_total", "sum"
-    elif family.type in ("histogram", "summary"):
-        name, kind = family.name, family.type
-    else:
-        name, kind = family.name, "gauge"
-    metric = metrics.get((name, kind))
-    if metric is None:
-        metric = metrics[(name, kind)] = out.add()
-        metric.name = name
-        metric.description = family.documentation
-        if kind == "sum":
-            metric.sum.aggregation_temporality = _CUMULATIVE
-            metric.sum.is_monotonic = True
-        elif kind == "histogram":
-            metric.histogram.aggregation_temporality = _CUMULATIVE
-    if kind in ("sum", "gauge"):
-        points = metric.sum.data_points if kind == "sum" else metric.gauge.data_points
-        for sample in family.samples:
-            if kind == "sum" and sample.name != name:
-                continue  # a counter's _created sample is not a value
-            point: NumberDataPoint = points.add()
-            _set_attributes(point, sample.labels)
-            point.time_unix_nano = _time(sample, now)
-            point.as_double = float(sample.value)
-    elif kind == "histogram":
-        for labels, group in _series(family.samples, "le").items():
-            _histogram_point(metric.histogram.data_points.add(), family.name, labels, group, source, now)
-    else:
-        for labels, group in _series(family.samples, "quantile").items():
-            _summary_point(metric.summary.data_points.add(), family.name, labels, group, source, now)
-
-
-def _series(samples: Iterable[Sample], split_by: str) -> dict[_Labels, list[Sample]]:
-    """The samples of a histogram or summary grouped by series: the labels other than ``split_by``."""
-    series: dict[_Labels, list[Sample]] = {}
-    for sample in samples:
-        key = tuple(sorted((k, v) for k, v in sample.labels.items() if k != split_by))
-        series.setdefault(key, []).append(sample)
-    return series
-
-
-def _histogram_point(
-    point: HistogramDataPoint, family: str, labels: _Labels, samples: list[Sample], source: str, now: int
-) -> None:
-    _set_attributes(point, dict(labels))
-    cumulative: list[tuple[float, float]] = []
-    count: float | None = None
-    for sample in samples:
-        if sample.name == family + "_bucket":
-            cumulative.append((_label_number(sample, "le", source), sample.value))
-        elif sample.name == family + "_sum":
-            point.sum = float(sample.value)
-        elif sample.name == family + "_count":
-            count = sample.value
-        point.time_unix_nano = _time(sample, now)
-    cumulative.sort()
-    if cumulative:
-        if cumulative[-1][0] != math.inf:
-            raise InputError(source, None, f'histogram {family!r} has no le="+Inf" bucket')
-        previous = 0
-        for bound, value in cumulative:
-            running = _count(value, family, source)
-            if running < previous:
-                raise InputError(source, None, f"histogram {family!r}: cumulative bucket counts decrease at le={bound}")
-            point.bucket_counts.append(running - previous)
-            previous = running
-        point.explicit_bounds.extend(bound for bound, _ in cumulative[:-1])
-    # Without _count, the +Inf bucket is the count; a _count that disagrees is left for the engine to report.
-    point.count = _count(count, family, source) if count is not None else sum(point.bucket_counts)
-
-
-def _summary_point(
-    point: SummaryDataPoint, family: str, labels: _Labels, samples: list[Sample], source: str, now: int
-) -> None:
-    _set_attributes(point, dict(labels))
-    quantiles: list[tuple[float, float]] = []
-    for sample in samples:
-        if sample.name == family:
-            quantiles.append((_label_number(sample, "quantile", source), float(sample.value)))
-        elif sample.name == family + "_sum":
-            point.sum = float(sample.value)
-        elif sample.name == family + "_count":
-            point.count = _count(sample.value, family, source)
-        point.time_unix_nano = _time(sample, now)
-    for quantile, value in sorted(quantiles):
-        entry = point.quantile_values.add()
-        entry.quantile = quantile
-        entry.value = value
-
-
-def _set_attributes(point: Any, labels: Mapping[str, str]) -> None:
-    for key, value in labels.items():
-        attribute = point.attributes.add()
-        attribute.key = key
-        attribute.value.string_value = value
-
-
-def _time(sample: Sample, now: int) -> int:
-    # The text parser gives timestamps in seconds (it divides the wire's milliseconds by 1000).
-    return now if sample.timestamp is None else round(float(sample.timestamp) * 1e9)
-
-
-def _label_number(sample: Sample, label: str, source: str) -> float:
-    text = sample.labels.get(label)
+def is_openmetrics(stream: BinaryIO) -> bool:
+    """Whether a seekable stream's text ends in OpenMetrics' ``# EOF`` line; the position is kept."""
+    position = stream.tell()
     try:
-        if text is not None:
-            return float(text)
-    except ValueError:
-        pass
-    raise InputError(source, None, f"{sample.name}: label {label}={text!r} is not a number")
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(max(0, size - 4096))
+        tail = stream.read().rstrip(b" \t\r\n")
+    finally:
+        stream.seek(position)
+    return tail.rsplit(b"\n", 1)[-1].rstrip(b"\r") == _EOF.encode()
 
 
-def _count(value: float, family: str, source: str) -> int:
-    # OTLP counts are unsigned integers; anything else cannot be represented at all.
-    if math.isfinite(value) and value >= 0 and float(value).is_integer():
-        return int(value)
-    raise InputError(source, None, f"{family!r}: count {value!r} is not a non-negative integer")
+def scan_targets(stream: BinaryIO, source: str, *, openmetrics: bool) -> Targets:
+    """The target and scope info of an exposition, from its ``target_info``/``otel_scope_info`` lines only.
+
+    Reads ``stream`` to its end; errors name the line as ``read_exposition`` would.
+    """
+    lines: Iterable[tuple[int | None, str]] = (
+        (number, line) for number, line in _numbered(stream, source) if _INFO_LINE.match(line)
+    )
+    if openmetrics:  # the OpenMetrics parser insists on its end marker, which the filter took out
+        lines = [*lines, (None, _EOF + "\n")]
+    resources: dict[TargetKey, dict[str, str]] = {}
+    scopes: dict[tuple[str, str], dict[str, str]] = {}
+    feed = _Feed(lines, track_counters=False)
+    for family in _families(feed, source, openmetrics):
+        if _is_target_info(family):
+            for sample in family.samples:
+                labels = dict(sample.labels)
+                key = (labels.pop("job", None), labels.pop("instance", None))
+                resources.setdefault(key, {}).update(labels)
+        elif _is_scope_info(family):
+            for sample in family.samples:
+                labels = dict(sample.labels)
+                scope = (labels.pop(SCOPE_NAME, ""), labels.pop(SCOPE_VERSION, ""))
+                for label in ("job", "instance", SCOPE_SCHEMA_URL):
+                    labels.pop(label, None)
+                scopes.setdefault(scope, {}).update(labels)
+    return Targets(
+        MappingProxyType({key: tuple(labels.items()) for key, labels in resources.items()}),
+        MappingProxyType({key: tuple(labels.items()) for key, labels in scopes.items()}),
+    )
+
+
+def read_exposition(
+    stream: BinaryIO,
+    source: str,
+    *,
+    openmetrics: bool,
+    targets: Targets | None = None,
+    resource: Mapping[str, str] = _EMPTY,
+    time_unix_nano: int | None = None,
+    max_points: int | None = MAX_POINTS,
+) -> Iterator[Capture]:
+    """The exposition in ``stream`` as export requests of at most ``max_points`` data points (None: one request).
+
+    ``targets`` comes from ``scan_targets`` over the same text; ``resource`` holds attributes every
+    resource starts from (a scrape's ``service.instance.id``, say), which a series' job/instance and
+    then target_info override. At least one capture is yielded, empty for an exposition with no
+    samples, so a reader's findings always have a capture to travel with. Findings about dropped
+    series travel with the capture that would have held them (or the next one).
+    """
+    if max_points is not None and max_points < 1:
+        raise ValueError(f"max_points must be positive, got {max_points}")
+    now = time.time_ns() if time_unix_nano is None else time_unix_nano
+    return _read(stream, source, openmetrics, targets or Targets(), resource, now, max_points)
+
+
+def _read(
+    stream: BinaryIO,
+    source: str,
+    openmetrics: bool,
+    targets: Targets,
+    resource: Mapping[str, str],
+    now: int,
+    max_points: int | None,
+) -> Iterator[Capture]:
+    context = FamilyContext(source, now, openmetrics, [])
+    feed = _Feed(_numbered(stream, source), track_counters=not openmetrics)
+    batch = _Batch(targets, resource)
+    emitted = False
+    for family in _families(feed, source, openmetrics):
+        if _is_target_info(family) or _is_scope_info(family):
+            continue  # read by scan_targets: resource and scope attributes, not metrics
+        counter_name = feed.counter_name(family.name) if family.type == "counter" else None
+        for mapped in map_family(family, context, counter_name=counter_name):
+            batch.add(mapped)
+            if max_points is not None and batch.points >= max_points:
+                yield _capture(source, batch, context)
+                emitted = True
+                batch = _Batch(targets, resource)
+    if batch.points or context.findings or not emitted:
+        yield _capture(source, batch, context)
+
+
+def _capture(source: str, batch: _Batch, context: FamilyContext) -> Capture:
+    findings: tuple[Finding, ...] = tuple(context.findings)
+    context.findings.clear()
+    return Capture(source, Signal.METRICS, batch.finish(), None, findings, exposition=True)
+
+
+# --- lines ------------------------------------------------------------------------------------------
+
+# The lines scan_targets needs: target and scope info samples and their HELP/TYPE/UNIT comments.
+_INFO_LINE = re.compile(
+    r"\s*(?:(?:target|otel_scope)_info[\s{]|#\s+(?:HELP|TYPE|UNIT)\s+(?:target|otel_scope)(?:_info)?\s)"
+)
+# A text 0.0.4 counter's TYPE line; the name may be quoted (UTF-8 names) with \\, \" and \n escapes.
+_COUNTER_TYPE = re.compile(r'\s*#\s+TYPE\s+(?P<name>"(?:[^"\\]|\\.)*"|\S+)\s+counter\s*$')
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def _numbered(stream: BinaryIO, source: str) -> Iterator[tuple[int | None, str]]:
+    """The lines of ``stream`` decoded as UTF-8, with their 1-based numbers."""
+    for number, raw in enumerate(stream, 1):
+        if number == 1:
+            raw = raw.removeprefix(_UTF8_BOM)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise InputError(source, number, f"not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
+        if line:
+            yield number, line
+
+
+def _declared_counter(line: str) -> str | None:
+    match = _COUNTER_TYPE.match(line)
+    if match is None:
+        return None
+    name = match["name"]
+    if name.startswith('"'):
+        name = _ESCAPE.sub(lambda escape: "\n" if escape[1] == "n" else escape[1], name[1:-1])
+    return name
+
+
+class _Feed:
+    """The lines handed to a parser, remembering which one it is on, for errors and counter names.
+
+    A parser yields a family only after reading the line that starts the next one (or the end), so
+    when a family arrives the line just read belongs to the next family; ``counter_name`` takes that
+    into account. The 0.0.4 parser names every counter sample ``<family>_total``, whatever the
+    exposition said, so the name a counter was declared with comes from its TYPE line instead.
+    """
+
+    def __init__(self, lines: Iterable[tuple[int | None, str]], *, track_counters: bool) -> None:
+        self._lines = lines
+        self._track_counters = track_counters
+        self._declared: dict[str, str] = {}
+        self._undo: tuple[str, str | None] | None = None
+        self.number: int | None = None
+        self.exhausted = False
+
+    def __iter__(self) -> Iterator[str]:
+        for number, line in self._lines:
+            self.number = number
+            self._undo = None
+            if self._track_counters and line.lstrip().startswith("#"):
+                declared = _declared_counter(line)
+                if declared is not None:
+                    family = declared.removesuffix("_total")  # the parser's family name
+                    self._undo = (family, self._declared.get(family))
+                    self._declared[family] = declared
+            yield line
+        self.exhausted = True
+
+    def counter_name(self, family: str) -> str | None:
+        """The name the counter family that just arrived was declared with."""
+        declared = self._declared.get(family)
+        if not self.exhausted and self._undo is not None and self._undo[0] == family:
+            declared = self._undo[1]  # the line just read re-declared the name for the next family
+        return declared
+
+
+def _families(feed: _Feed, source: str, openmetrics: bool) -> Iterator[Family]:
+    """The parser's families, its complaints turned into ``InputError``."""
+    # Both parsers only iterate what they are given.
+    lines = cast(TextIO, feed)
+    parsed: Iterator[Family] = iter(
+        _parse_openmetrics(lines) if openmetrics else _parse_text(lines)  # type: ignore[no-untyped-call]
+    )
+    while True:
+        try:
+            family = next(parsed)
+        except StopIteration:
+            return
+        except (ValueError, IndexError, KeyError) as error:  # how the parsers reject text
+            raise _parse_error(error, feed, source, openmetrics) from None
+        yield family
+
+
+def _parse_error(error: Exception, feed: _Feed, source: str, openmetrics: bool) -> InputError:
+    detail = " ".join(str(error).split())
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    what = "OpenMetrics text" if openmetrics else "Prometheus text exposition format"
+    reason = f"not {what}" + (f": {detail}" if detail else "")
+    # Checks of a whole family run when the next family starts, and the end-of-input checks after the
+    # last line: only a complaint about the line just read has a line number to give.
+    about_a_line = not feed.exhausted and not _raised_in(error.__traceback__, "build_metric")
+    return InputError(source, feed.number if about_a_line else None, reason)
+
+
+def _raised_in(traceback: TracebackType | None, function: str) -> bool:
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_name == function:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def _is_target_info(family: Family) -> bool:
+    return family.name == "target_info" or (family.name == "target" and family.type == "info")
+
+
+def _is_scope_info(family: Family) -> bool:
+    return family.name == "otel_scope_info" or (family.name == "otel_scope" and family.type == "info")
+
+
+# --- requests ---------------------------------------------------------------------------------------
+
+
+def _attribute(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+class _Batch:
+    """One export request being filled: a resource per target, a scope per scope, a metric per name and type."""
+
+    def __init__(self, targets: Targets, resource: Mapping[str, str]) -> None:
+        self._targets = targets
+        self._base = resource
+        self._request = ExportMetricsServiceRequest()
+        self._resources: dict[TargetKey, ResourceMetrics] = {}
+        self._scopes: dict[tuple[TargetKey, ScopeKey], ScopeMetrics] = {}
+        self._metrics: dict[tuple[TargetKey, ScopeKey, str, str], Any] = {}
+        self.points = 0
+
+    def add(self, mapped: MappedPoint) -> None:
+        spec = mapped.metric
+        key = (mapped.target, mapped.scope, spec.name, spec.kind)
+        points = self._metrics.get(key)
+        if points is None:
+            metric: Metric = self._scope(mapped.target, mapped.scope).metrics.add()
+            metric.name = spec.name
+            metric.description = spec.description
+            metric.unit = spec.unit
+            metric.metadata.append(_attribute("prometheus.type", spec.prometheus_type))
+            data = getattr(metric, spec.kind)
+            if spec.kind == "sum":
+                data.aggregation_temporality = _CUMULATIVE
+                data.is_monotonic = spec.monotonic
+            elif spec.kind == "histogram":
+                data.aggregation_temporality = _CUMULATIVE
+            else:
+                data.SetInParent()  # a gauge or summary without points must still say what it is
+            points = self._metrics[key] = data.data_points
+        points.append(mapped.point)
+        self.points += 1
+
+    def finish(self) -> ExportMetricsServiceRequest:
+        if not self._resources:  # nothing read: the resource and scope still say where from
+            self._scope((None, None), None)
+        return self._request
+
+    def _scope(self, target: TargetKey, scope: ScopeKey) -> ScopeMetrics:
+        scope_metrics = self._scopes.get((target, scope))
+        if scope_metrics is None:
+            scope_metrics = self._scopes[(target, scope)] = self._resource(target).scope_metrics.add()
+            if scope is None:
+                scope_metrics.scope.name = SCOPE
+                scope_metrics.scope.version = otel_contract.__version__
+            else:
+                name, version, schema_url = scope
+                scope_metrics.scope.name = name
+                scope_metrics.scope.version = version
+                scope_metrics.schema_url = schema_url
+                scope_metrics.scope.attributes.extend(
+                    _attribute(k, v) for k, v in self._targets.scopes.get((name, version), ())
+                )
+        return scope_metrics
+
+    def _resource(self, target: TargetKey) -> ResourceMetrics:
+        resource_metrics = self._resources.get(target)
+        if resource_metrics is None:
+            resource_metrics = self._resources[target] = self._request.resource_metrics.add()
+            attributes = dict(self._base)
+            job, instance = target
+            if job is not None:
+                attributes["service.name"] = job
+            if instance is not None:
+                attributes["service.instance.id"] = instance
+            attributes.update(self._targets.resource(target))
+            if attributes:  # an empty resource stays unset, as an SDK without resource leaves it
+                resource_metrics.resource.attributes.extend(_attribute(k, v) for k, v in attributes.items())
+        return resource_metrics
+
+
+__all__ = ["MAX_POINTS", "SCOPE", "Targets", "is_openmetrics", "parse_exposition", "read_exposition", "scan_targets"]

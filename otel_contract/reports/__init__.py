@@ -9,6 +9,7 @@ is a function ``render(reports, options) -> str`` in the module named after its 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -59,4 +60,23 @@ def fails(findings: Sequence[Finding], fail_on: Level | None) -> bool:
     return fail_on is not None and any(finding.level >= fail_on for finding in findings)
 
 
-__all__ = ["FORMATS", "RenderOptions", "Renderer", "Report", "fails", "renderer"]
+# C0 and C1 control characters and DEL, bar tab and line breaks: telemetry can carry them in names
+# and values, and printed raw they would corrupt a terminal (escape sequences) or an output format.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters (other than tab, CR and LF) written as ``\\xNN`` escapes."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def label(report: Report) -> str:
+    """How reports name a contract: ``ecommerce@1.4.0``, or its file when the contract could not be read."""
+    if report.contract_name is None:
+        return report.source
+    if report.contract_version is None:
+        return report.contract_name
+    return f"{report.contract_name}@{report.contract_version}"
+
+
+__all__ = ["FORMATS", "RenderOptions", "Renderer", "Report", "fails", "label", "renderer", "visible"]
