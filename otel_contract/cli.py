@@ -24,6 +24,7 @@ from otel_contract.inputs.otlp import InputError, write_capture
 from otel_contract.inputs.sources import FetchOptions, read_inputs
 from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
 from otel_contract.reports import text as text_report
+from otel_contract.reports.json import SCHEMA_RESOURCE as REPORT_SCHEMA_RESOURCE
 from otel_contract.rules import RULES, Level, Scope
 
 EXIT_OK = 0
@@ -198,9 +199,11 @@ def _build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser(
         "schema",
         help="print the contract JSON Schema (for editors and the YAML language server)",
-        description="Print the contract JSON Schema, or with --path where the installed copy is.",
+        description="Print the contract JSON Schema (or with --report, the schema of validate's and check's JSON"
+        " report), or with --path where the installed copy is.",
     )
     schema.add_argument("--path", action="store_true", help="print the file path of the installed schema")
+    schema.add_argument("--report", action="store_true", help="the JSON report's schema instead of the contract's")
     schema.set_defaults(handler=_run_schema)
     return parser
 
@@ -538,7 +541,10 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_schema(args: argparse.Namespace) -> int:
     from importlib import resources
 
-    resource = resources.files("otel_contract.contract").joinpath(SCHEMA_RESOURCE)
+    if args.report:
+        resource = resources.files("otel_contract.reports").joinpath(REPORT_SCHEMA_RESOURCE)
+    else:
+        resource = resources.files("otel_contract.contract").joinpath(SCHEMA_RESOURCE)
     if args.path:
         print(Path(str(resource)).resolve())
     else:

@@ -31,7 +31,7 @@ def process_capture(
 ) -> Outcome[Any]:
     payload: Any = capture.raw if capture.raw is not None else capture.request
     try:
-        return process_signal(capture.signal, payload, contract, state=state, options=options, source=capture.source)
+        return process_signal(capture.signal, payload, contract, state=state, options=options, source=capture.location)
     except DecodeError as error:  # the reader parsed it already; kept for raw bytes from elsewhere
         raise InputError(capture.source, None, f"not an OTLP request: {error}") from None
 

@@ -115,6 +115,28 @@ def test_no_config_file_needs_a_contract_and_an_exporter() -> None:
     assert config.exporter.otlp is not None and not config.exporter.otlp.tls.insecure
 
 
+@pytest.mark.parametrize(
+    ("receiver", "exporter", "loops"),
+    [
+        ("127.0.0.1:4317", "http://127.0.0.1:4317", True),
+        ("0.0.0.0:4317", "localhost:4317", True),
+        ("[::]:4317", "127.0.0.1:4317", True),
+        ("127.0.0.1:4317", "127.0.0.1:14317", False),
+        ("0.0.0.0:4317", "collector:4317", False),
+        ("127.0.0.1:0", "127.0.0.1:0", False),
+    ],
+)
+def test_an_exporter_pointing_at_the_receiver_is_refused(receiver: str, exporter: str, loops: bool) -> None:
+    # The usual cause: OTEL_EXPORTER_OTLP_ENDPOINT exported for the app, inherited by the sidecar.
+    overrides = Overrides(contract="c.yaml", endpoint=receiver)
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": exporter}
+    if loops:
+        with pytest.raises(ConfigError, match="the sidecar would forward to itself"):
+            load_config(None, overrides, env=env)
+    else:
+        assert load_config(None, overrides, env=env).exporter.otlp is not None
+
+
 def test_workers_get_their_own_queue_directory_and_telemetry_port(tmp_path: Path) -> None:
     text = MINIMAL + "  sending_queue: {storage: {directory: q}}\ntelemetry: {prometheus: {endpoint: 127.0.0.1:9000}}\n"
     config = load_config(_config(tmp_path, text), Overrides(workers=2))

@@ -10,6 +10,7 @@ from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.engine.logs import process_logs
 from otel_contract.engine.metrics import process_metrics
 from otel_contract.engine.traces import process_traces
+from otel_contract.findings import Location
 from otel_contract.inputs.otlp import Signal
 
 
@@ -20,7 +21,7 @@ def process_signal(
     *,
     state: CardinalityState,
     options: EngineOptions,
-    source: str | None = None,
+    source: str | Location | None = None,
 ) -> Outcome[Any]:
     """The engine's outcome for one request of ``signal`` (bytes or message).
 

@@ -17,6 +17,7 @@ from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome, prep
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import normalize_attributes
+from otel_contract.findings import Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ def process_records(
     shape: RecordShape,
     contract: CompiledContract,
     options: EngineOptions | None,
-    source: str | None,
+    source: str | Location | None,
 ) -> Outcome[MessageT]:
     """Normalize one traces or logs request; ``items`` and ``rejected`` count its records."""
     options = options or EngineOptions()

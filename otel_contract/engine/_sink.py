@@ -24,7 +24,7 @@ class _Entry:
 
 @dataclass
 class FindingSink:
-    source: str | None
+    source: str | Location | None
     audit: bool
     _entries: dict[_Key, _Entry] = field(default_factory=dict)
     reported: int = 0  # findings recorded (not ignored): tells whether a check found anything
@@ -54,7 +54,7 @@ class FindingSink:
         return rejects
 
     def findings(self) -> tuple[Finding, ...]:
-        location = Location(self.source) if self.source else None
+        location = Location(self.source) if isinstance(self.source, str) and self.source else self.source or None
         return tuple(
             Finding.of(
                 rule,

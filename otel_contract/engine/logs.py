@@ -10,6 +10,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine._records import RecordShape, process_records
+from otel_contract.findings import Location
 
 
 def _log_attributes(record: Any) -> Iterable[Any]:
@@ -24,7 +25,7 @@ def process_logs(
     contract: CompiledContract,
     *,
     options: EngineOptions | None = None,
-    source: str | None = None,
+    source: str | Location | None = None,
 ) -> Outcome[ExportLogsServiceRequest]:
     """Normalize one logs request; ``items`` and ``rejected`` count log records."""
     return process_records(payload, ExportLogsServiceRequest, _LOGS, contract, options, source)

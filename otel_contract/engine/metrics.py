@@ -26,6 +26,7 @@ from otel_contract.engine._shadow import shadow_request
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
+from otel_contract.findings import Location
 
 _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 _TEMPORALITY = {
@@ -613,7 +614,7 @@ def process_metrics(
     *,
     state: CardinalityState | None = None,
     options: EngineOptions | None = None,
-    source: str | None = None,
+    source: str | Location | None = None,
 ) -> Outcome[ExportMetricsServiceRequest]:
     """Normalize and validate one metrics request.
 

@@ -10,6 +10,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine._records import RecordShape, process_records
+from otel_contract.findings import Location
 
 
 def _span_attributes(span: Any) -> Iterable[Any]:
@@ -28,7 +29,7 @@ def process_traces(
     contract: CompiledContract,
     *,
     options: EngineOptions | None = None,
-    source: str | None = None,
+    source: str | Location | None = None,
 ) -> Outcome[ExportTraceServiceRequest]:
     """Normalize one traces request; ``items`` and ``rejected`` count spans."""
     return process_records(payload, ExportTraceServiceRequest, _SPANS, contract, options, source)

@@ -45,7 +45,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otel_contract.findings import Finding
+from otel_contract.findings import Finding, Location
 
 
 class Signal(enum.StrEnum):
@@ -89,6 +89,14 @@ class Capture:
     raw: bytes | None  # the protobuf bytes as read, for .pb/.binpb files (None for JSON)
     findings: tuple[Finding, ...] = ()  # what the reader noticed about the input itself (a scrape's Content-Type)
     exposition: bool = False  # read from Prometheus text or OpenMetrics (so Prometheus naming lints apply)
+    line: int = 0  # the JSON-lines record's line, when ``source`` is "path:LINE"
+
+    @property
+    def location(self) -> Location:
+        """Where findings about this request point: file and line, as editors and CI annotations want them."""
+        if self.line:
+            return Location(self.source.removesuffix(f":{self.line}"), self.line)
+        return Location(self.source)
 
 
 _REQUEST_TYPES: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(
@@ -627,7 +635,7 @@ def _numbered_lines(stream: BinaryIO, after: int) -> Iterator[tuple[int, bytes]]
 def _line_capture(source: str, number: int, line: bytes, signal: Signal | None) -> Capture:
     document = _load_json(line, source, first_line=number)
     found, request = _parse_document(document, source=source, line=number, signal=signal)
-    return Capture(f"{source}:{number}", found, request, None)
+    return Capture(f"{source}:{number}", found, request, None, line=number)
 
 
 def _json_lines(stream: BinaryIO, source: str, signal: Signal | None, head: _Head) -> Iterator[Capture]:
@@ -676,7 +684,7 @@ def _json_document_or_lines(
             return
         rest = itertools.chain([following], rest)
     found, request = _parse_document(first, source=source, line=head.number, signal=signal)
-    yield Capture(f"{source}:{head.number}", found, request, None)
+    yield Capture(f"{source}:{head.number}", found, request, None, line=head.number)
     for number, line in rest:
         yield _line_capture(source, number, line, signal)
 

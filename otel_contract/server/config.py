@@ -259,6 +259,23 @@ def _exporter(raw: Mapping[str, Any], base: Path, overrides: Overrides, env: Map
     )
 
 
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::", "::1", ""})
+
+
+def _host_port(endpoint: str) -> tuple[str, str]:
+    address = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = address.rpartition(":")
+    return host.strip("[]").lower(), port
+
+
+def _same_listener(receiver: str, exporter: str) -> bool:
+    """Whether an exporter endpoint reaches this receiver (a loop), as far as the addresses tell."""
+    (own_host, own_port), (host, port) = _host_port(receiver), _host_port(exporter)
+    if own_port in ("", "0") or port != own_port:
+        return False
+    return host == own_host or (host in _LOCAL_HOSTS and own_host in _LOCAL_HOSTS)
+
+
 def _endpoint_or_off(value: str) -> str | None:
     return None if value.strip().lower() in ("", "off", "none") else value
 
@@ -297,6 +314,13 @@ def build_config(
         raise _error(
             "no exporter: set exporter.endpoint, exporter.file or exporter.console in the pipeline config, "
             "or pass --exporter-endpoint, --export-file or --console (OTEL_EXPORTER_OTLP_ENDPOINT works too)",
+            source,
+        )
+    if exporter.otlp and _same_listener(receiver.endpoint, exporter.otlp.endpoint):
+        raise _error(
+            f"exporter endpoint {exporter.otlp.endpoint} is the receiver's own endpoint {receiver.endpoint}: the"
+            " sidecar would forward to itself (is OTEL_EXPORTER_OTLP_ENDPOINT meant for the app set for the sidecar"
+            " too?)",
             source,
         )
     telemetry = raw.get("telemetry", {})

@@ -24,11 +24,10 @@ for s in sockets:
 print(*(s.getsockname()[1] for s in sockets))
 PY
 )
-export OTLP_ENDPOINT="127.0.0.1:$otlp_port"
-export OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_ENDPOINT"
-export OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+OTLP_ENDPOINT="127.0.0.1:$otlp_port"
 
-.venv/bin/otel-contract serve --contract "$contract" --audit --endpoint "$OTLP_ENDPOINT" \
+# The sidecar must not inherit the app's OTEL_EXPORTER_OTLP_ENDPOINT: it would forward to itself.
+env -u OTEL_EXPORTER_OTLP_ENDPOINT .venv/bin/otel-contract serve --contract "$contract" --audit --endpoint "$OTLP_ENDPOINT" \
     --prometheus "127.0.0.1:$status_port" --export-file "$out/capture.jsonl" >"$out/sidecar.log" 2>&1 &
 sidecar=$!
 stop_sidecar() {
@@ -65,7 +64,8 @@ echo "telemetry-gate: sidecar ready on $OTLP_ENDPOINT (audit mode, $contract)"
 
 smoke="${SMOKE_CMD:-.venv/bin/python examples/sdk_app.py --endpoint $OTLP_ENDPOINT --seconds 3}"
 echo "telemetry-gate: smoke traffic: $smoke"
-bash -c "$smoke"
+OTLP_ENDPOINT="$OTLP_ENDPOINT" OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_ENDPOINT" OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
+    bash -c "$smoke"
 stop_sidecar
 trap - EXIT
 echo "telemetry-gate: captured $(wc -l <"$out/capture.jsonl") requests in $out/capture.jsonl"
