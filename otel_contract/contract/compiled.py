@@ -14,6 +14,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from otel_contract import rules, units
+from otel_contract._wire import frame
 from otel_contract.contract.model import Alias, AttributeType, Contract, Metric, Scalar
 from otel_contract.rules import RULES, Action, Rule, Scope
 
@@ -108,21 +109,6 @@ def _compile_metric(contract: Contract, metric: Metric, actions: Mapping[Rule, A
     )
 
 
-def _wire_string(text: str) -> bytes:
-    """``text`` as protobuf encodes it in field 1 (Metric.name, KeyValue.key): tag, length, bytes.
-
-    Searching for the whole encoding rather than the bare text keeps ``status_code`` from matching
-    inside ``http.status_code``.
-    """
-    data = text.encode()
-    length, varint = len(data), bytearray()
-    while True:
-        byte, length = length & 0x7F, length >> 7
-        varint.append(byte | (0x80 if length else 0))
-        if not length:
-            return b"\x0a" + bytes(varint) + data
-
-
 def compile_contract(contract: Contract) -> CompiledContract:
     """Lookup tables for ``contract``; its regexes must compile (``check`` guarantees that)."""
     actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
@@ -159,5 +145,6 @@ def compile_contract(contract: Contract) -> CompiledContract:
             }
         ),
         actions=MappingProxyType(actions),
-        legacy_tokens=tuple(sorted(_wire_string(name) for name in legacy)),
+        # The whole field encoding, not the bare text, so that status_code does not match inside http.status_code.
+        legacy_tokens=tuple(sorted(frame(name.encode()) for name in legacy)),
     )

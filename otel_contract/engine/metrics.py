@@ -18,11 +18,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, DataPointFlags
 
 from otel_contract import rules, units
+from otel_contract._wire import shadow_request
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
 from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
-from otel_contract.engine._shadow import shadow_request
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState

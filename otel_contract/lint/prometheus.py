@@ -25,7 +25,7 @@ per family and problem, so a capture split into ten requests gives the findings 
 
 It runs on every request ``validate`` reads, so it is cheap: name lints run once per (name, type, has
 help); label lints once per key signature of a metric (the attribute keys of a point, in order, read
-as bytes from a shadow parse of the request, see ``_shadow``), and when every point of a metric has
+as bytes from a shadow parse of the request, see ``otel_contract._wire``), and when every point of a metric has
 the same keys, which one comparison of bytes tells, the metric costs a few dict lookups whatever its
 size. Duplicates need one identity per point, taken from a second shadow parse, and stop costing once
 a metric's duplicate is reported. This module is pure: no I/O, no clock.
@@ -43,8 +43,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from otel_contract import rules
+from otel_contract._wire import ShadowView, frame, shadow_request
 from otel_contract.findings import Finding, Location
-from otel_contract.lint._shadow import shadow_request
 from otel_contract.rules import Action, Rule
 
 PROMETHEUS_RULES: tuple[Rule, ...] = (
@@ -193,7 +193,7 @@ class _Problem:
 @dataclass(slots=True)
 class _Family:
     """What the linter knows about one (name, type, has help): its name problems, the key signatures
-    (see ``_shadow``) and labels already linted, and per signature whether its keys are in order."""
+    (see ``otel_contract._wire``) and labels already linted, and per signature whether its keys are in order."""
 
     problems: tuple[_Problem, ...]
     signatures: dict[bytes, bool] = field(default_factory=dict)
@@ -204,7 +204,7 @@ _FamilyKey = tuple[str, PromType, bool]
 
 
 class _Views:
-    """The request's shadow readings (``_shadow``), each parsed on first use, at most once per request."""
+    """The request's shadow readings (``otel_contract._wire``), each parsed on first use, at most once per request."""
 
     def __init__(self, request: ExportMetricsServiceRequest) -> None:
         self._request = request
@@ -217,7 +217,8 @@ class _Views:
         if view is None:
             if self._payload is None:
                 self._payload = self._request.SerializeToString()
-            view = self._views[with_values] = shadow_request(self._payload, with_values=with_values)
+            shown = ShadowView.ATTRIBUTES if with_values else ShadowView.KEYS
+            view = self._views[with_values] = shadow_request(self._payload, shown, discard_unknown=True)
         r, s, m = where
         return getattr(view.resource_metrics[r].scope_metrics[s].metrics[m], member)
 
@@ -309,7 +310,7 @@ class PrometheusLinter:
         signatures = family.signatures
         first = points[0].SerializeToString()
         # The usual case, every point with the same keys, is told by one comparison of bytes.
-        if data.SerializeToString() == _framed(first) * len(points):
+        if data.SerializeToString() == frame(first) * len(points):
             in_order = signatures.get(first)
             if in_order is None:
                 in_order = signatures[first] = self._new_signature(family, name, kind, points[0], found)
@@ -333,7 +334,7 @@ class PrometheusLinter:
             self._report(_label_problems(name, kind, fresh), found)
         # The values view's attributes are whole KeyValues as sent, which begin with their key's tag,
         # length and bytes: sorted as bytes, they are sorted by these prefixes.
-        prefixes = [_framed(key) for key in keys]
+        prefixes = [frame(key) for key in keys]
         return prefixes == sorted(prefixes)
 
     def _report(self, problems: Iterable[_Problem], found: list[_Problem]) -> None:
@@ -344,16 +345,6 @@ class PrometheusLinter:
             if key not in self._reported:
                 self._reported.add(key)
                 found.append(problem)
-
-
-def _framed(data: bytes) -> bytes:
-    """``data`` as protobuf frames it in field 1: tag, length as a varint, bytes."""
-    length, varint = len(data), bytearray()
-    while True:
-        byte, length = length & 0x7F, length >> 7
-        varint.append(byte | (0x80 if length else 0))
-        if not length:
-            return b"\x0a" + bytes(varint) + data
 
 
 def _sorted_attributes(point: Any) -> bytes:
