@@ -346,6 +346,8 @@ def _run_validate(args: argparse.Namespace) -> int:
         return code
     verdict = _verdict(report.findings, options.fail_on, args.max_findings)
     notes = [f"{totals.items} data points in {totals.captures} requests, {totals.dropped} rejected"]
+    if captures.skipped:
+        notes.append(f"{len(captures.skipped)} files in directories skipped for their extension")
     if accepted is not None:
         notes.append(f"{report.baselined} accepted by baseline {accepted.source}")
         if gone := accepted.gone(totals.findings):

@@ -63,8 +63,10 @@ def test_a_directory_is_read_recursively_and_counts_like_its_files(tmp_path: Pat
     (tmp_path / "captures" / "shop.prom").write_bytes((CAPTURES / "shop.prom").read_bytes())
     (nested / "shop.jsonl").write_bytes((CAPTURES / "shop.jsonl").read_bytes())
     (nested / "notes.md").write_text("not a capture")
-    _, report = _validate_json(str(tmp_path / "captures"))
-    assert report["summary"]["data_points"] == 10  # type: ignore[index]
+    result = run_cli("validate", "-c", SHOP, str(tmp_path / "captures"), "--format", "json")
+    assert "1 files in directories skipped for their extension" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["data_points"] == 10
     counts = {rule: count for rule, _, _, count in _findings(json.dumps(report))}
     assert counts["missing-attribute"] == 4 and counts["unknown-metric"] == 2
 

@@ -529,13 +529,7 @@ def read_captures(
     source = os.fspath(path)
     if source == _STDIO:
         return _read_stdin(stdin if stdin is not None else sys.stdin.buffer, signal)
-    try:
-        mode = os.stat(source).st_mode
-    except FileNotFoundError:
-        raise InputError(source, None, "no such file") from None
-    except OSError as err:
-        raise InputError(source, None, f"cannot read: {err.strerror or err}") from None
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(stat_mode(source)):
         raise InputError(source, None, "is a directory, not a capture file")
     file_format = _FORMATS.get(os.path.splitext(source)[1].lower())
     if file_format is None:
@@ -560,6 +554,16 @@ def read_capture_stream(
         raise InputError(source, None, f"unknown capture format: expected a file ending in {_KNOWN_EXTENSIONS}, or -")
     hint = _signal_hint(source) if file_format is _Format.PROTOBUF else None
     return _read_stream(stream, source, file_format, signal or hint)
+
+
+def stat_mode(path: str, *, missing: str = "no such file") -> int:
+    """``path``'s st_mode; ``InputError`` naming the path when it is missing or cannot be read."""
+    try:
+        return os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(path, None, missing) from None
+    except OSError as err:
+        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
 
 
 def _read_file(source: str, file_format: _Format, signal: Signal | None) -> Iterator[Capture]:

@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import IO, BinaryIO, cast
 
 from otel_contract.inputs.counting import CountingReader, ReadProgress, buffered
-from otel_contract.inputs.otlp import OTLP_EXTENSIONS, Capture, InputError, read_capture_stream
+from otel_contract.inputs.otlp import OTLP_EXTENSIONS, Capture, InputError, read_capture_stream, stat_mode
 from otel_contract.inputs.prometheus import is_openmetrics, read_exposition, scan_targets
 from otel_contract.inputs.scrape import FetchOptions, check_url, is_url, scrape
 
@@ -168,12 +168,7 @@ def read_inputs(
 
 
 def _plan_path(path: str, planned: list[_Input], skipped: list[str]) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file or directory") from None
-    except OSError as err:
-        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
+    mode = stat_mode(path, missing="no such file or directory")
     if stat.S_ISDIR(mode):
         found, left_out = _walk(path)
         if not found:
