@@ -20,6 +20,8 @@ class Location:
     def __str__(self) -> str:
         if not self.line:
             return self.file
+        if not self.column:  # a JSON-lines record: the line is the whole place
+            return f"{self.file}:{self.line}"
         return f"{self.file}:{self.line}:{self.column}"
 
 
