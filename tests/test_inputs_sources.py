@@ -77,6 +77,7 @@ def _tree(root: Path) -> None:
     shutil.copy(CAPTURES / "shop.jsonl", root / ".dot.jsonl")
     (root / "README.md").write_text("captures\n")
     (root / "b" / "notes.yaml").write_text("a: 1\n")
+    (root / "b" / "notes.txt").write_text("not an exposition\n")  # read only when named
 
 
 def test_directory_is_walked_recursively_in_sorted_order(tmp_path: Path) -> None:
@@ -84,7 +85,8 @@ def test_directory_is_walked_recursively_in_sorted_order(tmp_path: Path) -> None
     reader = read_inputs([str(tmp_path)])
     expected = [tmp_path / "a.jsonl", tmp_path / "b" / "deeper" / "c.om", tmp_path / "b" / "m.pb", tmp_path / "z.prom"]
     assert reader.inputs == tuple(str(path) for path in expected)
-    assert reader.skipped == (str(tmp_path / "README.md"), str(tmp_path / "b" / "notes.yaml"))
+    skipped = (tmp_path / "README.md", tmp_path / "b" / "notes.txt", tmp_path / "b" / "notes.yaml")
+    assert reader.skipped == tuple(str(path) for path in skipped)
     captures = list(reader)
     assert [c.source for c in captures] == [f"{expected[0]}:1", *[str(path) for path in expected[1:]]]
     assert _names(captures) == SHOP_NAMES

@@ -7,7 +7,8 @@
   ``inputs.prometheus``); a ``.prom``/``.txt`` file that ends in OpenMetrics' ``# EOF`` line is read
   as OpenMetrics;
 * a directory, searched recursively; its capture files are read in sorted path order, hidden files
-  and directories are left out, files with other extensions are skipped and listed in
+  and directories are left out, ``.txt`` files (named explicitly they are read as exposition, in a
+  directory they are as likely notes) and files with other extensions are skipped and listed in
   ``InputReader.skipped``; a directory without a capture file is an error;
 * an ``http://`` or ``https://`` URL of a ``/metrics`` endpoint, scraped once (``inputs.scrape``);
 * ``-``: standard input, sniffed from its first bytes: ``{`` is OTLP JSON (a document or lines), ``#``
@@ -53,6 +54,8 @@ EXPOSITION_EXTENSIONS: Mapping[str, bool] = MappingProxyType(
 CAPTURE_EXTENSIONS: frozenset[str] = OTLP_EXTENSIONS | frozenset(EXPOSITION_EXTENSIONS)
 """Every file extension ``read_inputs`` reads (lower case, with the dot)."""
 
+# .txt is read as exposition only when named: in a directory it is as likely a README or notes.
+_WALKED_EXTENSIONS = CAPTURE_EXTENSIONS - {".txt"}
 _KNOWN = ", ".join(sorted(CAPTURE_EXTENSIONS))
 _SPOOL_IN_MEMORY = 16 * 1024 * 1024
 _SPACE = b" \t\r\n"
@@ -201,7 +204,7 @@ def _walk(top: str) -> tuple[list[_Input], list[str]]:
             if name.startswith("."):
                 continue
             path = os.path.join(root, name)
-            (found if _extension(name) in CAPTURE_EXTENSIONS else skipped).append(path)
+            (found if _extension(name) in _WALKED_EXTENSIONS else skipped).append(path)
 
     def order(path: str) -> tuple[str, ...]:
         return PurePath(os.path.relpath(path, top)).parts
