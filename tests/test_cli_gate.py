@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from otel_contract.reports.json import load_schema
 
@@ -272,3 +273,17 @@ def test_every_jenkinsfile_shell_step_calls_a_script_that_ci_run_runs() -> None:
         assert path.is_file() and path.stat().st_mode & 0o111, f"{script} is missing or not executable"
         name = path.stem
         assert name in ci_run, f".ci/run does not run {script}"
+
+
+def test_pre_commit_hooks_run_real_commands() -> None:
+    hooks = {hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    assert set(hooks) == {"otel-contract-check", "otel-contract-validate"}
+    for hook in hooks.values():
+        assert {"id", "name", "entry", "language"} <= set(hook) and hook["language"] == "python"
+    # What pre-commit runs: the entry, the hook's args, then (for check) the staged file names.
+    check = hooks["otel-contract-check"]["entry"].split()[1:]
+    assert run_cli(*check, "contracts/ecommerce.yaml").returncode == 0
+    assert run_cli(*check, "tests/contracts/broken/metric-name.yaml").returncode == 1
+    validate = hooks["otel-contract-validate"]["entry"].split()[1:]
+    assert hooks["otel-contract-validate"]["pass_filenames"] is False
+    assert run_cli(*validate, "-c", SHOP, str(CAPTURES)).returncode == 1
