@@ -257,11 +257,11 @@ def map_family(family: Family, context: FamilyContext, *, counter_name: str | No
     elif kind == "summary":
         yield from _summary(family, context)
     elif kind in ("info", "stateset"):
-        yield from _non_monotonic_sum(family, context)
+        yield from _numbers(family, context, "sum")
     elif kind == "gaugehistogram":
         _gauge_histogram(family, context)
     else:
-        yield from _gauge(family, context)
+        yield from _numbers(family, context, "gauge")
 
 
 def _counter(family: Family, context: FamilyContext, counter_name: str | None) -> Iterator[MappedPoint]:
@@ -289,24 +289,18 @@ def _counter(family: Family, context: FamilyContext, counter_name: str | None) -
         yield MappedPoint(spec, series.target, series.scope, point)
 
 
-def _gauge(family: Family, context: FamilyContext) -> Iterator[MappedPoint]:
-    """Sections "Gauges" and "Unknown-typed": an OTLP Gauge; the type stays in ``prometheus.type``."""
+def _numbers(family: Family, context: FamilyContext, data: str) -> Iterator[MappedPoint]:
+    """One number point per sample, under a metric per sample name, of OTLP type ``data``:
+
+    * ``gauge``: sections "Gauges" and "Unknown-typed" (the Prometheus type stays in ``prometheus.type``);
+    * ``sum`` (non-monotonic, cumulative): sections "Info" and "StateSet" (the target info metric never
+      gets here: it is the resource); an info metric is named after its sample, ``<family>_info``.
+    """
     specs: dict[str, MetricSpec] = {}
     for sample in family.samples:
         spec = specs.get(sample.name)
         if spec is None:
-            spec = specs[sample.name] = _spec(family, sample.name, "gauge")
-        yield _number_point(spec, sample, context)
-
-
-def _non_monotonic_sum(family: Family, context: FamilyContext) -> Iterator[MappedPoint]:
-    """Sections "Info" and "StateSet": a non-monotonic cumulative Sum (the target info metric never
-    gets here: it is the resource). An info metric is named after its sample, ``<family>_info``."""
-    specs: dict[str, MetricSpec] = {}
-    for sample in family.samples:
-        spec = specs.get(sample.name)
-        if spec is None:
-            spec = specs[sample.name] = _spec(family, sample.name, "sum")
+            spec = specs[sample.name] = _spec(family, sample.name, data)
         yield _number_point(spec, sample, context)
 
 

@@ -444,9 +444,14 @@ def _suffix_problems(name: str, kind: PromType) -> Iterable[_Problem]:
             )
 
 
-def _type_in_name_problems(name: str, kind: PromType) -> Iterable[_Problem]:
+def _words_in_name(name: str, words: Iterable[str]) -> list[str]:
+    """The ``words`` that appear in ``name`` as a whole ``_``-separated part after the first."""
     lowered = name.lower()
-    found = [t for t in _TYPE_NAMES if f"_{t}_" in lowered or lowered.endswith(f"_{t}")]
+    return [word for word in words if f"_{word}_" in lowered or lowered.endswith(f"_{word}")]
+
+
+def _type_in_name_problems(name: str, kind: PromType) -> Iterable[_Problem]:
+    found = _words_in_name(name, _TYPE_NAMES)
     if found:
         listed = ", ".join(f'"{t}"' for t in found)
         yield _Problem(
@@ -459,8 +464,7 @@ def _type_in_name_problems(name: str, kind: PromType) -> Iterable[_Problem]:
 
 
 def _abbreviation_problems(name: str, kind: PromType) -> Iterable[_Problem]:
-    lowered = name.lower()
-    found = [a for a in _ABBREVIATIONS if f"_{a}_" in lowered or lowered.endswith(f"_{a}")]
+    found = _words_in_name(name, _ABBREVIATIONS)
     if found:
         instead = "; ".join(f'"{a}" -> {_ABBREVIATIONS[a]}' for a in found)
         yield _Problem(
