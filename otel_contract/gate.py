@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
 from otel_contract.engine.invariants import InvariantTracker
-from otel_contract.findings import Finding
+from otel_contract.findings import Finding, Location
 from otel_contract.inputs.otlp import Capture, InputError
 from otel_contract.reports import Report
 
@@ -78,7 +78,7 @@ class Totals:
 class Linter(Protocol):
     """Lints metrics as they arrive, before the contract normalizes them (e.g. Prometheus naming)."""
 
-    def lint(self, request: ExportMetricsServiceRequest, source: str | None) -> tuple[Finding, ...]: ...
+    def lint(self, request: ExportMetricsServiceRequest, location: Location | None) -> tuple[Finding, ...]: ...
 
 
 def _contract_metrics(request: ExportMetricsServiceRequest, contract: CompiledContract) -> set[str]:
@@ -113,7 +113,7 @@ def run(
         request = capture.request
         metrics = isinstance(request, ExportMetricsServiceRequest)
         if isinstance(request, ExportMetricsServiceRequest) and linter and (capture.exposition or lint_otlp):
-            totals.add_findings(linter.lint(request, capture.source))
+            totals.add_findings(linter.lint(request, capture.location))
         outcome = process_capture(capture, contract, state, options)
         totals.add(outcome)
         if metrics:

@@ -39,7 +39,7 @@ Seen = set[tuple[Rule, str | None, str | None]]
 
 
 def lint_text(text: str, actions: dict[Rule, Action] | None = None) -> Seen:
-    return seen(PrometheusLinter(actions or {}).lint(parse_exposition(text, "test.prom"), "test.prom"))
+    return seen(PrometheusLinter(actions or {}).lint(parse_exposition(text, "test.prom"), Location("test.prom")))
 
 
 def seen(findings: Iterable[Finding]) -> Seen:
@@ -218,7 +218,7 @@ def test_untyped_samples_are_exempt_from_type_rules() -> None:  # reader change:
 
 
 def lint_request(*metrics: dict[str, Any], actions: dict[Rule, Action] | None = None) -> Seen:
-    return seen(PrometheusLinter(actions or {}).lint(metrics_request(*metrics), "request.pb"))
+    return seen(PrometheusLinter(actions or {}).lint(metrics_request(*metrics), Location("request.pb")))
 
 
 def described(metric: dict[str, Any], text: str = "Something worth measuring.") -> dict[str, Any]:
@@ -314,7 +314,9 @@ def test_names_and_labels_are_taken_raw() -> None:
 
 
 def test_finding_fields_and_message() -> None:
-    findings = PrometheusLinter({}).lint(metrics_request(described(counter("http_requests", [({}, 1.0)]))), "a.prom")
+    findings = PrometheusLinter({}).lint(
+        metrics_request(described(counter("http_requests", [({}, 1.0)]))), Location("a.prom")
+    )
     assert len(findings) == 1
     finding = findings[0]
     assert finding.rule is rules.PROM_COUNTER_SUFFIX
@@ -349,7 +351,7 @@ def _points(n: int) -> list[tuple[dict[str, Any], float]]:
 def test_each_problem_is_reported_once_per_run() -> None:
     linter = PrometheusLinter({})
     request = metrics_request(gauge("cacheHits_total", _points(5)))
-    first = linter.lint(request, "a")
+    first = linter.lint(request, Location("a"))
     assert seen(first) == {
         (rules.PROM_HELP, "cacheHits_total", None),
         (rules.PROM_TOTAL_SUFFIX, "cacheHits_total", None),
@@ -358,17 +360,21 @@ def test_each_problem_is_reported_once_per_run() -> None:
         (rules.PROM_RESERVED_LABEL, "cacheHits_total", "__shard"),
     }
     assert all(f.count == 1 for f in first)
-    assert linter.lint(request, "b") == ()
+    assert linter.lint(request, Location("b")) == ()
     # a problem that is new in a later request is still reported
     later = metrics_request(gauge("cacheHits_total", [({"userId": "1"}, 1.0)]))
-    assert seen(linter.lint(later, "c")) == {(rules.PROM_CAMEL_CASE, "cacheHits_total", "userId")}
+    assert seen(linter.lint(later, Location("c"))) == {(rules.PROM_CAMEL_CASE, "cacheHits_total", "userId")}
 
 
 def test_one_request_or_ten_give_the_same_findings() -> None:
     points = _points(10)
-    whole = PrometheusLinter({}).lint(metrics_request(gauge("cacheHits_total", points)), "capture")
+    whole = PrometheusLinter({}).lint(metrics_request(gauge("cacheHits_total", points)), Location("capture"))
     linter = PrometheusLinter({})
-    split = [f for point in points for f in linter.lint(metrics_request(gauge("cacheHits_total", [point])), "capture")]
+    split = [
+        f
+        for point in points
+        for f in linter.lint(metrics_request(gauge("cacheHits_total", [point])), Location("capture"))
+    ]
     assert sorted(whole, key=Finding.sort_key) == sorted(split, key=Finding.sort_key)
     assert len(split) == len(seen(split)) == 5
 
@@ -392,7 +398,7 @@ def test_a_contract_policy_silences_a_lint(tmp_path: Path) -> None:  # needs the
     path.write_text("contract: shop\nversion: 1.0.0\npolicy:\n  prom-help: ignore\n", encoding="utf-8")
     contract = load_contract(path)
     request = parse_exposition("# TYPE jobsWaiting gauge\njobsWaiting 3\n", "x.prom")
-    assert seen(PrometheusLinter(contract.actions).lint(request, "x.prom")) == {
+    assert seen(PrometheusLinter(contract.actions).lint(request, Location("x.prom"))) == {
         (rules.PROM_CAMEL_CASE, "jobsWaiting", None)
     }
 
@@ -625,7 +631,7 @@ def test_we_report_everything_promtool_reports(promtool: str, name: str) -> None
     text = PARITY_INPUTS[name]()
     theirs = promtool_problems(promtool, text)
     assert theirs, f"promtool reports nothing on {name}; the parity test would pass vacuously"
-    ours = {(f.metric, f.rule) for f in PrometheusLinter({}).lint(parse_exposition(text, name), name)}
+    ours = {(f.metric, f.rule) for f in PrometheusLinter({}).lint(parse_exposition(text, name), Location(name))}
     missing = [p.line for p in theirs if not any((owner, p.rule) in ours for owner in _owners(p.metric))]
     assert not missing, f"promtool reports, we do not: {missing}"
     matched = {(owner, p.rule) for p in theirs for owner in _owners(p.metric)}

@@ -21,7 +21,7 @@ def process_signal(
     *,
     state: CardinalityState,
     options: EngineOptions,
-    source: str | Location | None = None,
+    source: Location | None = None,
 ) -> Outcome[Any]:
     """The engine's outcome for one request of ``signal`` (bytes or message).
 

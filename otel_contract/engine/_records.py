@@ -42,7 +42,7 @@ def process_records(
     shape: RecordShape,
     contract: CompiledContract,
     options: EngineOptions | None,
-    source: str | Location | None,
+    source: Location | None,
 ) -> Outcome[MessageT]:
     """Normalize one traces or logs request; ``items`` and ``rejected`` count its records."""
     options = options or EngineOptions()

@@ -24,7 +24,7 @@ class _Entry:
 
 @dataclass
 class FindingSink:
-    source: str | Location | None
+    source: Location | None  # where the request came from; None for live traffic
     audit: bool
     _entries: dict[_Key, _Entry] = field(default_factory=dict)
     reported: int = 0  # findings recorded (not ignored): tells whether a check found anything
@@ -54,12 +54,11 @@ class FindingSink:
         return rejects
 
     def findings(self) -> tuple[Finding, ...]:
-        location = Location(self.source) if isinstance(self.source, str) and self.source else self.source or None
         return tuple(
             Finding.of(
                 rule,
                 entry.message,
-                location=location,
+                location=self.source,
                 metric=metric,
                 attribute=attribute,
                 count=entry.count,

@@ -25,7 +25,7 @@ def process_logs(
     contract: CompiledContract,
     *,
     options: EngineOptions | None = None,
-    source: str | Location | None = None,
+    source: Location | None = None,
 ) -> Outcome[ExportLogsServiceRequest]:
     """Normalize one logs request; ``items`` and ``rejected`` count log records."""
     return process_records(payload, ExportLogsServiceRequest, _LOGS, contract, options, source)

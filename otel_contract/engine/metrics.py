@@ -614,7 +614,7 @@ def process_metrics(
     *,
     state: CardinalityState | None = None,
     options: EngineOptions | None = None,
-    source: str | Location | None = None,
+    source: Location | None = None,
 ) -> Outcome[ExportMetricsServiceRequest]:
     """Normalize and validate one metrics request.
 

@@ -29,7 +29,7 @@ def process_traces(
     contract: CompiledContract,
     *,
     options: EngineOptions | None = None,
-    source: str | Location | None = None,
+    source: Location | None = None,
 ) -> Outcome[ExportTraceServiceRequest]:
     """Normalize one traces request; ``items`` and ``rejected`` count spans."""
     return process_records(payload, ExportTraceServiceRequest, _SPANS, contract, options, source)

@@ -238,8 +238,8 @@ class PrometheusLinter:
         self._families: dict[_FamilyKey, _Family] = {}
         self._reported: set[tuple[Rule, str, str | None]] = set()
 
-    def lint(self, request: ExportMetricsServiceRequest, source: str | None) -> tuple[Finding, ...]:
-        """The problems in ``request`` that this run has not reported yet, located at ``source``."""
+    def lint(self, request: ExportMetricsServiceRequest, location: Location | None) -> tuple[Finding, ...]:
+        """The problems in ``request`` that this run has not reported yet, located at ``location``."""
         found: list[_Problem] = []
         views = _Views(request)
         for r, resource_metrics in enumerate(request.resource_metrics):
@@ -250,7 +250,6 @@ class PrometheusLinter:
                     self._lint_metric(metric, (r, s, m), views, series, found)
         if not found:
             return ()
-        location = Location(source) if source else None
         return tuple(
             Finding.of(
                 problem.rule,
