@@ -885,30 +885,24 @@ def run_guarded(report: Report, what: str, action: Callable[[], None]) -> None:
         print(f"  FAILED {message}", flush=True)
 
 
-def run_throughput(report: Report, args: argparse.Namespace, payloads: dict[str, Payloads], bench: Bench) -> None:
-    warmup = 1.0 if args.quick else 2.0
+def run_scenario(
+    report: Report,
+    args: argparse.Namespace,
+    bench: Bench,
+    scenario: str,
+    measure: Callable[[Deployment, str], Any],
+    results: list[Any],
+) -> None:
+    """Run ``measure`` on a fresh deployment of every server kind for every variant; failures are recorded."""
+    label = {"throughput": "a", "testbed": "b"}[scenario]
     for variant in args.variants:
         for kind in args.servers:
 
             def action(kind: str = kind, variant: str = variant) -> None:
-                with deployment(bench, kind, "throughput", variant) as d:
-                    result = measure_throughput(d, payloads[variant], args.concurrency, args.throughput_seconds, warmup)
-                report.throughput.append(result)
+                with deployment(bench, kind, scenario, variant) as d:
+                    results.append(measure(d, variant))
 
-            run_guarded(report, f"(a) {kind} {variant}", action)
-
-
-def run_testbed(report: Report, args: argparse.Namespace, payloads: dict[str, Payloads], bench: Bench) -> None:
-    warmup = 2.0 if args.quick else 5.0
-    for variant in args.variants:
-        for kind in args.servers:
-
-            def action(kind: str = kind, variant: str = variant) -> None:
-                with deployment(bench, kind, "testbed", variant) as d:
-                    result = measure_testbed(d, payloads[variant], args.rate, args.duration, warmup)
-                report.testbed.append(result)
-
-            run_guarded(report, f"(b) {kind} {variant}", action)
+            run_guarded(report, f"({label}) {kind} {variant}", action)
 
 
 def print_header(report: Report, payloads: dict[str, Payloads], batch: int) -> None:
@@ -983,9 +977,27 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(Path(tempfile.mkdtemp(prefix="otel-contract-bench-")), sidecar_env, report.aftermaths)
     print(f"logs: {bench.logs}", flush=True)
     if "a" in args.scenarios:
-        run_throughput(report, args, payloads, bench)
+        warmup = 1.0 if args.quick else 2.0
+        run_scenario(
+            report,
+            args,
+            bench,
+            "throughput",
+            lambda d, variant: measure_throughput(
+                d, payloads[variant], args.concurrency, args.throughput_seconds, warmup
+            ),
+            report.throughput,
+        )
     if "b" in args.scenarios:
-        run_testbed(report, args, payloads, bench)
+        warmup = 2.0 if args.quick else 5.0
+        run_scenario(
+            report,
+            args,
+            bench,
+            "testbed",
+            lambda d, variant: measure_testbed(d, payloads[variant], args.rate, args.duration, warmup),
+            report.testbed,
+        )
     print_report(report)
     if args.keep_logs or report.troubled:
         print(f"logs kept in {bench.logs}")
