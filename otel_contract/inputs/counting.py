@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from otel_contract.inputs.otlp import JSON_SPACE
+
 # Reports under this many new bytes wait for the next read, so tiny reads cost no callback each.
 _REPORT_EVERY = 256 * 1024
-_SPACE = b" \t\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class CountingReader(io.RawIOBase):
         """The first bytes of the stream up to and including the first that is not white space (all of
         them at EOF), read as they become available and handed back: the next reads return them again."""
         head = self._pushed_back
-        while not head.strip(_SPACE):
+        while not head.strip(JSON_SPACE):
             chunk = self._read_some(io.DEFAULT_BUFFER_SIZE)
             if not chunk:
                 break

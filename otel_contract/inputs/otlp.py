@@ -26,6 +26,7 @@ This is an edge module: it reads and writes files and does nothing else.
 from __future__ import annotations
 
 import base64
+import codecs
 import enum
 import itertools
 import json
@@ -77,6 +78,11 @@ class InputError(Exception):
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         return f"{where}: {self.reason}"
+
+    @classmethod
+    def unreadable(cls, source: str, error: OSError) -> InputError:
+        """The error for a file the OS would not let us read (permissions, I/O, a vanished file)."""
+        return cls(source, None, f"cannot read: {error.strerror or error}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +143,7 @@ OTLP_EXTENSIONS: frozenset[str] = frozenset(_FORMATS)
 """The file extensions of OTLP captures (lower case, with the dot)."""
 
 _STDIO = "-"
-_JSON_SPACE = b" \t\r\n"
-_UTF8_BOM = b"\xef\xbb\xbf"
+JSON_SPACE = b" \t\r\n"  # the whitespace JSON allows between tokens
 # Every export request starts with its field 1 (the repeated resource records), length-delimited.
 _PROTOBUF_FIRST_TAG = b"\x0a"
 
@@ -325,7 +330,7 @@ def parse_otlp_json(
 def _load_json(data: str | bytes, source: str, *, first_line: int) -> Any:
     """Decode JSON text whose first line is line ``first_line`` of ``source``."""
     if isinstance(data, bytes):
-        data = data.removeprefix(_UTF8_BOM)
+        data = data.removeprefix(codecs.BOM_UTF8)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -563,7 +568,7 @@ def stat_mode(path: str, *, missing: str = "no such file") -> int:
     except FileNotFoundError:
         raise InputError(path, None, missing) from None
     except OSError as err:
-        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
+        raise InputError.unreadable(path, err) from None
 
 
 def _read_file(source: str, file_format: _Format, signal: Signal | None) -> Iterator[Capture]:
@@ -572,7 +577,7 @@ def _read_file(source: str, file_format: _Format, signal: Signal | None) -> Iter
             hint = _signal_hint(source) if file_format is _Format.PROTOBUF else None
             yield from _read_stream(stream, source, file_format, signal or hint)
     except OSError as err:
-        raise InputError(source, None, f"cannot read: {err.strerror or err}") from None
+        raise InputError.unreadable(source, err) from None
 
 
 def _read_stream(stream: BinaryIO, source: str, file_format: _Format, signal: Signal | None) -> Iterator[Capture]:
@@ -599,7 +604,7 @@ def _read_sniffed(stream: BinaryIO, source: str, signal: Signal | None, *, looka
     if head is None:
         where = "on stdin" if source == _STDIO else "in the input"
         raise InputError(source, None, f"empty input: no OTLP request {where}")
-    if head.line.lstrip(_JSON_SPACE).startswith(b"{"):
+    if head.line.lstrip(JSON_SPACE).startswith(b"{"):
         yield from _json_document_or_lines(stream, source, signal, head, protobuf_fallback=True, lookahead=lookahead)
     else:
         yield _protobuf_capture(head.skipped + head.line + stream.read(), source, signal)
@@ -620,8 +625,8 @@ def _read_head(stream: BinaryIO) -> _Head | None:
     while line := stream.readline():
         number += 1
         if number == 1:
-            line = line.removeprefix(_UTF8_BOM)
-        if line.strip(_JSON_SPACE):
+            line = line.removeprefix(codecs.BOM_UTF8)
+        if line.strip(JSON_SPACE):
             return _Head(bytes(skipped), number, line)
         skipped += line
     return None
@@ -632,7 +637,7 @@ def _numbered_lines(stream: BinaryIO, after: int) -> Iterator[tuple[int, bytes]]
     number = after
     while line := stream.readline():
         number += 1
-        if line.strip(_JSON_SPACE):
+        if line.strip(JSON_SPACE):
             yield number, line
 
 

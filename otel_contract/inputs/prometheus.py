@@ -39,6 +39,7 @@ Errors: ``InputError`` naming the source and, when the parser tells which line i
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import time
@@ -81,7 +82,6 @@ SCOPE = "otel_contract.inputs.prometheus"
 """The instrumentation scope of points that name none: this reader, which translated them."""
 
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-_UTF8_BOM = b"\xef\xbb\xbf"
 _EOF = "# EOF"
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -258,7 +258,7 @@ def _numbered(stream: BinaryIO, source: str) -> Iterator[tuple[int | None, str]]
     """The lines of ``stream`` decoded as UTF-8, with their 1-based numbers."""
     for number, raw in enumerate(stream, 1):
         if number == 1:
-            raw = raw.removeprefix(_UTF8_BOM)
+            raw = raw.removeprefix(codecs.BOM_UTF8)
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:

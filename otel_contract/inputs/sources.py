@@ -30,6 +30,8 @@ the input's own stream: compressed bytes for a gzip scrape) and after each captu
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import os
 import shutil
 import stat
@@ -42,7 +44,14 @@ from types import MappingProxyType
 from typing import IO, BinaryIO, cast
 
 from otel_contract.inputs.counting import CountingReader, ReadProgress, buffered
-from otel_contract.inputs.otlp import OTLP_EXTENSIONS, Capture, InputError, read_capture_stream, stat_mode
+from otel_contract.inputs.otlp import (
+    JSON_SPACE,
+    OTLP_EXTENSIONS,
+    Capture,
+    InputError,
+    read_capture_stream,
+    stat_mode,
+)
 from otel_contract.inputs.prometheus import is_openmetrics, read_exposition, scan_targets
 from otel_contract.inputs.scrape import FetchOptions, check_url, is_url, scrape
 
@@ -58,8 +67,6 @@ CAPTURE_EXTENSIONS: frozenset[str] = OTLP_EXTENSIONS | frozenset(EXPOSITION_EXTE
 _WALKED_EXTENSIONS = CAPTURE_EXTENSIONS - {".txt"}
 _KNOWN = ", ".join(sorted(CAPTURE_EXTENSIONS))
 _SPOOL_IN_MEMORY = 16 * 1024 * 1024
-_SPACE = b" \t\r\n"
-_UTF8_BOM = b"\xef\xbb\xbf"
 _TEXT_CONTROLS = frozenset(b"\t\r\n")
 _DEFAULT_FETCH = FetchOptions()
 
@@ -194,7 +201,7 @@ def _walk(top: str) -> tuple[list[_Input], list[str]]:
     """Capture files under ``top`` in sorted path order, and the files skipped for their extension."""
 
     def fail(error: OSError) -> None:
-        raise InputError(error.filename or top, None, f"cannot read: {error.strerror or error}")
+        raise InputError.unreadable(error.filename or top, error)
 
     found: list[str] = []
     skipped: list[str] = []
@@ -223,14 +230,22 @@ def _file_size(stream: IO[bytes]) -> int | None:
     return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
-def _read_otlp_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
+@contextlib.contextmanager
+def _counted(item: _Input, tracker: _Tracker) -> Iterator[BinaryIO]:
+    """``item``'s file, its bytes counted for progress as they are read; an OSError, while opening or
+    while the caller reads, becomes an ``InputError`` naming the file."""
     try:
         with open(item.name, "rb") as raw:
             tracker.read(0, _file_size(raw))
             with buffered(CountingReader(raw, tracker.counted)) as stream:
-                yield from read_capture_stream(stream, item.name, extension=item.extension)
+                yield stream
     except OSError as err:
-        raise InputError(item.name, None, f"cannot read: {err.strerror or err}") from None
+        raise InputError.unreadable(item.name, err) from None
+
+
+def _read_otlp_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
+    with _counted(item, tracker) as stream:
+        yield from read_capture_stream(stream, item.name, extension=item.extension)
 
 
 def _read_exposition_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
@@ -239,12 +254,10 @@ def _read_exposition_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
         with open(item.name, "rb") as scan:
             openmetrics = EXPOSITION_EXTENSIONS[item.extension] or is_openmetrics(scan)
             targets = scan_targets(scan, item.name, openmetrics=openmetrics)
-        with open(item.name, "rb") as raw:
-            tracker.read(0, _file_size(raw))
-            with buffered(CountingReader(raw, tracker.counted)) as stream:
-                yield from read_exposition(stream, item.name, openmetrics=openmetrics, targets=targets)
     except OSError as err:
-        raise InputError(item.name, None, f"cannot read: {err.strerror or err}") from None
+        raise InputError.unreadable(item.name, err) from None
+    with _counted(item, tracker) as stream:
+        yield from read_exposition(stream, item.name, openmetrics=openmetrics, targets=targets)
 
 
 def _read_stdin(stdin: BinaryIO, tracker: _Tracker) -> Iterator[Capture]:
@@ -272,7 +285,7 @@ def _is_text_exposition(head: bytes) -> bool:
     Text starts with a comment or a metric name and holds no control bytes; binary protobuf, whose
     tags and lengths are small numbers, holds some within its first few bytes.
     """
-    start = head.removeprefix(_UTF8_BOM).lstrip(_SPACE)[:1]
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip(JSON_SPACE)[:1]
     if not (start == b"#" or start == b"_" or start == b":" or start.isalpha()):
         return False
     return not any((byte < 0x20 and byte not in _TEXT_CONTROLS) or byte == 0x7F for byte in head)
