@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from otel_contract import __version__, baseline, gate
 from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
@@ -22,6 +22,8 @@ from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import InputError, write_capture
 from otel_contract.inputs.sources import FetchOptions, read_inputs
+from otel_contract.lint import PrometheusLinter
+from otel_contract.progress import Progress
 from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
 from otel_contract.reports import text as text_report
 from otel_contract.reports.json import SCHEMA_RESOURCE as REPORT_SCHEMA_RESOURCE
@@ -321,7 +323,7 @@ def _run_validate(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     totals = gate.Totals()
     fetch = FetchOptions(timeout=args.timeout, retries=args.retries, headers=dict(args.header))
-    linter = _prometheus_linter(contract) if args.prometheus_lints != "off" else None
+    linter = PrometheusLinter(contract.actions) if args.prometheus_lints != "off" else None
     progress = _progress(args.progress)
     try:
         captures = read_inputs(args.inputs, fetch=fetch, progress=progress.update if progress else None)
@@ -358,18 +360,9 @@ def _run_validate(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if verdict.fails else EXIT_OK
 
 
-def _prometheus_linter(contract: CompiledContract) -> gate.Linter:
-    from otel_contract.lint import PrometheusLinter
-
-    return PrometheusLinter(contract.actions)
-
-
-def _progress(wanted: bool | None) -> Any:
-    from otel_contract.progress import Progress
-
-    if wanted is False or (wanted is None and not sys.stderr.isatty()):
-        return None
-    return Progress(sys.stderr, force=bool(wanted))
+def _progress(wanted: bool | None) -> Progress | None:
+    """No line with --no-progress; with --progress always; by default Progress draws on a terminal only."""
+    return None if wanted is False else Progress(sys.stderr, force=bool(wanted))
 
 
 def _write_baseline(path: str, findings: Sequence[Finding], contract: CompiledContract) -> int:
