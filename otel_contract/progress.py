@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
+from otel_contract._terminal import is_terminal
 from otel_contract.inputs.counting import ReadProgress
 
 _ERASE_LINE = "\r\x1b[K"  # carriage return, then erase to the end of the line
@@ -37,7 +38,7 @@ class Progress:
         self._clock = clock
         self._interval = interval
         self._width = width
-        self._enabled = force or _is_terminal(stream)
+        self._enabled = force or is_terminal(stream)
         self._started: float | None = None
         self._last_drawn: float | None = None
         self._drawn = False
@@ -102,13 +103,6 @@ def _elide(text: str, room: int) -> str:
         return text[-max(room, 0) :] if room > 0 else ""
     keep = room - 1
     return text[: keep // 3] + "\u2026" + text[len(text) - (keep - keep // 3) :]
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 __all__ = ["Progress", "ReadProgress"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
+from otel_contract._terminal import is_terminal
 from otel_contract.findings import Finding, count_by_level
 from otel_contract.reports import RenderOptions, Report, label, visible
 from otel_contract.rules import Level
@@ -58,14 +59,7 @@ def use_color(stream: TextIO, env: Mapping[str, str]) -> bool:
         return False
     if env.get("CLICOLOR_FORCE", "0") not in ("", "0"):
         return True
-    return _is_tty(stream) and env.get("TERM") != "dumb"
-
-
-def _is_tty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # a closed stream raises ValueError; a stand-in may lack isatty
-        return False
+    return is_terminal(stream) and env.get("TERM") != "dumb"
 
 
 def _format(finding: Finding, *, color: bool) -> str:
