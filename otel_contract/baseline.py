@@ -25,10 +25,6 @@ class BaselineError(Exception):
     """A baseline file that cannot be read or is not a baseline; str() is one line naming the file."""
 
 
-def _key(finding: Finding) -> _Key:
-    return (finding.rule.slug, finding.metric, finding.attribute)
-
-
 @dataclass(frozen=True, slots=True)
 class Baseline:
     source: str
@@ -39,12 +35,12 @@ class Baseline:
         new: list[Finding] = []
         known: list[Finding] = []
         for finding in findings:
-            (known if _key(finding) in self.keys else new).append(finding)
+            (known if finding.key in self.keys else new).append(finding)
         return tuple(new), tuple(known)
 
     def gone(self, findings: Iterable[Finding]) -> int:
         """How many baseline entries no longer occur: fixed since, so the file can shrink."""
-        return len(self.keys - {_key(finding) for finding in findings})
+        return len(self.keys - {finding.key for finding in findings})
 
 
 def _entry(key: _Key, count: int) -> dict[str, Any]:
@@ -56,7 +52,7 @@ def dumps(findings: Sequence[Finding], *, contract: str) -> str:
     """The baseline file text for ``findings`` of a run against ``contract`` (``name@version``)."""
     counts: dict[_Key, int] = {}
     for finding in findings:
-        counts[_key(finding)] = counts.get(_key(finding), 0) + finding.count
+        counts[finding.key] = counts.get(finding.key, 0) + finding.count
     entries = [_entry(key, counts[key]) for key in sorted(counts, key=lambda k: (k[0], k[1] or "", k[2] or ""))]
     document = {"otel-contract-baseline": FORMAT_VERSION, "contract": contract, "findings": entries}
     return json.dumps(document, indent=2) + "\n"

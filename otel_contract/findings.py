@@ -62,6 +62,14 @@ class Finding:
         return cls(rule, message, location, path, metric, attribute, count, level or rule.level, action)
 
     @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        """What the finding is about, whatever its count and source: (rule slug, metric, attribute).
+
+        A run merges findings with one key (their counts added); a baseline accepts findings by key.
+        """
+        return (self.rule.slug, self.metric, self.attribute)
+
+    @property
     def source(self) -> str:
         return str(self.location) if self.location else ""
 

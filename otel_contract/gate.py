@@ -55,9 +55,10 @@ class Totals:
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         for finding in findings:
-            key = (finding.rule.slug, finding.metric, finding.attribute)
-            known = self._findings.get(key)
-            self._findings[key] = finding if known is None else replace(known, count=known.count + finding.count)
+            known = self._findings.get(finding.key)
+            self._findings[finding.key] = (
+                finding if known is None else replace(known, count=known.count + finding.count)
+            )
 
     @property
     def findings(self) -> tuple[Finding, ...]:
