@@ -116,6 +116,13 @@ INVALID_DATA_POINT = _rule(
     "NaN, a negative counter, bucket counts that do not add up, and the like.",
 )
 EXPIRED_SHIM = _rule("expired-shim", E, FLAG, _T | _C, "A compat shim is past its expiry date.")
+SHIM_INPUT_ABSENT = _rule(
+    "shim-input-absent",
+    W,
+    FLAG,
+    _T,
+    "A compat shim's input metric does not arrive, so the legacy series it keeps alive is not emitted.",
+)
 INVARIANT = _rule("invariant", E, FLAG, _T, "A cross-metric invariant does not hold.")
 CONTRACT_SCHEMA = _rule("contract-schema", E, FLAG, _C, "The contract file does not match the contract schema.")
 
@@ -182,6 +189,9 @@ RENAME_CHAIN = _rule(
 INVALID_BUDGET = _rule("invalid-budget", E, FLAG, _C, "max_series must be a positive number of series.")
 SHIM_EXPRESSION = _rule("shim-expression", E, FLAG, _C, "A compat shim's expr is not valid PromQL.")
 SHIM_INPUT = _rule("shim-input", E, FLAG, _C, "A compat shim's expr reads no metric of the contract.")
+SHIM_UNSUPPORTED = _rule(
+    "shim-unsupported", E, FLAG, _C, "A compat shim's expr uses PromQL outside the subset evaluated in the stream."
+)
 METRIC_METADATA = _rule("metric-metadata", E, FLAG, _C, "A stable metric has no owner or no description.")
 RFC_FIELD = _rule(
     "rfc-field", W, FLAG, _C, "A stable metric lacks an RFC field (collection, precision) reviewers rely on."

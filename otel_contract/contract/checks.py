@@ -19,6 +19,7 @@ from otel_contract.contract._yaml import format_path, locate
 from otel_contract.contract.model import Contract, MetricType, Stability
 from otel_contract.findings import Finding
 from otel_contract.rules import Rule
+from otel_contract.shims import UnsupportedExpression, compile_shim, shim_inputs
 
 Path = tuple[str | int, ...]
 
@@ -335,6 +336,7 @@ def _contract_series(contract: Contract) -> set[str]:
 
 def _check_shims(contract: Contract, out: Reporter) -> None:
     known = _contract_series(contract)
+    inputs = shim_inputs(contract)
     for index, shim in enumerate(contract.compat):
         try:
             expr = promql_parser.parse(shim.expr)
@@ -356,6 +358,17 @@ def _check_shims(contract: Contract, out: Reporter) -> None:
                     f"shim {shim.record!r} reads {what}; a shim must read metrics of the contract",
                     metric=shim.record,
                 )
+            else:
+                try:
+                    compile_shim(shim, inputs)
+                except UnsupportedExpression as error:
+                    out.report(
+                        rules.SHIM_UNSUPPORTED,
+                        ("compat", index, "expr"),
+                        f"shim {shim.record!r} cannot be evaluated in the stream: {error}"
+                        " (see the README, 'Compat shims', for the subset)",
+                        metric=shim.record,
+                    )
         if shim.expires < out.today:
             out.report(
                 rules.EXPIRED_SHIM,

@@ -144,6 +144,7 @@ class Shim:
     labels: Mapping[str, str] = field(default_factory=_no_entries)
     owner: str | None = None
     reason: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +315,7 @@ def build_contract(doc: Mapping[str, Any], source: str, includes: tuple[str, ...
                 labels=_frozen(shim.get("labels")),
                 owner=shim.get("owner"),
                 reason=shim.get("reason"),
+                unit=shim.get("unit"),
             )
             for shim in doc.get("compat", ())
         ),

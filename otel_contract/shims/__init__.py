@@ -1,0 +1,27 @@
+"""Compat shims: recording-rule-style PromQL evaluated on the OTLP stream (see the README, "Compat shims").
+
+``compile_shims(contract)`` builds the plans (``UnsupportedExpression`` names what is outside the
+subset); a ``ShimEvaluator`` turns each metrics request into the shims' legacy series.
+"""
+
+from otel_contract.shims._plan import UnsupportedExpression
+from otel_contract.shims.evaluator import (
+    CompiledShim,
+    ShimEvaluator,
+    ShimResult,
+    compile_shim,
+    compile_shims,
+    expired_findings,
+    shim_inputs,
+)
+
+__all__ = [
+    "CompiledShim",
+    "ShimEvaluator",
+    "ShimResult",
+    "UnsupportedExpression",
+    "compile_shim",
+    "compile_shims",
+    "expired_findings",
+    "shim_inputs",
+]

@@ -1,0 +1,79 @@
+"""The shims' output as OTLP: one metric named after ``record`` per shim, beside the canonical ones.
+
+Labels become data point attributes, except ``job`` and ``instance``, which go back into the
+resource (``service.namespace``/``service.name`` and ``service.instance.id``) so that a Prometheus
+exporter downstream derives the same ``job`` and ``instance`` the legacy series had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric, ScopeMetrics
+
+import otel_contract
+from otel_contract.shims._plan import Element
+
+if TYPE_CHECKING:
+    from otel_contract.shims.evaluator import CompiledShim
+
+SCOPE_NAME = "otel-contract/compat"
+_TARGET = ("job", "instance")
+_CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+
+def _resource_attributes(job: str, instance: str) -> list[KeyValue]:
+    attributes: dict[str, str] = {}
+    if job:
+        namespace, _, name = job.rpartition("/")
+        attributes["service.name"] = name
+        if namespace:
+            attributes["service.namespace"] = namespace
+    if instance:
+        attributes["service.instance.id"] = instance
+    return [KeyValue(key=key, value=AnyValue(string_value=value)) for key, value in attributes.items()]
+
+
+def emit(outputs: Sequence[tuple[CompiledShim, list[Element], int]], contract: str) -> tuple[bytes, int]:
+    """The serialized request carrying every element of ``outputs`` (shim, elements, time in ms)."""
+    request = ExportMetricsServiceRequest()
+    scopes: dict[tuple[str, str], ScopeMetrics] = {}
+    metrics: dict[tuple[tuple[str, str], str], Metric] = {}
+    points = 0
+    for shim, elements, now in outputs:
+        for element in elements:
+            labels = dict(element.labels)
+            labels.update(shim.shim.labels)
+            target = (labels.pop("job", ""), labels.pop("instance", ""))
+            scope = scopes.get(target)
+            if scope is None:
+                resource_metrics = request.resource_metrics.add()
+                resource_metrics.resource.attributes.extend(_resource_attributes(*target))
+                scope = scopes[target] = resource_metrics.scope_metrics.add()
+                scope.scope.name = SCOPE_NAME
+                scope.scope.version = otel_contract.__version__
+                if contract:
+                    scope.scope.attributes.add(key="otel_contract.contract", value=AnyValue(string_value=contract))
+            metric = metrics.get((target, shim.record))
+            if metric is None:
+                metric = metrics[(target, shim.record)] = scope.metrics.add()
+                metric.name = shim.record
+                metric.unit = shim.output.unit or ""
+                metric.description = f"Compat shim, expires {shim.shim.expires.isoformat()}: {shim.shim.expr}"
+                if shim.output.counter:
+                    metric.sum.aggregation_temporality = _CUMULATIVE
+                    metric.sum.is_monotonic = True
+            data = metric.sum if shim.output.counter else metric.gauge
+            point = data.data_points.add()
+            point.time_unix_nano = now * 1_000_000
+            if shim.output.counter and element.start:
+                point.start_time_unix_nano = min(element.start, point.time_unix_nano)
+            point.as_double = element.value
+            point.attributes.extend(
+                KeyValue(key=key, value=AnyValue(string_value=value)) for key, value in sorted(labels.items())
+            )
+            points += 1
+    return (request.SerializeToString() if points else b""), points

@@ -1,0 +1,217 @@
+"""The shims' view of OTLP: Prometheus series with a bounded window of samples each.
+
+An OTLP metric becomes the series the OpenTelemetry Collector's Prometheus exporters would write
+(OpenTelemetry spec, "Prometheus and OpenMetrics Compatibility", "OTLP Metric points to
+Prometheus"): the contract name as the series name, ``_bucket{le}``, ``_count`` and ``_sum`` for
+histograms, ``{quantile}``, ``_count`` and ``_sum`` for summaries, attribute keys sanitized to label
+names, and ``job``/``instance`` from ``service.namespace``/``service.name`` and
+``service.instance.id``. Delta points are accumulated into the cumulative value Prometheus would see.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeAlias
+
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+Labels: TypeAlias = tuple[tuple[str, str], ...]
+"""Sorted (name, value) pairs, without ``__name__``."""
+
+_DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+_NO_RECORDED_VALUE = 1  # DataPointFlags.FLAG_NO_RECORDED_VALUE: a staleness marker, not a sample
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+class Sample(NamedTuple):
+    time: int  # milliseconds since the epoch, Prometheus' resolution
+    value: float
+    reset: bool = False  # the OTLP start time moved: the counter restarted before this sample
+
+
+class SeriesKind(NamedTuple):
+    """Where a Prometheus series comes from in an OTLP metric."""
+
+    metric: str
+    part: str  # "value" | "bucket" | "count" | "sum" | "quantile"
+
+
+def series_parts(metric: str, otlp_kind: str) -> Mapping[str, SeriesKind]:
+    """The Prometheus series names an OTLP metric of ``otlp_kind`` ("sum", "histogram", ...) yields."""
+    if otlp_kind == "histogram":
+        parts = {"_bucket": "bucket", "_count": "count", "_sum": "sum"}
+    elif otlp_kind == "summary":
+        parts = {"": "quantile", "_count": "count", "_sum": "sum"}
+    else:
+        parts = {"": "value"}
+    return {metric + suffix: SeriesKind(metric, part) for suffix, part in parts.items()}
+
+
+def label_name(key: str) -> str:
+    """An attribute key as a Prometheus label name: invalid characters become ``_``."""
+    name = _INVALID_LABEL_CHARS.sub("_", key)
+    return "key_" + name if name[:1].isdigit() else name
+
+
+def format_bound(bound: float) -> str:
+    """An ``le``/``quantile`` value as Prometheus writes it (Go's ``FormatFloat(f, 'f', -1, 64)``)."""
+    if bound == float("inf"):
+        return "+Inf"
+    if bound == float("-inf"):
+        return "-Inf"
+    text = format(Decimal(repr(bound)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _string_value(value: Any) -> str:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return str(value.string_value)
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    if kind == "int_value":
+        return str(value.int_value)
+    if kind == "double_value":
+        return repr(value.double_value)
+    return str(getattr(value, kind)) if kind else ""
+
+
+def target_labels(resource: Any) -> dict[str, str]:
+    """``job`` and ``instance`` of a resource, as the Collector's Prometheus exporters derive them."""
+    attributes = {kv.key: kv.value.string_value for kv in resource.attributes if kv.value.HasField("string_value")}
+    labels: dict[str, str] = {}
+    name = attributes.get("service.name")
+    if name:
+        namespace = attributes.get("service.namespace")
+        labels["job"] = f"{namespace}/{name}" if namespace else name
+    instance = attributes.get("service.instance.id")
+    if instance:
+        labels["instance"] = instance
+    return labels
+
+
+class Observation(NamedTuple):
+    name: str
+    labels: Labels
+    time: int
+    value: float
+    start: int  # OTLP start_time_unix_nano, 0 when unknown
+    delta: bool
+
+
+def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[str, str]) -> Iterator[Observation]:
+    """Every sample of ``metric`` for the series names in ``wanted`` (all from this one metric)."""
+    kind = metric.WhichOneof("data")
+    if kind is None:
+        return
+    data = getattr(metric, kind)
+    delta = getattr(data, "aggregation_temporality", None) == _DELTA
+    parts = {kind_.part: name for name, kind_ in wanted.items()}
+    for point in data.data_points:
+        if point.flags & _NO_RECORDED_VALUE:
+            continue
+        base = dict(target)
+        for kv in point.attributes:
+            base.setdefault(label_name(kv.key), _string_value(kv.value))
+        time = point.time_unix_nano // 1_000_000
+        start = point.start_time_unix_nano
+        if kind in ("sum", "gauge"):
+            name = parts.get("value")
+            if name is not None:
+                value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
+                yield Observation(name, _sorted(base), time, value, start, delta)
+            continue
+        if "count" in parts:
+            yield Observation(parts["count"], _sorted(base), time, float(point.count), start, delta)
+        if "sum" in parts and (kind == "summary" or point.HasField("sum")):
+            yield Observation(parts["sum"], _sorted(base), time, point.sum, start, delta)
+        if kind == "histogram" and "bucket" in parts:
+            cumulative = 0
+            bounds = [*point.explicit_bounds, float("inf")]
+            for bound, count in zip(bounds, point.bucket_counts, strict=False):
+                cumulative += count
+                labels = _sorted({**base, "le": format_bound(bound)})
+                yield Observation(parts["bucket"], labels, time, float(cumulative), start, delta)
+        elif kind == "summary" and "quantile" in parts:
+            for quantile in point.quantile_values:
+                labels = _sorted({**base, "quantile": format_bound(quantile.quantile)})
+                yield Observation(parts["quantile"], labels, time, quantile.value, start, False)
+
+
+def _sorted(labels: Mapping[str, str]) -> Labels:
+    return tuple(sorted(labels.items()))
+
+
+@dataclass(slots=True)
+class Series:
+    """One series' recent samples, oldest first, at most ``capacity`` of them."""
+
+    samples: deque[Sample]
+    start: int = 0
+    updated: int = -1  # the evaluation round that last added a sample
+
+    def add(self, observation: Observation, round_: int) -> bool:
+        """Append the sample; False when it is not newer than the last one (Prometheus refuses those)."""
+        last = self.samples[-1] if self.samples else None
+        if last is not None and observation.time <= last.time:
+            return False
+        value = observation.value
+        reset = False
+        if observation.delta:
+            value += last.value if last is not None else 0.0
+        elif last is not None and observation.start and self.start and observation.start > self.start:
+            reset = True
+        self.samples.append(Sample(observation.time, value, reset))
+        self.start = observation.start
+        self.updated = round_
+        return True
+
+
+@dataclass(slots=True)
+class SeriesStore:
+    """The samples the shims need, by series name and labels, bounded in series and samples.
+
+    ``retention`` (ms, per series name) is how far back any shim looks; older samples and series with
+    nothing left are evicted. Series beyond ``max_series`` are not tracked and counted in ``untracked``.
+    """
+
+    retention: Mapping[str, int]
+    max_series: int
+    max_samples: int
+    series: dict[str, dict[Labels, Series]] = field(default_factory=dict)
+    size: int = 0
+    untracked: int = 0
+
+    def add(self, observation: Observation, round_: int) -> bool:
+        by_labels = self.series.setdefault(observation.name, {})
+        series = by_labels.get(observation.labels)
+        if series is None:
+            if self.size >= self.max_series:
+                self.untracked += 1
+                return False
+            series = by_labels[observation.labels] = Series(deque(maxlen=self.max_samples))
+            self.size += 1
+        return series.add(observation, round_)
+
+    def evict(self, name: str, now: int) -> None:
+        by_labels = self.series.get(name)
+        if not by_labels:
+            return
+        horizon = now - self.retention.get(name, 0)
+        for labels in [labels for labels, series in by_labels.items() if self._trim(series, horizon)]:
+            del by_labels[labels]
+            self.size -= 1
+
+    @staticmethod
+    def _trim(series: Series, horizon: int) -> bool:
+        """Drop samples older than ``horizon``; True when none is left."""
+        samples = series.samples
+        while samples and samples[0].time < horizon:
+            samples.popleft()
+        return not samples

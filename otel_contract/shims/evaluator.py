@@ -1,0 +1,194 @@
+"""Compat shims evaluated on the OTLP stream: the legacy series a recording rule would record.
+
+``compile_shims`` turns the contract's ``compat:`` section into plans (``check`` reports what does
+not compile); a ``ShimEvaluator`` keeps the samples the plans read and, for each request, returns the
+shims' output as OTLP ``ResourceMetrics`` to send beside the canonical series. Pure: no clock and no
+I/O; the evaluation time is the newest input sample of the request, "today" is passed in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+from otel_contract import rules
+from otel_contract.contract.model import Contract, Shim
+from otel_contract.findings import Finding
+from otel_contract.shims._emit import emit
+from otel_contract.shims._plan import Element, InputMetric, Node, Output, compile_expression
+from otel_contract.shims._series import SeriesKind, SeriesStore, observations, series_parts, target_labels
+
+DEFAULT_MAX_SERIES = 50_000
+DEFAULT_MAX_SAMPLES = 2_048  # per series: a 30-minute range at one sample per second fits
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # identity: plans hold compiled regexes and mappings
+class CompiledShim:
+    shim: Shim
+    plan: Node
+    output: Output  # with the shim's declared unit, if any, over the inferred one
+    reads: Mapping[str, int]  # series name -> how far back (ms) the plan reads it
+    kinds: Mapping[str, SeriesKind]  # series name -> the metric (and part of it) it comes from
+
+    @property
+    def record(self) -> str:
+        return self.shim.record
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The contract metrics (OTLP names) the shim reads."""
+        return frozenset(kind.metric for kind in self.kinds.values())
+
+    def expired(self, today: date) -> bool:
+        return self.shim.expires < today
+
+
+def _series_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
+    inputs: dict[str, tuple[SeriesKind, InputMetric]] = {}
+    for metric in contract.metrics:
+        kind = metric.type.value
+        spec = InputMetric(kind, metric.unit, bool(metric.monotonic) if metric.monotonic is not None else kind == "sum")
+        for name, series in series_parts(metric.name, kind).items():
+            inputs.setdefault(name, (series, spec))
+    return inputs
+
+
+def compile_shim(shim: Shim, inputs: Mapping[str, tuple[SeriesKind, InputMetric]]) -> CompiledShim:
+    """Raises ``ValueError`` for invalid PromQL, ``UnsupportedExpression`` for PromQL outside the subset."""
+    plan = compile_expression(shim.expr, inputs)
+    reads: dict[str, int] = {}
+    for name, reach in plan.series_names():
+        reads[name] = max(reach, reads.get(name, 0))
+    output = Output(plan.output.counter, shim.unit if shim.unit is not None else plan.output.unit)
+    kinds = {name: inputs[name][0] for name in reads}
+    return CompiledShim(shim, plan, output, MappingProxyType(reads), MappingProxyType(kinds))
+
+
+def shim_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
+    """Every Prometheus series name the contract's metrics yield, for ``compile_shim``."""
+    return _series_inputs(contract)
+
+
+def compile_shims(contract: Contract) -> tuple[CompiledShim, ...]:
+    inputs = _series_inputs(contract)
+    return tuple(compile_shim(shim, inputs) for shim in contract.compat)
+
+
+@dataclass(frozen=True, slots=True)
+class ShimResult:
+    """The output of one request: ``payload`` is a serialized ``ExportMetricsServiceRequest`` (empty
+    when nothing was emitted) holding ``points`` data points; ``fed`` names the shims whose input
+    arrived; ``findings`` are expired-shim findings, one per evaluation of an expired shim."""
+
+    payload: bytes = b""
+    points: int = 0
+    fed: frozenset[str] = frozenset()
+    findings: tuple[Finding, ...] = ()
+
+
+class ShimEvaluator:
+    """Keeps the samples the shims read and evaluates them on each request; thread-safe.
+
+    Memory is bounded: at most ``max_series`` series of ``max_samples`` samples, each sample kept
+    only as long as some shim's range (plus offset, or the 5-minute lookback) reaches back.
+    """
+
+    def __init__(
+        self,
+        shims: Sequence[CompiledShim],
+        *,
+        contract: str = "",
+        max_series: int = DEFAULT_MAX_SERIES,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
+    ) -> None:
+        self._shims = tuple(shims)
+        self._contract = contract
+        retention: dict[str, int] = {}
+        wanted: dict[str, dict[str, SeriesKind]] = {}
+        inputs_by_metric: dict[str, list[CompiledShim]] = {}
+        for shim in self._shims:
+            for name, reach in shim.reads.items():
+                retention[name] = max(reach, retention.get(name, 0))
+            for name, kind in shim.kinds.items():
+                wanted.setdefault(kind.metric, {})[name] = kind
+                inputs_by_metric.setdefault(kind.metric, []).append(shim)
+        self._wanted = wanted
+        self._shims_by_metric = {metric: tuple(dict.fromkeys(shims)) for metric, shims in inputs_by_metric.items()}
+        self._store = SeriesStore(MappingProxyType(retention), max_series, max_samples)
+        self._round = 0
+        self._lock = threading.Lock()
+
+    @property
+    def shims(self) -> tuple[CompiledShim, ...]:
+        return self._shims
+
+    @property
+    def untracked_series(self) -> int:
+        """Input series not tracked because ``max_series`` was reached (their shims miss them)."""
+        return self._store.untracked
+
+    def evaluate(self, request: ExportMetricsServiceRequest, *, today: date) -> ShimResult:
+        """Record the request's input samples, then evaluate every shim it fed at its newest sample."""
+        if not self._wanted:
+            return ShimResult()
+        with self._lock:
+            self._round += 1
+            fed, newest = self._observe(request)
+            if not fed:
+                return ShimResult()
+            outputs: list[tuple[CompiledShim, list[Element], int]] = []
+            findings: list[Finding] = []
+            for shim in self._shims:
+                if shim.record not in fed:
+                    continue
+                now = newest[shim.record]
+                elements = [element for element in shim.plan.evaluate(self._store, now, self._round) if element.fresh]
+                outputs.append((shim, elements, now))
+                if shim.expired(today):
+                    findings.append(_expired(shim, today))
+            for name in {name for shim, _, _ in outputs for name in shim.reads}:
+                self._store.evict(name, max(newest.values()))
+        payload, points = emit(outputs, self._contract)
+        return ShimResult(payload, points, frozenset(fed), tuple(findings))
+
+    def _observe(self, request: ExportMetricsServiceRequest) -> tuple[set[str], dict[str, int]]:
+        fed: set[str] = set()
+        newest: dict[str, int] = {}
+        for resource_metrics in request.resource_metrics:
+            target: Mapping[str, str] | None = None
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    wanted = self._wanted.get(metric.name)
+                    if wanted is None:
+                        continue
+                    if target is None:
+                        target = target_labels(resource_metrics.resource)
+                    latest = -1
+                    for observation in observations(metric, wanted, target):
+                        if self._store.add(observation, self._round):
+                            latest = max(latest, observation.time)
+                    if latest < 0:
+                        continue
+                    for shim in self._shims_by_metric[metric.name]:
+                        fed.add(shim.record)
+                        newest[shim.record] = max(latest, newest.get(shim.record, latest))
+        return fed, newest
+
+
+def _expired(shim: CompiledShim, today: date) -> Finding:
+    return Finding(
+        rules.EXPIRED_SHIM,
+        f"shim {shim.record!r} expired on {shim.shim.expires.isoformat()} (today is {today.isoformat()}) and still"
+        f" emits; owner {shim.shim.owner or 'unknown'}: migrate its consumers, then remove it",
+        metric=shim.record,
+    )
+
+
+def expired_findings(shims: Iterable[CompiledShim], today: date) -> list[Finding]:
+    """One expired-shim finding per shim past its expiry on ``today``."""
+    return [_expired(shim, today) for shim in shims if shim.expired(today)]
