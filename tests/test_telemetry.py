@@ -84,6 +84,7 @@ def _record_everything(telemetry: SelfTelemetry) -> None:
         for outcome in ("success", "retried", "failed"):
             telemetry.exported(signal, 8, outcome, 0.02)
         telemetry.downstream_rejected(signal, 1)
+    telemetry.shims_evaluated(points=4, findings=(Finding.of(rules.EXPIRED_SHIM, "x"),))
     telemetry.observe_queue(lambda: 2, lambda: 1000)
     telemetry.contract_reloaded(True)
     telemetry.contract_reloaded(False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +21,8 @@ from otel_contract.engine import CardinalityState, EngineOptions, Outcome, proce
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import Signal
 from otel_contract.rules import Action
+from otel_contract.server.shims import ShimRuntime
+from otel_contract.shims import compile_shims
 
 _MAX_MESSAGE_FINDINGS = 5
 
@@ -80,11 +82,20 @@ class ContractProcessor:
     against the new budgets, so a reload cannot be used to reset a budget by accident.
     """
 
-    def __init__(self, contract: CompiledContract, *, audit: bool, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        contract: CompiledContract,
+        *,
+        audit: bool,
+        env: Mapping[str, str],
+        shims: Callable[[CompiledContract], ShimRuntime] | None = None,
+    ) -> None:
         self._contract = contract
         self._options = EngineOptions(audit=audit, env=MappingProxyType(dict(env)))
         self._state = CardinalityState()
         self._lock = threading.Lock()
+        self._shim_factory = shims or _shim_runtime
+        self._shims = self._shim_factory(contract)
 
     @property
     def contract(self) -> CompiledContract:
@@ -94,11 +105,29 @@ class ContractProcessor:
     def label(self) -> str:
         return contract_label(self._contract)
 
+    @property
+    def shims(self) -> ShimRuntime:
+        return self._shims
+
     def swap(self, contract: CompiledContract) -> None:
+        """Activate ``contract``; its shims start afresh (a rate needs two samples of the new plan)."""
+        shims = self._shim_factory(contract)
         with self._lock:
-            self._contract = contract
+            self._contract, self._shims = contract, shims
 
     def process(self, signal: Signal, payload: bytes) -> Outcome[Any]:
-        """The engine's outcome for one request; raises ``DecodeError`` for bytes that are not one."""
-        # One request sees one contract, even if a reload lands meanwhile.
-        return process_signal(signal, payload, self._contract, state=self._state, options=self._options)
+        """The engine's outcome for one request, with the compat shims' series appended for metrics;
+        raises ``DecodeError`` for bytes that are not such a request."""
+        # One request sees one contract and its shims, even if a reload lands meanwhile.
+        contract, shims = self._contract, self._shims
+        outcome = process_signal(signal, payload, contract, state=self._state, options=self._options)
+        if signal is not Signal.METRICS:
+            return outcome
+        added = shims.process(outcome.request)
+        if not added.points and not added.findings:
+            return outcome
+        return replace(outcome, appended=added.payload, appended_items=added.points, side_findings=added.findings)
+
+
+def _shim_runtime(contract: CompiledContract) -> ShimRuntime:
+    return ShimRuntime(compile_shims(contract.contract), contract_label(contract))

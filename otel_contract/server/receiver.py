@@ -53,6 +53,8 @@ class ReceiverObserver(Protocol):
 
     def request_refused(self, signal: Signal, reason: str) -> None: ...
 
+    def shims_evaluated(self, *, points: int, findings: tuple[Finding, ...]) -> None: ...
+
 
 class Admission(Protocol):
     """Where accepted batches go: the sending queue."""
@@ -194,8 +196,8 @@ class Receiver:
         return export
 
     def _admit(self, signal: Signal, outcome: Outcome[Any], seconds: float, context: grpc.ServicerContext) -> bytes:
-        if outcome.forwarded:
-            self._enqueue(Batch(signal, outcome.to_bytes(), outcome.forwarded), context)
+        if outcome.sent:
+            self._enqueue(Batch(signal, outcome.to_bytes(), outcome.sent), context)
         self._observer.request_processed(
             signal,
             received=outcome.items,
@@ -204,6 +206,8 @@ class Receiver:
             findings=outcome.findings,
             seconds=seconds,
         )
+        if outcome.appended_items or outcome.side_findings:
+            self._observer.shims_evaluated(points=outcome.appended_items, findings=outcome.side_findings)
         return response_for(signal, outcome, self._processor.label)
 
     def _enqueue(self, batch: Batch, context: grpc.ServicerContext) -> None:

@@ -107,6 +107,11 @@ class SelfTelemetry:
             "Duration of one export attempt downstream",
             explicit_bucket_boundaries_advisory=_EXPORT_BOUNDS,
         )
+        self._shim_points = meter.create_counter(
+            _P + "shim_data_points_total",
+            "{data_point}",
+            "Data points the compat shims added beside the canonical ones",
+        )
         self._reloads = meter.create_counter(_P + "contract_reloads_total", "{reload}", "Contract reloads")
         meter.create_observable_gauge(
             _P + "exporter_queue_size", [self._observe_size], "{request}", "Requests waiting in the sending queue"
@@ -145,6 +150,14 @@ class SelfTelemetry:
                 flagged += finding.count
         self._flagged.add(flagged, by_signal)
         self._duration.record(seconds, by_signal)
+
+    def shims_evaluated(self, *, points: int, findings: Iterable[Finding]) -> None:
+        """The compat shims added ``points`` to a request and reported ``findings`` (expired-shim, ...)."""
+        self._shim_points.add(points)
+        for finding in findings:
+            self._findings.add(
+                finding.count, {"signal": "metrics", "rule": finding.rule.slug, "level": finding.level.label}
+            )
 
     def request_refused(self, signal: Signal, reason: str) -> None:
         """The receiver refused a request: ``queue_full``, ``shutting_down``, ``too_large`` or ``malformed``."""

@@ -108,13 +108,14 @@ class Selector:
 def _latest(samples: Any, start: int, end: int) -> Sample | None:
     for sample in reversed(samples):
         if sample.time <= end:
-            return sample if sample.time >= start else None
+            # A staleness marker as the latest sample: the series has ended (Prometheus returns nothing).
+            return sample if sample.time >= start and not sample.stale else None
     return None
 
 
 def _window(samples: Any, start: int, end: int) -> list[Sample]:
-    # Prometheus 2.x range selectors include both ends: [now - range, now].
-    return [sample for sample in samples if start <= sample.time <= end]
+    # Prometheus 2.x range selectors include both ends: [now - range, now]; they skip staleness markers.
+    return [sample for sample in samples if start <= sample.time <= end and not sample.stale]
 
 
 @dataclass(frozen=True, slots=True)

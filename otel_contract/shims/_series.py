@@ -6,10 +6,13 @@ Prometheus"): the contract name as the series name, ``_bucket{le}``, ``_count`` 
 histograms, ``{quantile}``, ``_count`` and ``_sum`` for summaries, attribute keys sanitized to label
 names, and ``job``/``instance`` from ``service.namespace``/``service.name`` and
 ``service.instance.id``. Delta points are accumulated into the cumulative value Prometheus would see.
+A point flagged "no recorded value" is a staleness marker, as the Collector's Prometheus exporters
+write it: instant selectors see nothing from it on, range selectors skip it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -31,6 +34,7 @@ class Sample(NamedTuple):
     time: int  # milliseconds since the epoch, Prometheus' resolution
     value: float
     reset: bool = False  # the OTLP start time moved: the counter restarted before this sample
+    stale: bool = False  # a staleness marker (value NaN): the series ended here
 
 
 class SeriesKind(NamedTuple):
@@ -103,6 +107,7 @@ class Observation(NamedTuple):
     value: float
     start: int  # OTLP start_time_unix_nano, 0 when unknown
     delta: bool
+    stale: bool = False  # from a point flagged "no recorded value"
 
 
 def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[str, str]) -> Iterator[Observation]:
@@ -114,8 +119,7 @@ def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[
     delta = getattr(data, "aggregation_temporality", None) == _DELTA
     parts = {kind_.part: name for name, kind_ in wanted.items()}
     for point in data.data_points:
-        if point.flags & _NO_RECORDED_VALUE:
-            continue
+        stale = bool(point.flags & _NO_RECORDED_VALUE)
         base = dict(target)
         for kv in point.attributes:
             base.setdefault(label_name(kv.key), _string_value(kv.value))
@@ -124,24 +128,29 @@ def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[
         if kind in ("sum", "gauge"):
             name = parts.get("value")
             if name is not None:
-                value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                yield Observation(name, _sorted(base), time, value, start, delta)
+                if stale:
+                    value = math.nan
+                else:
+                    value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
+                yield Observation(name, _sorted(base), time, value, start, delta, stale)
             continue
         if "count" in parts:
-            yield Observation(parts["count"], _sorted(base), time, float(point.count), start, delta)
-        if "sum" in parts and (kind == "summary" or point.HasField("sum")):
-            yield Observation(parts["sum"], _sorted(base), time, point.sum, start, delta)
+            yield Observation(parts["count"], _sorted(base), time, float(point.count), start, delta, stale)
+        if "sum" in parts and (kind == "summary" or point.HasField("sum") or stale):
+            yield Observation(parts["sum"], _sorted(base), time, point.sum, start, delta, stale)
         if kind == "histogram" and "bucket" in parts:
             cumulative = 0
             bounds = [*point.explicit_bounds, float("inf")]
-            for bound, count in zip(bounds, point.bucket_counts, strict=False):
+            # A stale point keeps its bounds (the Collector sends them so that every bucket goes stale).
+            counts = [0] * len(bounds) if stale else point.bucket_counts
+            for bound, count in zip(bounds, counts, strict=False):
                 cumulative += count
                 labels = _sorted({**base, "le": format_bound(bound)})
-                yield Observation(parts["bucket"], labels, time, float(cumulative), start, delta)
+                yield Observation(parts["bucket"], labels, time, float(cumulative), start, delta, stale)
         elif kind == "summary" and "quantile" in parts:
             for quantile in point.quantile_values:
                 labels = _sorted({**base, "quantile": format_bound(quantile.quantile)})
-                yield Observation(parts["quantile"], labels, time, quantile.value, start, False)
+                yield Observation(parts["quantile"], labels, time, quantile.value, start, False, stale)
 
 
 def _sorted(labels: Mapping[str, str]) -> Labels:
@@ -157,10 +166,18 @@ class Series:
     updated: int = -1  # the evaluation round that last added a sample
 
     def add(self, observation: Observation, round_: int) -> bool:
-        """Append the sample; False when it is not newer than the last one (Prometheus refuses those)."""
+        """Append the sample; False when it is not newer than the last one (Prometheus refuses those).
+
+        A staleness marker is kept (instant selectors stop at it) but does not make the series fresh.
+        """
         last = self.samples[-1] if self.samples else None
         if last is not None and observation.time <= last.time:
             return False
+        if observation.stale:
+            self.samples.append(Sample(observation.time, math.nan, stale=True))
+            return True
+        if last is not None and last.stale:  # delta and reset arithmetic continue from the last value
+            last = next((sample for sample in reversed(self.samples) if not sample.stale), None)
         value = observation.value
         reset = False
         if observation.delta:
@@ -192,6 +209,8 @@ class SeriesStore:
         by_labels = self.series.setdefault(observation.name, {})
         series = by_labels.get(observation.labels)
         if series is None:
+            if observation.stale:  # the end of a series never seen: nothing to end
+                return False
             if self.size >= self.max_series:
                 self.untracked += 1
                 return False

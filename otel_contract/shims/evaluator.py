@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_contract import rules
 from otel_contract.contract.model import Contract, Shim
 from otel_contract.findings import Finding
+from otel_contract.rules import Action
 from otel_contract.shims._emit import emit
 from otel_contract.shims._plan import Element, InputMetric, Node, Output, compile_expression
 from otel_contract.shims._series import SeriesKind, SeriesStore, observations, series_parts, target_labels
@@ -181,14 +182,27 @@ class ShimEvaluator:
 
 
 def _expired(shim: CompiledShim, today: date) -> Finding:
-    return Finding(
+    return Finding.of(
         rules.EXPIRED_SHIM,
         f"shim {shim.record!r} expired on {shim.shim.expires.isoformat()} (today is {today.isoformat()}) and still"
         f" emits; owner {shim.shim.owner or 'unknown'}: migrate its consumers, then remove it",
         metric=shim.record,
+        action=Action.FLAG,
     )
 
 
 def expired_findings(shims: Iterable[CompiledShim], today: date) -> list[Finding]:
     """One expired-shim finding per shim past its expiry on ``today``."""
     return [_expired(shim, today) for shim in shims if shim.expired(today)]
+
+
+def absent_input(shim: CompiledShim, when: str) -> Finding:
+    """``shim-input-absent``: none of the shim's input metrics arrived ``when`` ("in the last 600s")."""
+    inputs = ", ".join(sorted(shim.metrics))
+    return Finding.of(
+        rules.SHIM_INPUT_ABSENT,
+        f"shim {shim.record!r} emitted nothing: its input {inputs} did not arrive {when};"
+        " dashboards reading the legacy series go blank",
+        metric=shim.record,
+        action=Action.FLAG,
+    )
