@@ -16,6 +16,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from otel_contract.contract import load_contract
+from otel_contract.engine import process_metrics
 from otel_contract.inputs.otlp import Signal
 from otel_contract.server.shims import ShimRuntime
 from otel_contract.shims import compile_shims
@@ -70,14 +71,22 @@ def test_sdk_app_sends_the_new_metric_and_the_sink_gets_the_legacy_series_beside
     assert len(legacy) >= 2
     for resource, metric in legacy:
         assert metric.WhichOneof("data") == "gauge" and metric.unit == "1"  # type: ignore[attr-defined]
-        # sum by (instance, device): instance goes back into the resource, device stays an attribute.
-        assert resource == {"service.instance.id": "host-1:9100"}
+        # sum by (instance, device): instance goes back into the resource, device stays an attribute;
+        # what every input shares stays in the resource, so the contract's resource rules hold downstream.
+        assert resource["service.instance.id"] == "host-1:9100"
+        assert {key: resource[key] for key in _RESOURCE} == _RESOURCE
         points = {p.attributes[0].value.string_value: p.as_double for p in metric.gauge.data_points}  # type: ignore[attr-defined]
         assert set(points) == {"sda", "sdb"}
         assert all(math.isfinite(v) and v > 0 for v in points.values())
         assert points["sdb"] == pytest.approx(2 * points["sda"], rel=1e-9)  # sdb grows twice as fast
     assert "otel_contract_shim_data_points_total" in telemetry
     assert 'rule="expired-shim"' not in telemetry
+    # What the sidecar forwarded validates clean: the shim's series are the contract's own output.
+    ecommerce = load_contract(contract)
+    for received in otlp_sink.requests:
+        outcome = process_metrics(received.payload, ecommerce)
+        assert [f for f in outcome.findings if f.metric == "node_disk_io_time_seconds_total"] == []
+        assert not outcome.changed
 
 
 _EXPIRED = """\

@@ -78,6 +78,8 @@ class CompiledContract:
     # Alias names and legacy attribute keys as protobuf encodes them: a payload that contains none
     # of them needs no renaming, which a substring search tells before anything is walked.
     legacy_tokens: tuple[bytes, ...]
+    # Compat shims' output names: passed through untouched when they come from the compat scope.
+    shim_records: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -147,4 +149,5 @@ def compile_contract(contract: Contract) -> CompiledContract:
         actions=MappingProxyType(actions),
         # The whole field encoding, not the bare text, so that status_code does not match inside http.status_code.
         legacy_tokens=tuple(sorted(frame(name.encode()) for name in legacy)),
+        shim_records=frozenset(shim.record for shim in contract.compat),
     )

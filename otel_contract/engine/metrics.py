@@ -27,6 +27,7 @@ from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Location
+from otel_contract.shims import SCOPE_NAME as SHIM_SCOPE
 
 _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 _TEMPORALITY = {
@@ -121,6 +122,9 @@ class _Run:
         seen: dict[str, set[tuple[tuple[str, Any], ...]]] = {}
         drop: list[tuple[int, int]] = []
         for (scope_index, metric_index, metric), name in zip(entries, names, strict=True):
+            if metric.name in self.contract.shim_records and _from_shims(resource_metrics.scope_metrics[scope_index]):
+                self.data_points += _point_count(metric)
+                continue
             track = seen.setdefault(name, set()) if self.renames_possible or name in repeated else None
             # Only where no identity can collide does the attribute memo stand in for the checks.
             shadow_metric = shadow.scope_metrics[scope_index].metrics[metric_index] if shadow and not track else None
@@ -598,6 +602,11 @@ def _converter(kind: str, factor: Fraction) -> Callable[[Any], None]:
         MetricType.EXPONENTIAL_HISTOGRAM.value: exponential,
     }
     return converters[kind]
+
+
+def _from_shims(scope_metrics: Any) -> bool:
+    """The sidecar's compat shims emitted this scope: its metrics are the contract's own output."""
+    return bool(scope_metrics.scope.name == SHIM_SCOPE)
 
 
 def _point_count(metric: Any) -> int:

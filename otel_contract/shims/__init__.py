@@ -4,6 +4,7 @@
 subset); a ``ShimEvaluator`` turns each metrics request into the shims' legacy series.
 """
 
+from otel_contract.shims._emit import SCOPE_NAME
 from otel_contract.shims._plan import UnsupportedExpression
 from otel_contract.shims.evaluator import (
     CompiledShim,
@@ -17,6 +18,7 @@ from otel_contract.shims.evaluator import (
 )
 
 __all__ = [
+    "SCOPE_NAME",
     "CompiledShim",
     "ShimEvaluator",
     "ShimResult",

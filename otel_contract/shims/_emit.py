@@ -16,17 +16,24 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 
 import otel_contract
 from otel_contract.shims._plan import Element
+from otel_contract.shims._series import Labels
 
 if TYPE_CHECKING:
     from otel_contract.shims.evaluator import CompiledShim
 
 SCOPE_NAME = "otel-contract/compat"
-_TARGET = ("job", "instance")
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
 
-def _resource_attributes(job: str, instance: str) -> list[KeyValue]:
-    attributes: dict[str, str] = {}
+def _resource(shared: Labels, job: str, instance: str) -> Labels:
+    """The resource attributes the inputs share, with the target set from the output's job/instance.
+
+    What all inputs share stays (service.name, k8s.*), so the output satisfies the contract's
+    resource requirements downstream too; a downstream Prometheus exporter may therefore add a
+    ``job`` (or an ``instance``) label the recording rule would not have: extra labels keep
+    dashboards working, missing ones would not.
+    """
+    attributes = dict(shared)
     if job:
         namespace, _, name = job.rpartition("/")
         attributes["service.name"] = name
@@ -34,24 +41,26 @@ def _resource_attributes(job: str, instance: str) -> list[KeyValue]:
             attributes["service.namespace"] = namespace
     if instance:
         attributes["service.instance.id"] = instance
-    return [KeyValue(key=key, value=AnyValue(string_value=value)) for key, value in attributes.items()]
+    return tuple(sorted(attributes.items()))
 
 
 def emit(outputs: Sequence[tuple[CompiledShim, list[Element], int]], contract: str) -> tuple[bytes, int]:
     """The serialized request carrying every element of ``outputs`` (shim, elements, time in ms)."""
     request = ExportMetricsServiceRequest()
-    scopes: dict[tuple[str, str], ScopeMetrics] = {}
-    metrics: dict[tuple[tuple[str, str], str], Metric] = {}
+    scopes: dict[Labels, ScopeMetrics] = {}
+    metrics: dict[tuple[Labels, str], Metric] = {}
     points = 0
     for shim, elements, now in outputs:
         for element in elements:
             labels = dict(element.labels)
             labels.update(shim.shim.labels)
-            target = (labels.pop("job", ""), labels.pop("instance", ""))
+            target = _resource(element.resource, labels.pop("job", ""), labels.pop("instance", ""))
             scope = scopes.get(target)
             if scope is None:
                 resource_metrics = request.resource_metrics.add()
-                resource_metrics.resource.attributes.extend(_resource_attributes(*target))
+                resource_metrics.resource.attributes.extend(
+                    KeyValue(key=key, value=AnyValue(string_value=value)) for key, value in target
+                )
                 scope = scopes[target] = resource_metrics.scope_metrics.add()
                 scope.scope.name = SCOPE_NAME
                 scope.scope.version = otel_contract.__version__

@@ -47,6 +47,7 @@ class Element(NamedTuple):
     value: float
     fresh: bool
     start: int  # the earliest OTLP start time behind it (ns), for cumulative output
+    resource: Labels = ()  # the resource attributes every input series behind it shares
 
 
 class Store(Protocol):
@@ -101,7 +102,9 @@ class Selector:
         for labels, series in self.matching(store):
             latest = _latest(series.samples, end - LOOKBACK_MS, end)
             if latest is not None:
-                out.append(Element(self.name, labels, latest.value, series.updated == round_, series.start))
+                out.append(
+                    Element(self.name, labels, latest.value, series.updated == round_, series.start, series.resource)
+                )
         return out
 
 
@@ -139,7 +142,7 @@ class RangeFunction:
             else:
                 value = extrapolated_rate(window, start, end, seconds, is_rate=self.function == "rate")
             if value is not None:
-                out.append(Element(None, labels, value, series.updated == round_, series.start))
+                out.append(Element(None, labels, value, series.updated == round_, series.start, series.resource))
         return out
 
 
@@ -160,17 +163,22 @@ class Aggregate:
         return tuple(pair for pair in labels if pair[0] in self.labels and pair[1])
 
     def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
-        groups: dict[Labels, tuple[Accumulator, bool, int]] = {}
+        groups: dict[Labels, tuple[Accumulator, bool, int, Labels]] = {}
         for element in self.expr.evaluate(store, now, round_):
             key = self._group(element.labels)
             group = groups.get(key)
             if group is None:
-                groups[key] = (Accumulator(self.op, element.value), element.fresh, element.start)
+                groups[key] = (Accumulator(self.op, element.value), element.fresh, element.start, element.resource)
             else:
-                accumulator, fresh, start = group
+                accumulator, fresh, start, resource = group
                 accumulator.add(element.value)
-                groups[key] = (accumulator, fresh or element.fresh, min(start, element.start) or start)
-        return [Element(None, key, acc.result(), fresh, start) for key, (acc, fresh, start) in groups.items()]
+                if resource != element.resource:
+                    resource = tuple(pair for pair in resource if pair in element.resource)
+                groups[key] = (accumulator, fresh or element.fresh, min(start, element.start) or start, resource)
+        return [
+            Element(None, key, acc.result(), fresh, start, resource)
+            for key, (acc, fresh, start, resource) in groups.items()
+        ]
 
 
 @dataclass(frozen=True, slots=True)

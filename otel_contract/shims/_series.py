@@ -86,9 +86,15 @@ def _string_value(value: Any) -> str:
     return str(getattr(value, kind)) if kind else ""
 
 
-def target_labels(resource: Any) -> dict[str, str]:
+def resource_attributes(resource: Any) -> Labels:
+    """A resource's string attributes, sorted: what a shim's output resource is built from."""
+    return tuple(
+        sorted((kv.key, kv.value.string_value) for kv in resource.attributes if kv.value.HasField("string_value"))
+    )
+
+
+def target_labels(attributes: Mapping[str, str]) -> dict[str, str]:
     """``job`` and ``instance`` of a resource, as the Collector's Prometheus exporters derive them."""
-    attributes = {kv.key: kv.value.string_value for kv in resource.attributes if kv.value.HasField("string_value")}
     labels: dict[str, str] = {}
     name = attributes.get("service.name")
     if name:
@@ -107,11 +113,13 @@ class Observation(NamedTuple):
     value: float
     start: int  # OTLP start_time_unix_nano, 0 when unknown
     delta: bool
+    resource: Labels
     stale: bool = False  # from a point flagged "no recorded value"
 
 
-def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[str, str]) -> Iterator[Observation]:
+def observations(metric: Any, wanted: Mapping[str, SeriesKind], resource: Labels) -> Iterator[Observation]:
     """Every sample of ``metric`` for the series names in ``wanted`` (all from this one metric)."""
+    target = target_labels(dict(resource))
     kind = metric.WhichOneof("data")
     if kind is None:
         return
@@ -132,12 +140,12 @@ def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[
                     value = math.nan
                 else:
                     value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                yield Observation(name, _sorted(base), time, value, start, delta, stale)
+                yield Observation(name, _sorted(base), time, value, start, delta, resource, stale)
             continue
         if "count" in parts:
-            yield Observation(parts["count"], _sorted(base), time, float(point.count), start, delta, stale)
+            yield Observation(parts["count"], _sorted(base), time, float(point.count), start, delta, resource, stale)
         if "sum" in parts and (kind == "summary" or point.HasField("sum") or stale):
-            yield Observation(parts["sum"], _sorted(base), time, point.sum, start, delta, stale)
+            yield Observation(parts["sum"], _sorted(base), time, point.sum, start, delta, resource, stale)
         if kind == "histogram" and "bucket" in parts:
             cumulative = 0
             bounds = [*point.explicit_bounds, float("inf")]
@@ -146,11 +154,11 @@ def observations(metric: Any, wanted: Mapping[str, SeriesKind], target: Mapping[
             for bound, count in zip(bounds, counts, strict=False):
                 cumulative += count
                 labels = _sorted({**base, "le": format_bound(bound)})
-                yield Observation(parts["bucket"], labels, time, float(cumulative), start, delta, stale)
+                yield Observation(parts["bucket"], labels, time, float(cumulative), start, delta, resource, stale)
         elif kind == "summary" and "quantile" in parts:
             for quantile in point.quantile_values:
                 labels = _sorted({**base, "quantile": format_bound(quantile.quantile)})
-                yield Observation(parts["quantile"], labels, time, quantile.value, start, False, stale)
+                yield Observation(parts["quantile"], labels, time, quantile.value, start, False, resource, stale)
 
 
 def _sorted(labels: Mapping[str, str]) -> Labels:
@@ -164,6 +172,7 @@ class Series:
     samples: deque[Sample]
     start: int = 0
     updated: int = -1  # the evaluation round that last added a sample
+    resource: Labels = ()
 
     def add(self, observation: Observation, round_: int) -> bool:
         """Append the sample; False when it is not newer than the last one (Prometheus refuses those).
@@ -187,6 +196,7 @@ class Series:
         self.samples.append(Sample(observation.time, value, reset))
         self.start = observation.start
         self.updated = round_
+        self.resource = observation.resource
         return True
 
 

@@ -22,7 +22,14 @@ from otel_contract.findings import Finding
 from otel_contract.rules import Action
 from otel_contract.shims._emit import emit
 from otel_contract.shims._plan import Element, InputMetric, Node, Output, compile_expression
-from otel_contract.shims._series import SeriesKind, SeriesStore, observations, series_parts, target_labels
+from otel_contract.shims._series import (
+    Labels,
+    SeriesKind,
+    SeriesStore,
+    observations,
+    resource_attributes,
+    series_parts,
+)
 
 DEFAULT_MAX_SERIES = 50_000
 DEFAULT_MAX_SAMPLES = 2_048  # per series: a 30-minute range at one sample per second fits
@@ -161,16 +168,16 @@ class ShimEvaluator:
         fed: set[str] = set()
         newest: dict[str, int] = {}
         for resource_metrics in request.resource_metrics:
-            target: Mapping[str, str] | None = None
+            resource: Labels | None = None
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
                     wanted = self._wanted.get(metric.name)
                     if wanted is None:
                         continue
-                    if target is None:
-                        target = target_labels(resource_metrics.resource)
+                    if resource is None:
+                        resource = resource_attributes(resource_metrics.resource)
                     latest = -1
-                    for observation in observations(metric, wanted, target):
+                    for observation in observations(metric, wanted, resource):
                         if self._store.add(observation, self._round):
                             latest = max(latest, observation.time)
                     if latest < 0:
