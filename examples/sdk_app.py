@@ -3,7 +3,8 @@
 Run it against `make run` (the sidecar on 127.0.0.1:4317 with contracts/ecommerce.yaml) to watch the
 contract at work: `http.server.duration` in ms arrives downstream as `http_server_duration_seconds`
 in s, `status_code` becomes the int `http.status_code`, a point carrying the forbidden `user.id` is
-rejected and counted back to the SDK in partial_success.
+rejected and counted back to the SDK in partial_success, and the compat shim of the contract adds the
+legacy `node_disk_io_time_seconds_total` (a rate, per device) beside `system_disk_io_time_seconds_total`.
 
     make demo            # or: .venv/bin/python examples/sdk_app.py --endpoint 127.0.0.1:4317
 """
@@ -42,6 +43,7 @@ def main() -> None:
     tracer = tracers.get_tracer("checkout")
     latency = meter.create_histogram("http.server.duration", unit="ms", description="legacy name and unit")
     requests = meter.create_counter("http.server.request.count", unit="{request}")
+    disk_io = meters.get_meter("hostmetrics").create_counter("system_disk_io_time_seconds_total", unit="s")
 
     rng = random.Random(42)
     deadline = time.monotonic() + args.seconds
@@ -56,6 +58,8 @@ def main() -> None:
             span.set_attribute("status_code", status)
             latency.record(rng.uniform(5, 400), attributes)
             requests.add(1, attributes)
+        disk_io.add(0.004, {"device": "sda"})
+        disk_io.add(0.001, {"device": "sdb"})
         sent += 1
         time.sleep(0.01)
     meters.shutdown()
