@@ -46,7 +46,7 @@ class Element(NamedTuple):
     labels: Labels
     value: float
     fresh: bool
-    start: int  # the earliest OTLP start time behind it (ns), for cumulative output
+    start: int  # the latest OTLP start time behind it (ns): a restart of any input restarts a sum
     resource: Labels = ()  # the resource attributes every input series behind it shares
 
 
@@ -174,7 +174,7 @@ class Aggregate:
                 accumulator.add(element.value)
                 if resource != element.resource:
                     resource = tuple(pair for pair in resource if pair in element.resource)
-                groups[key] = (accumulator, fresh or element.fresh, min(start, element.start) or start, resource)
+                groups[key] = (accumulator, fresh or element.fresh, max(start, element.start), resource)
         return [
             Element(None, key, acc.result(), fresh, start, resource)
             for key, (acc, fresh, start, resource) in groups.items()

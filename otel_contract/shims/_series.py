@@ -189,12 +189,15 @@ class Series:
             last = next((sample for sample in reversed(self.samples) if not sample.stale), None)
         value = observation.value
         reset = False
+        start = observation.start
         if observation.delta:
             value += last.value if last is not None else 0.0
+            if last is not None and self.start:
+                start = self.start  # the accumulated total counts from the first delta's start
         elif last is not None and observation.start and self.start and observation.start > self.start:
             reset = True
         self.samples.append(Sample(observation.time, value, reset))
-        self.start = observation.start
+        self.start = start
         self.updated = round_
         self.resource = observation.resource
         return True
@@ -205,7 +208,7 @@ class SeriesStore:
     """The samples the shims need, by series name and labels, bounded in series and samples.
 
     ``retention`` (ms, per series name) is how far back any shim looks; older samples and series with
-    nothing left are evicted. Series beyond ``max_series`` are not tracked and counted in ``untracked``.
+    nothing left are evicted. Series beyond ``max_series`` are not tracked; ``untracked`` counts their samples.
     """
 
     retention: Mapping[str, int]

@@ -137,7 +137,7 @@ class ShimEvaluator:
 
     @property
     def untracked_series(self) -> int:
-        """Input series not tracked because ``max_series`` was reached (their shims miss them)."""
+        """Input samples not recorded because their series are new and ``max_series`` was reached."""
         return self._store.untracked
 
     def evaluate(self, request: ExportMetricsServiceRequest, *, today: date) -> ShimResult:
