@@ -181,8 +181,24 @@ class Aggregate:
         ]
 
 
+class _ElementWise:
+    """A node that maps each element of its operand ``expr`` on its own (``_apply``)."""
+
+    __slots__ = ()
+    expr: Node
+
+    def series_names(self) -> Iterator[tuple[str, int]]:
+        return self.expr.series_names()
+
+    def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
+        return [self._apply(element) for element in self.expr.evaluate(store, now, round_)]
+
+    def _apply(self, element: Element) -> Element:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
-class ScalarOp:
+class ScalarOp(_ElementWise):
     """``vector OP number`` or ``number OP vector`` (``scalar_left``)."""
 
     op: str
@@ -191,15 +207,9 @@ class ScalarOp:
     expr: Node
     output: Output
 
-    def series_names(self) -> Iterator[tuple[str, int]]:
-        return self.expr.series_names()
-
-    def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
-        out = []
-        for element in self.expr.evaluate(store, now, round_):
-            left, right = (self.scalar, element.value) if self.scalar_left else (element.value, self.scalar)
-            out.append(element._replace(name=None, value=_arithmetic(self.op, left, right)))
-        return out
+    def _apply(self, element: Element) -> Element:
+        left, right = (self.scalar, element.value) if self.scalar_left else (element.value, self.scalar)
+        return element._replace(name=None, value=_arithmetic(self.op, left, right))
 
 
 def _arithmetic(op: str, left: float, right: float) -> float:
@@ -215,7 +225,7 @@ def _arithmetic(op: str, left: float, right: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class LabelReplace:
+class LabelReplace(_ElementWise):
     expr: Node
     destination: str
     replacement: str
@@ -223,23 +233,17 @@ class LabelReplace:
     regex: re.Pattern[str]
     output: Output
 
-    def series_names(self) -> Iterator[tuple[str, int]]:
-        return self.expr.series_names()
-
-    def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
-        out = []
-        for element in self.expr.evaluate(store, now, round_):
-            labels = dict(element.labels)
-            match = self.regex.fullmatch(labels.get(self.source, ""))
-            if match is not None:
-                value = _expand(self.replacement, match)
-                if value:
-                    labels[self.destination] = value
-                else:
-                    labels.pop(self.destination, None)
-                element = element._replace(labels=tuple(sorted(labels.items())))
-            out.append(element)
-        return out
+    def _apply(self, element: Element) -> Element:
+        labels = dict(element.labels)
+        match = self.regex.fullmatch(labels.get(self.source, ""))
+        if match is None:
+            return element
+        value = _expand(self.replacement, match)
+        if value:
+            labels[self.destination] = value
+        else:
+            labels.pop(self.destination, None)
+        return element._replace(labels=tuple(sorted(labels.items())))
 
 
 def _expand(template: str, match: re.Match[str]) -> str:

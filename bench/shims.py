@@ -1,0 +1,159 @@
+"""What the compat shims cost the sidecar, measured against the engine alone on the same requests.
+
+    .venv/bin/python bench/shims.py [--series N] [--requests N] [--repeat N]
+
+The workload is contracts/ecommerce.yaml's own shim, `sum by (instance, device)
+(rate(system_disk_io_time_seconds_total[5m]))`, fed by a node that exports ``--series`` disk devices
+every 10 s (``--requests`` consecutive exports, so the 5-minute window fills up). Three ways of
+handling the same sequence are timed in one process, ``--repeat`` times each, interleaved:
+
+  floor    parse + serialize each request (the least a normalizer does)
+  engine   the contract engine alone (process_metrics + to_bytes), as with no compat section
+  shims    the engine, then the shims (ShimRuntime.process) and the appended output
+
+plus ``other``: the engine + shims on a request without the shims' input (the cost of looking).
+Figures are ratios taken in the same run; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from otel_contract.contract import CompiledContract, load_contract
+from otel_contract.engine import CardinalityState, process_metrics
+from otel_contract.server.shims import ShimRuntime
+from otel_contract.shims import compile_shims
+
+REPO = Path(__file__).resolve().parent.parent
+T0_NS = 1_700_000_000 * 10**9
+STEP_NS = 10 * 10**9
+RESOURCE = {
+    "service.name": "node",
+    "service.namespace": "ecommerce-prod",
+    "service.instance.id": "host-1:9100",
+    "k8s.pod.name": "node-exporter-abc",
+    "k8s.namespace.name": "monitoring",
+}
+
+
+def _string(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def disk_requests(series: int, requests: int) -> list[bytes]:
+    """``requests`` consecutive exports of ``series`` cumulative disk counters, 10 s apart."""
+    out = []
+    for step in range(requests):
+        request = ExportMetricsServiceRequest()
+        resource_metrics = request.resource_metrics.add()
+        resource_metrics.resource.attributes.extend(_string(k, v) for k, v in RESOURCE.items())
+        metric = resource_metrics.scope_metrics.add().metrics.add()
+        metric.name, metric.unit = "system_disk_io_time_seconds_total", "s"
+        metric.sum.aggregation_temporality, metric.sum.is_monotonic = 2, True
+        for device in range(series):
+            point = metric.sum.data_points.add()
+            point.start_time_unix_nano = T0_NS
+            point.time_unix_nano = T0_NS + step * STEP_NS
+            point.as_double = step * (0.25 + device % 7 * 0.1)
+            point.attributes.append(_string("device", f"dev{device:05d}"))
+        out.append(request.SerializeToString())
+    return out
+
+
+def other_request(series: int) -> bytes:
+    """The same size of request, but of a metric no shim reads."""
+    request = ExportMetricsServiceRequest.FromString(disk_requests(series, 1)[0])
+    metric = request.resource_metrics[0].scope_metrics[0].metrics[0]
+    metric.name, metric.unit = "http_requests_total", "{request}"
+    for point in metric.sum.data_points:
+        del point.attributes[:]
+        point.attributes.extend([_string("http.method", "GET"), _string("http.status_code", "200")])
+        break
+    return request.SerializeToString()
+
+
+def _floor(payloads: list[bytes]) -> None:
+    for payload in payloads:
+        ExportMetricsServiceRequest.FromString(payload).SerializeToString()
+
+
+def _engine(contract: CompiledContract) -> Callable[[list[bytes]], None]:
+    def run(payloads: list[bytes]) -> None:
+        state = CardinalityState()
+        for payload in payloads:
+            process_metrics(payload, contract, state=state).to_bytes()
+
+    return run
+
+
+def _with_shims(contract: CompiledContract, points: list[int]) -> Callable[[list[bytes]], None]:
+    def run(payloads: list[bytes]) -> None:
+        state = CardinalityState()
+        runtime = ShimRuntime(compile_shims(contract.contract), contract.id, today=lambda: date(2026, 11, 22))
+        emitted = 0
+        for payload in payloads:
+            outcome = process_metrics(payload, contract, state=state)
+            added = runtime.process(outcome.request)
+            emitted += added.points
+            replace(outcome, appended=added.payload).to_bytes()
+        points.append(emitted)
+
+    return run
+
+
+def _best_and_median(samples: list[float]) -> tuple[float, float]:
+    return min(samples), statistics.median(samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--series", type=int, default=500, help="disk devices per export (default 500)")
+    parser.add_argument("--requests", type=int, default=60, help="consecutive exports, 10 s apart (default 60)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (default 5)")
+    args = parser.parse_args(argv)
+
+    contract = load_contract(REPO / "contracts" / "ecommerce.yaml")
+    payloads = disk_requests(args.series, args.requests)
+    others = [other_request(args.series)] * args.requests
+    emitted: list[int] = []
+    runs: dict[str, Callable[[], None]] = {
+        "floor": lambda: _floor(payloads),
+        "engine": lambda: _engine(contract)(payloads),
+        "shims": lambda: _with_shims(contract, emitted)(payloads),
+        "engine, other metric": lambda: _engine(contract)(others),
+        "shims, other metric": lambda: _with_shims(contract, [])(others),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeat):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+
+    points = args.series * args.requests
+    print(f"shims bench: {args.requests} exports x {args.series} series = {points:,} input points;"
+          f" the shim emitted {emitted[-1]:,} points; best of {args.repeat}, median in brackets")
+    print(f"{'variant':<22}{'seconds':>10}{'points/s':>12}{'vs floor':>10}{'vs engine':>11}")
+    for name in runs:
+        best, median = _best_and_median(times[name])
+        floor = min(times["floor"])
+        engine = min(times["engine, other metric" if "other" in name else "engine"])
+        print(
+            f"{name:<22}{best:>10.3f}{points / best:>12,.0f}{best / floor:>9.2f}x{best / engine:>10.2f}x"
+            f"  [{median:.3f}]"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
