@@ -141,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(time.perf_counter() - started)
 
     points = args.series * args.requests
-    print(f"shims bench: {args.requests} exports x {args.series} series = {points:,} input points;"
-          f" the shim emitted {emitted[-1]:,} points; best of {args.repeat}, median in brackets")
+    print(
+        f"shims bench: {args.requests} exports x {args.series} series = {points:,} input points;"
+        f" the shim emitted {emitted[-1]:,} points; best of {args.repeat}, median in brackets"
+    )
     print(f"{'variant':<22}{'seconds':>10}{'points/s':>12}{'vs floor':>10}{'vs engine':>11}")
     for name in runs:
         best, median = _best_and_median(times[name])

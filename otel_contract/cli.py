@@ -190,6 +190,47 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_run_serve)
 
+    # Imported here: the render subcommand's wiring stays in this block and its handler.
+    from otel_contract.render import ARTEFACTS
+
+    render = commands.add_parser(
+        "render",
+        help="generate artefacts from the contract: " + ", ".join(ARTEFACTS),
+        description="Generate a file from the contract for a tool that cannot read the contract itself. The output"
+        " is deterministic (no timestamp, tool version or path): commit it next to the contract and re-render in CI"
+        " to catch drift.",
+        epilog="Examples: otel-contract render rules -c contracts/ecommerce.yaml -o rules/compat.yaml;"
+        " otel-contract render schema -c contracts/ecommerce.yaml --schema-url https://schemas.example.com/ecommerce."
+        " Exit codes: 0 written, 2 usage error, an invalid contract, an option the artefact does not take or cannot"
+        " express, or an output that cannot be written.",
+    )
+    render.add_argument(
+        "artefact",
+        choices=tuple(ARTEFACTS),
+        metavar="ARTEFACT",
+        help="; ".join(f"{artefact.name}: {artefact.summary}" for artefact in ARTEFACTS.values()),
+    )
+    _contract_option(render)
+    render.add_argument("--output", "-o", metavar="FILE", help="write the artefact to FILE instead of stdout")
+    rules_options = render.add_argument_group("rules options")
+    rules_options.add_argument(
+        "--group", metavar="NAME", help="name of the rule group (default otel-contract-compat-<contract name>)"
+    )
+    rules_options.add_argument(
+        "--interval",
+        metavar="DURATION",
+        help="evaluation interval of the group, e.g. 30s or 1m (default: Prometheus' global evaluation_interval)",
+    )
+    schema_options = render.add_argument_group("schema options")
+    schema_options.add_argument(
+        "--schema-url",
+        metavar="URL",
+        help="where the schema file is published: the schema family, to which the contract version is appended, or"
+        " the full URL ending in the contract version (default https://schemas.invalid/<contract name>/<version>,"
+        " a placeholder that never resolves)",
+    )
+    render.set_defaults(handler=_run_render)
+
     explain = commands.add_parser(
         "rules",
         help="list every rule with its level, runtime action and meaning",
@@ -544,6 +585,41 @@ def _run_schema(args: argparse.Namespace) -> int:
         print(Path(str(resource)).resolve())
     else:
         sys.stdout.write(resource.read_text("utf-8"))
+    return EXIT_OK
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from otel_contract.render import OPTION_FIELDS, ArtefactOptions, RenderError, artefact
+
+    chosen = artefact(args.artefact)
+    foreign = [name for name in OPTION_FIELDS if getattr(args, name) is not None and name not in chosen.options]
+    if foreign:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        print(f"otel-contract: error: {flags} does not apply to render {chosen.name}", file=sys.stderr)
+        return EXIT_USAGE
+    contract = _load(args.contract, args.today)
+    if contract is None:
+        return EXIT_USAGE
+    options = ArtefactOptions(
+        today=args.today or date.today(), group=args.group, interval=args.interval, schema_url=args.schema_url
+    )
+    try:
+        text = chosen.render(contract.contract, options)
+    except RenderError as error:
+        print(f"otel-contract: error: cannot render {chosen.name} of {contract.id}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output = _open_output(args.output)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output.write(text)
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    if args.output is not None:
+        print(f"otel-contract: wrote {chosen.name} of {contract.id} to {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
