@@ -72,9 +72,10 @@ def test_sdk_app_sends_the_new_metric_and_the_sink_gets_the_legacy_series_beside
     for resource, metric in legacy:
         assert metric.WhichOneof("data") == "gauge" and metric.unit == "1"  # type: ignore[attr-defined]
         # sum by (instance, device): instance goes back into the resource, device stays an attribute;
-        # what every input shares stays in the resource, so the contract's resource rules hold downstream.
+        # job was aggregated away, so no service.name; what else every input shares stays.
         assert resource["service.instance.id"] == "host-1:9100"
-        assert {key: resource[key] for key in _RESOURCE} == _RESOURCE
+        assert "service.name" not in resource and "service.namespace" not in resource
+        assert resource["k8s.pod.name"] == _RESOURCE["k8s.pod.name"]
         points = {p.attributes[0].value.string_value: p.as_double for p in metric.gauge.data_points}  # type: ignore[attr-defined]
         assert set(points) == {"sda", "sdb"}
         assert all(math.isfinite(v) and v > 0 for v in points.values())

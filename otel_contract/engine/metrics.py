@@ -102,6 +102,10 @@ class _Run:
             self.changed = True
 
     def _resource(self, resource_metrics: Any, shadow: Any) -> bool:
+        if self._shim_output(resource_metrics):
+            # The contract's own output: its resource has the target the shim's labels give, by design.
+            self.data_points += sum(_point_count(m) for sm in resource_metrics.scope_metrics for m in sm.metrics)
+            return True
         changed, reject = process_resource(resource_metrics.resource, self.contract, self.options.env, self.sink)
         self.changed |= changed
         if reject:
@@ -140,6 +144,14 @@ class _Run:
             if not resource_metrics.scope_metrics[scope_index].metrics:
                 del resource_metrics.scope_metrics[scope_index]
         return bool(resource_metrics.scope_metrics)
+
+    def _shim_output(self, resource_metrics: Any) -> bool:
+        """Only compat shims' series, from their scope: what a sidecar appended, passed through as is."""
+        scopes = resource_metrics.scope_metrics
+        return bool(scopes) and all(
+            _from_shims(scope) and all(metric.name in self.contract.shim_records for metric in scope.metrics)
+            for scope in scopes
+        )
 
     def _canonical_name(self, name: str) -> str:
         target = self.contract.aliases.get(name)

@@ -25,15 +25,15 @@ SCOPE_NAME = "otel-contract/compat"
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
 
-def _resource(shared: Labels, job: str, instance: str) -> Labels:
-    """The resource attributes the inputs share, with the target set from the output's job/instance.
+_TARGET_ATTRIBUTES = frozenset({"service.name", "service.namespace", "service.instance.id"})
 
-    What all inputs share stays (service.name, k8s.*), so the output satisfies the contract's
-    resource requirements downstream too; a downstream Prometheus exporter may therefore add a
-    ``job`` (or an ``instance``) label the recording rule would not have: extra labels keep
-    dashboards working, missing ones would not.
-    """
-    attributes = dict(shared)
+
+def _resource(shared: Labels, job: str, instance: str) -> Labels:
+    """The resource attributes the inputs share, except the target, which comes from the output's
+    job/instance labels only: a Prometheus exporter downstream derives exactly the job and instance
+    labels the recording rule's series has (an aggregation that dropped them must not get them back,
+    or the series would change identity when the inputs contributing to it change)."""
+    attributes = {key: value for key, value in shared if key not in _TARGET_ATTRIBUTES}
     if job:
         namespace, _, name = job.rpartition("/")
         attributes["service.name"] = name
