@@ -41,11 +41,15 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 
 from otel_contract.contract.loader import load_contract
 from otel_contract.contract.model import Contract
+from otel_contract.inputs.otlp import Signal
 from otel_contract.render import ArtefactOptions
 from otel_contract.render.prometheus_rules import render
+from otel_contract.shims import SCOPE_NAME as SHIM_SCOPE
 from otel_contract.shims import ShimEvaluator, compile_shims
 from tests.conftest import CONTRACTS, REPO, TODAY
+from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture
 from tests.promtool import promtool_fixture  # noqa: F401 - the fixture
+from tests.sidecar_harness import RawClient, config_for, running
 
 DATA = REPO / "tests" / "data" / "shims"
 EQUIVALENCE = DATA / "equivalence.yaml"
@@ -403,29 +407,73 @@ Labels = tuple[tuple[str, str], ...]
 Outputs = list[dict[str, dict[Labels, float]]]  # per step: record -> labels -> value
 
 
+def emitted_points(payload: bytes) -> Iterator[tuple[str, int, Labels, float]]:
+    """(record, time in ns, labels, value) of every shim point in a serialized metrics request, job and
+    instance read back from the resource as a downstream Prometheus exporter derives them."""
+    for resource_metrics in ExportMetricsServiceRequest.FromString(payload).resource_metrics:
+        job, instance = _resource_of(resource_metrics)
+        for scope_metrics in resource_metrics.scope_metrics:
+            if scope_metrics.scope.name != SHIM_SCOPE:
+                continue
+            for metric in scope_metrics.metrics:
+                data = metric.sum if metric.WhichOneof("data") == "sum" else metric.gauge
+                for point in data.data_points:
+                    labels = {kv.key: kv.value.string_value for kv in point.attributes}
+                    labels.update({"job": job} if job else {})
+                    labels.update({"instance": instance} if instance else {})
+                    yield metric.name, point.time_unix_nano, tuple(sorted(labels.items())), point.as_double
+
+
+def _record(outputs: Outputs, record: str, step: int, labels: Labels, value: float) -> None:
+    assert labels not in outputs[step][record], f"{record}{labels} emitted twice at step {step}"
+    outputs[step][record][labels] = value
+
+
 def stream_outputs(case: Case, contract: Contract, series: Sequence[InputSeries]) -> Outputs:
     shims = compile_shims(contract)
     evaluator = ShimEvaluator(shims, contract=contract.id)
     outputs: Outputs = []
     for step, request in enumerate(requests(case, contract, series)):
         result = evaluator.evaluate(request, today=TODAY)
-        emitted: dict[str, dict[Labels, float]] = {shim.record: {} for shim in shims}
-        response = ExportMetricsServiceRequest.FromString(result.payload)
-        for resource_metrics in response.resource_metrics:
-            job, instance = _resource_of(resource_metrics)
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    data = metric.sum if metric.WhichOneof("data") == "sum" else metric.gauge
-                    for point in data.data_points:
-                        assert point.time_unix_nano == (BASE_MS + step * case.interval_s * 1000) * 1_000_000
-                        labels = {kv.key: kv.value.string_value for kv in point.attributes}
-                        labels.update({"job": job} if job else {})
-                        labels.update({"instance": instance} if instance else {})
-                        key = tuple(sorted(labels.items()))
-                        assert key not in emitted[metric.name], f"{metric.name}{key} emitted twice at step {step}"
-                        emitted[metric.name][key] = point.as_double
-        assert sum(len(by_labels) for by_labels in emitted.values()) == result.points
-        outputs.append(emitted)
+        outputs.append({shim.record: {} for shim in shims})
+        points = 0
+        for record, time_ns, labels, value in emitted_points(result.payload):
+            assert time_ns == (BASE_MS + step * case.interval_s * 1000) * 1_000_000
+            _record(outputs, record, step, labels, value)
+            points += 1
+        assert points == result.points
+    return outputs
+
+
+def _canonical_times(sink: OtlpSink) -> set[int]:
+    return {
+        point.time_unix_nano
+        for received in sink.requests
+        for rm in ExportMetricsServiceRequest.FromString(received.payload).resource_metrics
+        for sm in rm.scope_metrics
+        if sm.scope.name != SHIM_SCOPE
+        for metric in sm.metrics
+        for point in metric.sum.data_points
+    }
+
+
+def sidecar_outputs(case: Case, contract: Contract, series: Sequence[InputSeries], sink: OtlpSink) -> Outputs:
+    """The same requests through a running sidecar (real gRPC on loopback) with the case's contract
+    file; the shims' points are read back from what the sink received."""
+    sent = list(requests(case, contract, series))
+    times = {(BASE_MS + step * case.interval_s * 1000) * 1_000_000 for step in range(len(sent))}
+    with running(config_for(case.contract, sink.endpoint)) as sidecar:
+        client = RawClient(sidecar.endpoint)
+        for request in sent:
+            client.export(Signal.METRICS, request.SerializeToString())
+        client.close()
+        assert sink.wait_for(lambda: times <= _canonical_times(sink), timeout=30)
+    outputs: Outputs = [{shim.record: {} for shim in contract.compat} for _ in sent]
+    for received in sink.requests:
+        for record, time_ns, labels, value in emitted_points(received.payload):
+            step, rest = divmod(time_ns // 1_000_000 - BASE_MS, case.interval_s * 1000)
+            assert rest == 0, f"{record} at {time_ns}: not an input sample's time"
+            _record(outputs, record, step, labels, value)
     return outputs
 
 
@@ -518,6 +566,17 @@ def test_the_stream_records_what_prometheus_records(promtool: str, tmp_path: Pat
         emitting = sum(1 for step in outputs if step[shim.record])
         # Not vacuous: every shim emits at most steps (all but the first few, which a range needs).
         assert emitting >= case.steps // 2, f"{shim.record} emitted at {emitting} of {case.steps} steps"
+    result = run_promtool(promtool, tmp_path, contract, promtool_test(case, contract, outputs))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def test_the_sidecar_forwards_what_prometheus_records(promtool: str, tmp_path: Path, otlp_sink: OtlpSink) -> None:
+    """The issue's acceptance criterion end to end: contracts/ecommerce.yaml in a running sidecar."""
+    (case,) = [case for case in CASES if case.id == "ecommerce-disk-1m"]
+    contract = case_contract(case)
+    outputs = sidecar_outputs(case, contract, input_series(case), otlp_sink)
+    assert outputs == stream_outputs(case, contract, input_series(case))
+    assert sum(1 for step in outputs if step["node_disk_io_time_seconds_total"]) >= case.steps // 2
     result = run_promtool(promtool, tmp_path, contract, promtool_test(case, contract, outputs))
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
 
