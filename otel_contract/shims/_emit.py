@@ -50,11 +50,15 @@ def emit(outputs: Sequence[tuple[CompiledShim, list[Element], int]], contract: s
     scopes: dict[Labels, ScopeMetrics] = {}
     metrics: dict[tuple[Labels, str], Metric] = {}
     points = 0
+    resources: dict[tuple[Labels, str, str], Labels] = {}
     for shim, elements, now in outputs:
         for element in elements:
             labels = dict(element.labels)
             labels.update(shim.shim.labels)
-            target = _resource(element.resource, labels.pop("job", ""), labels.pop("instance", ""))
+            key = (element.resource, labels.pop("job", ""), labels.pop("instance", ""))
+            target = resources.get(key)
+            if target is None:
+                target = resources[key] = _resource(*key)
             scope = scopes.get(target)
             if scope is None:
                 resource_metrics = request.resource_metrics.add()

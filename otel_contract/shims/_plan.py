@@ -7,7 +7,9 @@ its output is (a counter or a gauge, and its unit), which sets the OTLP type of 
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from otel_contract import units
 from otel_contract.shims._functions import SUPPORTED_AGGREGATIONS, Accumulator, extrapolated_rate, instant_rate
 from otel_contract.shims._series import Labels, Sample, Series, SeriesKind
 
+_STALE = operator.itemgetter(3)  # Sample.stale, read at C speed
 LOOKBACK_MS = 5 * 60 * 1000  # Prometheus' default --query.lookback-delta
 _RANGE_FUNCTIONS = frozenset({"rate", "increase", "irate"})
 _ARITHMETIC = frozenset({"+", "-", "*", "/"})
@@ -118,7 +121,14 @@ def _latest(samples: Any, start: int, end: int) -> Sample | None:
 
 def _window(samples: Any, start: int, end: int) -> list[Sample]:
     # Prometheus 2.x range selectors include both ends: [now - range, now]; they skip staleness markers.
-    return [sample for sample in samples if start <= sample.time <= end and not sample.stale]
+    # Eviction keeps a series' samples near the window: trim the ends, then copy what is left at C speed.
+    first, last = 0, len(samples)
+    while first < last and samples[first].time < start:
+        first += 1
+    while last > first and samples[last - 1].time > end:
+        last -= 1
+    window = list(itertools.islice(samples, first, last))
+    return [sample for sample in window if not sample.stale] if any(map(_STALE, window)) else window
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, NamedTuple, TypeAlias
 
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
@@ -55,6 +56,7 @@ def series_parts(metric: str, otlp_kind: str) -> Mapping[str, SeriesKind]:
     return {metric + suffix: SeriesKind(metric, part) for suffix, part in parts.items()}
 
 
+@lru_cache(maxsize=4096)  # attribute keys are few and repeat on every point
 def label_name(key: str) -> str:
     """An attribute key as a Prometheus label name: invalid characters become ``_``."""
     name = _INVALID_LABEL_CHARS.sub("_", key)
