@@ -53,6 +53,8 @@ class Sidecar:
         self._instance_id = f"{socket.gethostname()}-{os.getpid()}"
         self._shutting_down = threading.Event()
         self._stopped = threading.Event()
+        self._started = threading.Event()
+        self._reload_pending = False
         self.processor: ContractProcessor | None = None
         self.queue: SendingQueue | None = None
         self.telemetry: SelfTelemetry | None = None
@@ -115,6 +117,9 @@ class Sidecar:
             on_refused=self._contract_refused,
         )
         self._watcher.start()
+        if self._reload_pending:  # a SIGHUP that came while starting
+            self._watcher.request()
+        self._started.set()
         telemetry_at = f", metrics and health on http://{self.status.address}" if self.status else ""
         _log.info(
             "otel-contract sidecar%s listening on %s (OTLP/gRPC), contract %s (%s), exporting to %s%s",
@@ -133,9 +138,11 @@ class Sidecar:
         return f"{host}:{self.receiver.port}"
 
     def reload(self) -> None:
-        """Reload the contract now (SIGHUP)."""
+        """Reload the contract now (SIGHUP); during start-up, as soon as the watcher runs."""
         if self._watcher is not None:
             self._watcher.request()
+        else:
+            self._reload_pending = True
 
     def request_shutdown(self) -> None:
         """Safe from a signal handler: ``wait()`` returns and the caller runs ``shutdown()``."""
@@ -176,6 +183,8 @@ class Sidecar:
     def ready(self) -> tuple[bool, str]:
         if self.processor is None:
             return False, "no contract loaded"
+        if not self._started.is_set():
+            return False, "starting"
         if self._shutting_down.is_set():
             return False, "shutting down"
         if self.queue is None or not self.queue.accepting():
