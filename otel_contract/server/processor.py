@@ -82,20 +82,12 @@ class ContractProcessor:
     against the new budgets, so a reload cannot be used to reset a budget by accident.
     """
 
-    def __init__(
-        self,
-        contract: CompiledContract,
-        *,
-        audit: bool,
-        env: Mapping[str, str],
-        shims: Callable[[CompiledContract], ShimRuntime] | None = None,
-    ) -> None:
+    def __init__(self, contract: CompiledContract, *, audit: bool, env: Mapping[str, str]) -> None:
         self._contract = contract
         self._options = EngineOptions(audit=audit, env=MappingProxyType(dict(env)))
         self._state = CardinalityState()
         self._lock = threading.Lock()
-        self._shim_factory = shims or _shim_runtime
-        self._shims = self._shim_factory(contract)
+        self._shims = _shim_runtime(contract)
 
     @property
     def contract(self) -> CompiledContract:
@@ -105,13 +97,9 @@ class ContractProcessor:
     def label(self) -> str:
         return contract_label(self._contract)
 
-    @property
-    def shims(self) -> ShimRuntime:
-        return self._shims
-
     def swap(self, contract: CompiledContract) -> None:
         """Activate ``contract``; its shims start afresh (a rate needs two samples of the new plan)."""
-        shims = self._shim_factory(contract)
+        shims = _shim_runtime(contract)
         with self._lock:
             self._contract, self._shims = contract, shims
 

@@ -59,10 +59,6 @@ class ShimRuntime:
         self._untracked_reported = 0
         self._lock = threading.Lock()
 
-    @property
-    def evaluator(self) -> ShimEvaluator:
-        return self._evaluator
-
     def process(self, request: Any) -> ShimOutput:
         """The shims' output for one (normalized) metrics request."""
         if not self._last_fed:

@@ -13,7 +13,6 @@ from otel_contract.shims.evaluator import (
     absent_input,
     compile_shim,
     compile_shims,
-    expired_findings,
     shim_inputs,
 )
 
@@ -26,6 +25,5 @@ __all__ = [
     "absent_input",
     "compile_shim",
     "compile_shims",
-    "expired_findings",
     "shim_inputs",
 ]

@@ -9,7 +9,7 @@ I/O; the evaluation time is the newest input sample of the request, "today" is p
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -56,7 +56,8 @@ class CompiledShim:
         return self.shim.expires < today
 
 
-def _series_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
+def shim_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
+    """Every Prometheus series name the contract's metrics yield, for ``compile_shim``."""
     inputs: dict[str, tuple[SeriesKind, InputMetric]] = {}
     for metric in contract.metrics:
         kind = metric.type.value
@@ -77,13 +78,8 @@ def compile_shim(shim: Shim, inputs: Mapping[str, tuple[SeriesKind, InputMetric]
     return CompiledShim(shim, plan, output, MappingProxyType(reads), MappingProxyType(kinds))
 
 
-def shim_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
-    """Every Prometheus series name the contract's metrics yield, for ``compile_shim``."""
-    return _series_inputs(contract)
-
-
 def compile_shims(contract: Contract) -> tuple[CompiledShim, ...]:
-    inputs = _series_inputs(contract)
+    inputs = shim_inputs(contract)
     return tuple(compile_shim(shim, inputs) for shim in contract.compat)
 
 
@@ -196,11 +192,6 @@ def _expired(shim: CompiledShim, today: date) -> Finding:
         metric=shim.record,
         action=Action.FLAG,
     )
-
-
-def expired_findings(shims: Iterable[CompiledShim], today: date) -> list[Finding]:
-    """One expired-shim finding per shim past its expiry on ``today``."""
-    return [_expired(shim, today) for shim in shims if shim.expired(today)]
 
 
 def absent_input(shim: CompiledShim, when: str) -> Finding:
