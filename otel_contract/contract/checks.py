@@ -16,19 +16,13 @@ import promql_parser
 
 from otel_contract import rules, units
 from otel_contract.contract._yaml import format_path, locate
-from otel_contract.contract.model import Contract, MetricType, Stability
+from otel_contract.contract.model import SEMVER, Contract, MetricType, Stability
 from otel_contract.findings import Finding
 from otel_contract.rules import Rule
 from otel_contract.shims import UnsupportedExpression, compile_shim, shim_inputs
 
 Path = tuple[str | int, ...]
 
-# https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
 # Series names a histogram or summary metric ``m`` contributes to PromQL.
 _SERIES_SUFFIXES = ("_bucket", "_count", "_sum")
 
@@ -67,7 +61,7 @@ Check = Callable[[Contract, Reporter], None]
 
 
 def _check_version(contract: Contract, out: Reporter) -> None:
-    if not _SEMVER.match(contract.version):
+    if not SEMVER.match(contract.version):
         out.report(
             rules.CONTRACT_VERSION,
             ("version",),

@@ -18,13 +18,12 @@ https://opentelemetry.io/docs/specs/otel/schemas/file_format_v1.1.0/
 
 from __future__ import annotations
 
-import re
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from otel_contract.contract.model import Contract, Metric
+from otel_contract.contract.model import SEMVER, Contract, Metric
 from otel_contract.render import ArtefactOptions, RenderError, header, yaml_block, yaml_comment
 
 FILE_FORMAT = "1.1.0"
@@ -33,13 +32,6 @@ FILE_FORMAT = "1.1.0"
 DEFAULT_SCHEMA_URL = "https://schemas.invalid/{contract}/{version}"
 
 _NOTE_WIDTH = 96  # comment lines stay readable in a diff
-
-# https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string
-_SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
-)
 
 
 @dataclass(slots=True)
@@ -82,7 +74,7 @@ def schema_url(contract: Contract, given: str | None) -> str:
     last = base.rpartition("/")[2] if parts.path.strip("/") else ""
     if last == contract.version:
         return base
-    if _SEMVER.fullmatch(last):
+    if SEMVER.fullmatch(last):
         raise RenderError(
             f"schema URL {given!r} ends in version {last}, but the contract is {contract.id}; the version in the URL"
             " must be the contract's (or give the schema family and the version is appended)"
@@ -137,7 +129,7 @@ def _effective_version(metric: Metric, contract_version: str) -> tuple[str, str 
     since = metric.since
     if since is None:
         return contract_version, None
-    if not _SEMVER.fullmatch(since):
+    if not SEMVER.fullmatch(since):
         return contract_version, (
             f"{metric.name}: since {since!r} is not a semantic version, so its renames are listed under the"
             f" contract version {contract_version}"
@@ -163,7 +155,7 @@ def _shadowed(metric: Metric, contract: Contract) -> list[str]:
 
 def _precedence(version: str) -> tuple[Any, ...]:
     """A sort key giving semver precedence (a pre-release sorts before its release); ties broken by the text."""
-    match = _SEMVER.fullmatch(version)
+    match = SEMVER.fullmatch(version)
     if match is None:  # pragma: no cover - only semantic versions reach here
         raise RenderError(f"{version!r} is not a semantic version")
     major, minor, patch, pre, _build = match.groups()
