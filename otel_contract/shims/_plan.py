@@ -94,7 +94,11 @@ class Selector:
         yield self.name, self.offset + (self.range or LOOKBACK_MS)
 
     def matching(self, store: Store) -> Iterator[tuple[Labels, Series]]:
-        for labels, series in store.series.get(self.name, {}).items():
+        by_labels = store.series.get(self.name, {})
+        if not self.matchers:
+            yield from by_labels.items()
+            return
+        for labels, series in by_labels.items():
             present = dict(labels)
             if all(matcher.test(present.get(matcher.label, "")) for matcher in self.matchers):
                 yield labels, series

@@ -155,8 +155,9 @@ class ShimEvaluator:
                 outputs.append((shim, elements, now))
                 if shim.expired(today):
                     findings.append(_expired(shim, today))
+            latest = max(newest.values())
             for name in {name for shim, _, _ in outputs for name in shim.reads}:
-                self._store.evict(name, max(newest.values()))
+                self._store.evict(name, latest)
         payload, points = emit(outputs, self._contract)
         return ShimResult(payload, points, frozenset(fed), tuple(findings))
 
