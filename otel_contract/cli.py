@@ -17,7 +17,13 @@ from typing import TextIO
 
 from otel_contract import __version__, baseline, gate
 from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
+from otel_contract.contract.files import ContractFileError
+from otel_contract.contract.files import resolve as resolve_contract
 from otel_contract.contract.loader import SCHEMA_RESOURCE
+from otel_contract.contract.model import Contract
+from otel_contract.diff import FailOn, Impact, compare
+from otel_contract.diff.formats import FORMATS as DIFF_FORMATS
+from otel_contract.diff.formats import RENDERERS as DIFF_RENDERERS
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import InputError, write_capture
@@ -230,6 +236,41 @@ def _build_parser() -> argparse.ArgumentParser:
         " a placeholder that never resolves)",
     )
     render.set_defaults(handler=_run_render)
+
+    diff = commands.add_parser(
+        "diff",
+        help="compare two contract versions: every change classified breaking, compatible or informational,"
+        " and the semver gate",
+        description="Compare two versions of a contract field by field (includes merged on each side): metrics,"
+        " units, types, attributes, allowed values, resource rules and actions, naming, policy and defaults, compat"
+        " shims, invariants and autoscaling signals. Each change is classified breaking (data accepted before is"
+        " rejected or flagged, or a query, dashboard or HPA loses data or changes meaning), compatible or"
+        " informational, with the reason in words. The semver gate fails when a breaking change comes without a"
+        " major version step (minor below 1.0.0), or anything changed without a version step.",
+        epilog="OLD and NEW are contract files, or git:REF:PATH to read PATH as committed at REF (PATH relative to"
+        " the current directory; includes are read from the same revision), e.g."
+        " otel-contract diff git:origin/main:contracts/ecommerce.yaml contracts/ecommerce.yaml --format markdown."
+        " Exit codes: 0 nothing at or above --fail-on, 1 the gate fails (or with --fail-on any, anything changed),"
+        " 2 a contract that cannot be read or is not schema-valid, or a bad git reference.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the contract before the change: a file or git:REF:PATH")
+    diff.add_argument("new", metavar="NEW", help="the contract after the change: a file or git:REF:PATH")
+    diff.add_argument(
+        "--format",
+        choices=DIFF_FORMATS,
+        default="text",
+        help="text; json (stable keys, schema: otel-contract schema --diff); markdown (the schema diff section of"
+        " an RFC); default text",
+    )
+    diff.add_argument("--output", "-o", metavar="FILE", help="write the diff to FILE instead of stdout")
+    diff.add_argument(
+        "--fail-on",
+        choices=tuple(choice.value for choice in FailOn),
+        default=FailOn.BREAKING.value,
+        help="breaking (default): exit 1 when the semver gate fails; any: also when anything changed at all;"
+        " none: report only",
+    )
+    diff.set_defaults(handler=_run_diff)
 
     explain = commands.add_parser(
         "rules",
@@ -608,19 +649,72 @@ def _run_render(args: argparse.Namespace) -> int:
     except RenderError as error:
         print(f"otel-contract: error: cannot render {chosen.name} of {contract.id}: {error}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        output = _open_output(args.output)
-    except OSError as error:
-        print(f"otel-contract: error: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+    if not _write_text(text, args.output):
         return EXIT_USAGE
+    if args.output is not None:
+        print(f"otel-contract: wrote {chosen.name} of {contract.id} to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_text(text: str, path: str | None) -> bool:
+    """Write ``text`` to ``path`` (stdout when None); False after saying why it could not be written."""
+    try:
+        output = _open_output(path)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return False
     try:
         output.write(text)
     finally:
         if output is not sys.stdout:
             output.close()
-    if args.output is not None:
-        print(f"otel-contract: wrote {chosen.name} of {contract.id} to {args.output}", file=sys.stderr)
-    return EXIT_OK
+    return True
+
+
+def _read_model(spec: str) -> Contract | None:
+    """The model of the contract that ``spec`` names (a path or git:REF:PATH), or None after saying why
+    it cannot be compared (exit 2). Semantic errors do not stop a comparison; they are mentioned."""
+    try:
+        files, path = resolve_contract(spec)
+        result = lint_contract(path, files=files)
+    except ContractFileError as error:
+        print(f"otel-contract: error: {error}", file=sys.stderr)
+        return None
+    except ContractUnreadable as error:
+        print(f"otel-contract: {_unreadable_line(error.findings[0])}", file=sys.stderr)
+        return None
+    if result.contract is None:
+        print(f"otel-contract: error: contract {spec} is not schema-valid, so it cannot be compared:", file=sys.stderr)
+        for finding in result.findings:
+            if finding.level is Level.ERROR:
+                print(f"  {finding.source}: {finding.message}", file=sys.stderr)
+        return None
+    errors = sum(1 for finding in result.findings if finding.level is Level.ERROR)
+    if errors:
+        noun = "error" if errors == 1 else "errors"
+        print(
+            f"otel-contract: warning: {spec} has {errors} {noun}; otel-contract check {spec} lists them",
+            file=sys.stderr,
+        )
+    return result.contract
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    old, new = _read_model(args.old), _read_model(args.new)
+    if old is None or new is None:
+        return EXIT_USAGE
+    result = compare(old, new)
+    if not _write_text(DIFF_RENDERERS[args.format](result), args.output):
+        return EXIT_USAGE
+    failed = result.fails(FailOn(args.fail_on))
+    if args.output is not None or args.format != "text":
+        verdict = "the version gate fails" if not result.gate.passed else "the version gate passes"
+        print(
+            f"otel-contract: diff {old.id} -> {new.id}: {len(result.changes)} changes,"
+            f" {result.count(Impact.BREAKING)} breaking; {verdict}",
+            file=sys.stderr,
+        )
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from otel_contract.contract._schema_errors import schema_findings
 from otel_contract.contract._yaml import LocDict, LocList, YamlSyntaxError, format_path, locate, parse_yaml
 from otel_contract.contract.checks import run_checks
 from otel_contract.contract.compiled import CompiledContract, compile_contract
+from otel_contract.contract.files import ContractFileError, ContractFiles, WorkingTree
 from otel_contract.contract.model import Contract, build_contract
 from otel_contract.findings import Finding, Location
 from otel_contract.rules import Level
@@ -83,12 +84,11 @@ def _validator() -> Draft202012Validator:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _read(path: Path, display: str) -> tuple[Any, list[Finding]]:
+def _read(files: ContractFiles, path: Path, display: str) -> tuple[Any, list[Finding]]:
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ContractUnreadable([_fatal(Location(display), f"cannot read contract: {reason}")]) from None
+        data = files.read_bytes(path)
+    except ContractFileError as error:
+        raise ContractUnreadable([_fatal(Location(display), str(error))]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -161,17 +161,12 @@ def _merge(base: Any, override: Any, at: tuple[str, ...] = ()) -> Any:
     return override
 
 
-def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-def _load_tree(path: Path, stack: tuple[Path, ...], seen: set[Path], included: list[str]) -> tuple[Any, list[Finding]]:
+def _load_tree(
+    files: ContractFiles, path: Path, stack: tuple[Path, ...], seen: set[Path], included: list[str]
+) -> tuple[Any, list[Finding]]:
     """The merged document rooted at ``path`` and the findings of every file in it."""
-    display = _display(path)
-    document, findings = _read(path, display)
+    display = files.display(path)
+    document, findings = _read(files, path, display)
     findings += schema_findings(document, display, _validator(), rules.CONTRACT_SCHEMA, what="the contract")
     if not isinstance(document, LocDict):
         return None, findings
@@ -184,24 +179,24 @@ def _load_tree(path: Path, stack: tuple[Path, ...], seen: set[Path], included: l
             target = (path.parent / entry).resolve()
             where = locate(document, ("include", index))
             if target in stack:
-                cycle = " -> ".join(_display(p) for p in (*stack[stack.index(target) :], target))
+                cycle = " -> ".join(files.display(p) for p in (*stack[stack.index(target) :], target))
                 findings.append(Finding.of(rules.CONTRACT_INCLUDE, f"include cycle: {cycle}", location=where))
                 continue
             if target in seen:
                 continue  # a shared base included along two paths is merged once
-            if not target.is_file():
+            if not files.is_file(target):
                 findings.append(
                     Finding.of(
                         rules.CONTRACT_INCLUDE,
-                        f"included file {entry!r} does not exist (looked for {_display(target)})",
+                        f"included file {entry!r} does not exist (looked for {files.display(target)})",
                         location=where,
                         path=format_path(("include", index)),
                     )
                 )
                 continue
             seen.add(target)
-            included.append(_display(target))
-            child, child_findings = _load_tree(target, (*stack, target), seen, included)
+            included.append(files.display(target))
+            child, child_findings = _load_tree(files, target, (*stack, target), seen, included)
             findings += child_findings
             if child is not None:
                 merged = child if merged is None else _merge(merged, child)
@@ -213,15 +208,19 @@ def _load_tree(path: Path, stack: tuple[Path, ...], seen: set[Path], included: l
 # --- entry points ----------------------------------------------------------------------------------
 
 
-def lint_contract(path: str | os.PathLike[str], *, today: date | None = None) -> LintResult:
-    """Every finding of the contract at ``path`` and its includes.
+def lint_contract(
+    path: str | os.PathLike[str], *, today: date | None = None, files: ContractFiles | None = None
+) -> LintResult:
+    """Every finding of the contract at ``path`` and its includes, read from ``files`` (default: the
+    working tree).
 
     Raises ``ContractUnreadable`` when a file cannot be read or parsed as YAML.
     """
+    files = files or WorkingTree()
     root = Path(path).resolve()
     included: list[str] = []
-    document, findings = _load_tree(root, (root,), {root}, included)
-    display = _display(root)
+    document, findings = _load_tree(files, root, (root,), {root}, included)
+    display = files.display(root)
     contract: Contract | None = None
     if document is not None and not any(f.rule is rules.CONTRACT_SCHEMA for f in findings):
         contract = build_contract(document, display, tuple(included))

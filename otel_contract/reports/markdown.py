@@ -35,9 +35,9 @@ def _section(report: Report, options: RenderOptions) -> str:
     verdict = "❌ failed" if failed else "✅ passed"
     threshold = options.fail_on.label if options.fail_on is not None else "none"
     lines = [
-        f"## otel-contract {options.command}: {_text(label(report))} {verdict}",
+        f"## otel-contract {options.command}: {cell_text(label(report))} {verdict}",
         "",
-        f"Fail on: **{threshold}** · source: {_code(report.source)}",
+        f"Fail on: **{threshold}** · source: {code_span(report.source)}",
         "",
         *_counts(report),
         "",
@@ -65,7 +65,7 @@ def _counts(report: Report) -> list[str]:
     return [
         "| errors | warnings | info | data points | rejected | baselined |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        _row(cells),
+        table_row(cells),
     ]
 
 
@@ -75,15 +75,15 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
         key=lambda f: (-f.level, f.rule.slug, f.metric or "", f.attribute or "", f.sort_key()),
     )
     rows = [
-        _row(
+        table_row(
             [
                 f.level.label,
-                _code(f.rule.slug),
-                _code(f.metric),
-                _code(f.attribute),
+                code_span(f.rule.slug),
+                code_span(f.metric),
+                code_span(f.attribute),
                 str(f.count),
-                _text(f.message),
-                _code(f.source),
+                cell_text(f.message),
+                code_span(f.source),
             ]
         )
         for f in ordered
@@ -95,16 +95,16 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
     return header + rows
 
 
-def _row(cells: Sequence[str]) -> str:
+def table_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _text(value: str) -> str:
+def cell_text(value: str) -> str:
     """Plain text for a table cell: markup characters escaped, line breaks kept as ``<br>``."""
     return "<br>".join(_MARKUP.sub(r"\\\1", line) for line in _NEWLINES.split(visible(value)))
 
 
-def _code(value: str | None) -> str:
+def code_span(value: str | None) -> str:
     """A code span for a name, or empty: fenced with a backtick run longer than any inside it."""
     if not value:
         return ""
