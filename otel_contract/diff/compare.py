@@ -8,7 +8,7 @@ action for the rule concerned ("is rejected (attribute-value)", "is flagged as m
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -682,26 +682,8 @@ class _Differ:
                     after,
                     f"{field_name} of {name} changed; documentation only",
                 )
-        self._bounded(
-            name,
-            f"{path}.precision",
-            old.precision,
-            new.precision,
-            kinds.METRIC_PRECISION_REDUCED,
-            kinds.METRIC_PRECISION_RAISED,
-            lambda n: f"{n} decimals" if n is not None else "no stated precision",
-            "consumers may rely on",
-        )
-        self._bounded(
-            name,
-            f"{path}.max_series",
-            old.max_series,
-            new.max_series,
-            kinds.MAX_SERIES_REDUCED,
-            kinds.MAX_SERIES_RAISED,
-            lambda n: f"{n} series" if n is not None else "no budget",
-            f"the cardinality budget is (over it, new series {_fate(actions, rules.CARDINALITY)}):",
-        )
+        self._precision(name, f"{path}.precision", old.precision, new.precision)
+        self._budget(name, f"{path}.max_series", old.max_series, new.max_series, actions)
         self._aliases(old, new, actions, ignore_alias)
         scope = _Scope(f" on {name}", f"{path}.attributes", Area.METRICS, actions)
         self._attribute_rules(scope, old.attributes, new.attributes)
@@ -803,31 +785,41 @@ class _Differ:
             reason = f"{name} moves from {before.value} to {after.value}; what is accepted does not change"
         self.add(kinds.METRIC_STABILITY, Area.METRICS, name, path, before, after, reason)
 
-    def _bounded(
-        self,
-        name: str,
-        path: str,
-        before: int | None,
-        after: int | None,
-        reduced: ChangeKind,
-        raised: ChangeKind,
-        describe: Callable[[int | None], str],
-        what: str,
-    ) -> None:
-        """A number where a lower value (or None for precision, a value for a budget) promises less."""
+    def _precision(self, name: str, path: str, before: int | None, after: int | None) -> None:
         if before == after:
             return
-        # None means "no precision promised" (the least) but "no budget" (the most).
-        unbounded = 10**18 if reduced is kinds.MAX_SERIES_REDUCED else -1
-        lower = (after if after is not None else unbounded) < (before if before is not None else unbounded)
+
+        def decimals(value: int | None) -> str:
+            return "no stated precision" if value is None else f"{value} decimals"
+
+        reduced = after is None or (before is not None and after < before)
         self.add(
-            reduced if lower else raised,
+            kinds.METRIC_PRECISION_REDUCED if reduced else kinds.METRIC_PRECISION_RAISED,
             Area.METRICS,
             name,
             path,
             before,
             after,
-            f"for {name} {what} {describe(after)} (was {describe(before)})",
+            f"consumers of {name} may rely on {decimals(after)} (was {decimals(before)})",
+        )
+
+    def _budget(self, name: str, path: str, before: int | None, after: int | None, actions: Actions) -> None:
+        if before == after:
+            return
+
+        def budget(value: int | None) -> str:
+            return "unlimited" if value is None else f"{value} series"
+
+        reduced = after is not None and (before is None or after < before)
+        consequence = f"; series beyond it, accepted before, {_fate(actions, rules.CARDINALITY)}" if reduced else ""
+        self.add(
+            kinds.MAX_SERIES_REDUCED if reduced else kinds.MAX_SERIES_RAISED,
+            Area.METRICS,
+            name,
+            path,
+            before,
+            after,
+            f"the cardinality budget of {name} is {budget(after)} (was {budget(before)}){consequence}",
         )
 
     def _aliases(self, old: Metric, new: Metric, actions: Actions, ignore: str | None) -> None:
