@@ -575,3 +575,66 @@ def test_json_matches_its_schema_and_markdown_puts_breaking_changes_first(tmp_pa
     rows = [token for token in tokens if token.type == "tr_open"]
     assert len(rows) == 1 + 1 + (1 + 2) + (1 + 1) + (1 + 1) + (1 + 1)  # counts + each table's header and rows
     assert "a \\| pipe" in markdown  # a pipe in a value cannot split the cell
+
+
+# --- the Jenkins "Contract diff" stage -----------------------------------------------------------------------
+
+
+def _stage_repo(tmp_path: Path) -> Path:
+    """A repository laid out like this one: the stage's script, the contracts, and this checkout's .venv."""
+    root = tmp_path / "ci"
+    shutil.copytree(CONTRACTS, root / "contracts")
+    (root / "pipelines" / "ci").mkdir(parents=True)
+    shutil.copy(REPO / "pipelines" / "ci" / "diff-contracts.sh", root / "pipelines" / "ci")
+    (root / ".venv").symlink_to(REPO / ".venv")
+    (root / ".gitignore").write_text(".venv\nout/\n")
+    _git(tmp_path, "init", "-q", "-b", "main", str(root))
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "contracts")
+    _git(root, "checkout", "-q", "-b", "change")
+    return root
+
+
+def _stage(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "pipelines/ci/diff-contracts.sh"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "TARGET": "main", "HOME": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_stage_archives_a_markdown_diff_per_contract_and_fails_on_a_failed_gate(tmp_path: Path) -> None:
+    root = _stage_repo(tmp_path)
+    _edit(root / "contracts/base/org.yaml", "allowed: [prod, staging, canary, dev]", "allowed: [prod, staging]")
+    _git(root, "commit", "-q", "-am", "narrow the environments")
+    result = _stage(root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    archived = sorted(path.name for path in (root / "out/ci/contract-diff").iterdir())
+    # the changed base itself, and every top-level contract since an included file changed
+    assert archived == ["base-org.md", "ecommerce.md", "hpa-app.md", "otel-contract-self.md"]
+    hpa = (root / "out/ci/contract-diff/hpa-app.md").read_text()
+    assert "Version gate: ❌ failed" in hpa and "attribute-values-removed" in hpa
+    assert "No change to the contract." in (root / "out/ci/contract-diff/otel-contract-self.md").read_text()
+
+    _edit(root / "contracts/hpa-app.yaml", "version: 1.0.0", "version: 2.0.0")
+    _edit(root / "contracts/base/org.yaml", "version: 1.0.0", "version: 2.0.0")
+    # ecommerce overrides deployment.environment, and org-base is not included by the self contract
+    _git(root, "commit", "-q", "-am", "major bumps")
+    passed = _stage(root)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "4 contract(s) compared with main" in passed.stdout
+
+
+def test_the_stage_lists_new_contracts_and_compares_nothing_without_changes(tmp_path: Path) -> None:
+    root = _stage_repo(tmp_path)
+    assert _stage(root).stdout.strip() == "diff-contracts: 0 contract(s) compared with main; exit 0"
+    shutil.copy(root / "contracts/hpa-app.yaml", root / "contracts/queue.yaml")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "a new contract")
+    result = _stage(root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contracts/queue.yaml is new on this branch" in result.stdout
