@@ -8,7 +8,7 @@ action for the rule concerned ("is rejected (attribute-value)", "is flagged as m
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -74,6 +74,14 @@ def _fate(actions: Actions, rule: Rule) -> str:
     if action is Action.FLAG:
         return f"is flagged as {rule.slug}"
     return f"breaks the contract, though this contract's policy ignores {rule.slug}"
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for each key whose value differs; None stands for absent."""
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before != after:
+            yield key, before, after
 
 
 def _listing(values: Iterable[Any]) -> str:
@@ -287,11 +295,8 @@ class _Differ:
     def _allowed_values(
         self, scope: _Scope, old: Mapping[str, tuple[Any, ...]], new: Mapping[str, tuple[Any, ...]], path: str
     ) -> None:
-        for key in sorted(old.keys() | new.keys()):
+        for key, before, after in _changed(old, new):
             subject, where = f"{key}{scope.where}", f"{scope.path}.{path}.{key}"
-            before, after = old.get(key), new.get(key)
-            if before == after:
-                continue
             fate = _fate(scope.actions, scope.value_rule)
             if before is None:
                 assert after is not None
@@ -342,69 +347,58 @@ class _Differ:
                 )
 
     def _patterns(self, scope: _Scope, old: Mapping[str, str], new: Mapping[str, str], path: str) -> None:
-        for key in sorted(old.keys() | new.keys()):
-            before, after = old.get(key), new.get(key)
-            if before == after:
-                continue
-            subject, where = f"{key}{scope.where}", f"{scope.path}.{path}.{key}"
-            if after is None:
-                self.add(
-                    kinds.ATTRIBUTE_PATTERN_DROPPED,
-                    scope.area,
-                    subject,
-                    where,
-                    before,
-                    None,
-                    f"values of {key}{scope.where} no longer have to match {before!r}",
-                )
-            else:
-                was = f" (was {before!r})" if before else ""
-                self.add(
-                    kinds.ATTRIBUTE_PATTERN,
-                    scope.area,
-                    subject,
-                    where,
-                    before,
-                    after,
-                    f"values of {key}{scope.where} must now match {after!r}{was}: a value that passed before may"
-                    f" not, and such data {_fate(scope.actions, scope.value_rule)}",
-                )
+        for key, before, after in _changed(old, new):
+            was = f" (was {before!r})" if before else ""
+            self._tightened_or_dropped(
+                scope,
+                key,
+                path,
+                (before, after),
+                (kinds.ATTRIBUTE_PATTERN, kinds.ATTRIBUTE_PATTERN_DROPPED),
+                f"values of {key}{scope.where} must now match {after!r}{was}: a value that passed before may"
+                f" not, and such data {_fate(scope.actions, scope.value_rule)}",
+                f"values of {key}{scope.where} no longer have to match {before!r}",
+            )
 
     def _types(self, scope: _Scope, old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> None:
-        for key in sorted(old.keys() | new.keys()):
-            before, after = old.get(key), new.get(key)
-            if before == after:
-                continue
-            subject, where = f"{key}{scope.where}", f"{scope.path}.{path}.{key}"
-            if after is None:
-                self.add(
-                    kinds.ATTRIBUTE_TYPE_DROPPED,
-                    scope.area,
-                    subject,
-                    where,
-                    before,
-                    None,
-                    f"{key}{scope.where} may have any type now, not only {before}",
-                )
-            else:
-                was = f"{before}" if before else "any type"
-                self.add(
-                    kinds.ATTRIBUTE_TYPE,
-                    scope.area,
-                    subject,
-                    where,
-                    before,
-                    after,
-                    f"{key}{scope.where} is now {after} (was {was}): values are coerced where they can be, and"
-                    f" consumers comparing against the old type see different values; a value that cannot be"
-                    f" coerced {_fate(scope.actions, scope.value_rule)}",
-                )
+        for key, before, after in _changed(old, new):
+            self._tightened_or_dropped(
+                scope,
+                key,
+                path,
+                (before, after),
+                (kinds.ATTRIBUTE_TYPE, kinds.ATTRIBUTE_TYPE_DROPPED),
+                f"{key}{scope.where} is now {_json(after)} (was {_json(before) or 'any type'}): values are coerced"
+                " where they can be, and consumers comparing against the old type see different values; a value"
+                f" that cannot be coerced {_fate(scope.actions, scope.value_rule)}",
+                f"{key}{scope.where} may have any type now, not only {_json(before)}",
+            )
+
+    def _tightened_or_dropped(
+        self,
+        scope: _Scope,
+        key: str,
+        path: str,
+        values: tuple[Any, Any],
+        kinds_: tuple[ChangeKind, ChangeKind],
+        tightened: str,
+        dropped: str,
+    ) -> None:
+        """A constraint on an attribute's values that was added or changed, or dropped (new value None)."""
+        before, after = values
+        gone = after is None
+        self.add(
+            kinds_[1] if gone else kinds_[0],
+            scope.area,
+            f"{key}{scope.where}",
+            f"{scope.path}.{path}.{key}",
+            before,
+            after,
+            dropped if gone else tightened,
+        )
 
     def _renames(self, scope: _Scope, old: Mapping[str, str], new: Mapping[str, str], path: str) -> None:
-        for key in sorted(old.keys() | new.keys()):
-            before, after = old.get(key), new.get(key)
-            if before == after:
-                continue
+        for key, before, after in _changed(old, new):
             where = f"{scope.path}.{path}.{key}"
             if before is None:
                 reason = f"{key} is now renamed to {after}{scope.where}: queries and dashboards that read {key} lose it"
