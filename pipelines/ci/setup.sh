@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 make --no-print-directory install
 bash pipelines/ci/install-promtool.sh
+bash pipelines/ci/install-ceph-fixtures.sh
 mkdir -p out/ci
