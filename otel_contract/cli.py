@@ -24,6 +24,7 @@ from otel_contract.contract.model import Contract
 from otel_contract.diff import FailOn, Impact, compare
 from otel_contract.diff.formats import FORMATS as DIFF_FORMATS
 from otel_contract.diff.formats import RENDERERS as DIFF_RENDERERS
+from otel_contract.diff.formats import SCHEMA_RESOURCE as DIFF_SCHEMA_RESOURCE
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import InputError, write_capture
@@ -73,13 +74,30 @@ def _build_parser() -> argparse.ArgumentParser:
         " alias collisions, regexes, UCUM units, attribute sets, rename chains, compat shims and their"
         " expiry, semver, metadata). Every finding names file:line:column, the key path and the rule.",
         epilog="Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,"
-        " 2 a file that cannot be read or is not YAML.",
+        " 2 a file that cannot be read or is not YAML (with --require-rfc also: a base revision that cannot be"
+        " read, or an RFC whose front matter cannot, named file:line).",
     )
     check.add_argument("contracts", nargs="+", metavar="CONTRACT", help="contract YAML files")
     _report_options(check)
     _fail_on_option(check, default="error")
     _budget_option(check)
     _today_option(check)
+    rfc_options = check.add_argument_group("RFC options")
+    rfc_options.add_argument(
+        "--require-rfc",
+        action="store_true",
+        help="a contract whose version differs from its version at --rfc-base (or that is new there) needs an RFC"
+        " naming the contract and the new version in --rfc-dir (any status but rejected); else a missing-rfc error",
+    )
+    rfc_options.add_argument(
+        "--rfc-base",
+        metavar="REF",
+        help="the git revision versions are compared with (default: origin/$CHANGE_TARGET when CHANGE_TARGET is"
+        " set, else origin/main if it exists, else HEAD)",
+    )
+    rfc_options.add_argument(
+        "--rfc-dir", metavar="DIR", help="where the RFCs are (default: rfcs/ next to each contract file)"
+    )
     check.set_defaults(handler=_run_check)
 
     validate = commands.add_parser(
@@ -272,6 +290,67 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     diff.set_defaults(handler=_run_diff)
 
+    rfc = commands.add_parser(
+        "rfc",
+        help="contract change RFCs: write one with the schema diff filled in, refresh it, list them",
+        description="A contract change goes through review as an RFC: a Markdown file in rfcs/ next to the"
+        " contract (NNNN-title-slug.md) whose front matter names the contract and the version it introduces, and"
+        " whose sections answer what the review board asks (collection, precision, lifecycle, owners, rollout,"
+        " compat shims). check --require-rfc fails when a contract's version changed and no RFC names it.",
+    )
+    rfc_commands = rfc.add_subparsers(dest="rfc_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    rfc_commands.required = True
+    rfc_base_help = (
+        "the contract before the change: a file or git:REF:PATH (default: the contract's path at"
+        " origin/$CHANGE_TARGET when CHANGE_TARGET is set, else at origin/main if it exists, else at HEAD;"
+        " a contract absent there is a new contract)"
+    )
+    rfc_new = rfc_commands.add_parser(
+        "new",
+        help="write a new RFC from the template, with the schema diff against the base filled in",
+        description="Write rfcs/NNNN-title-slug.md (the next free number) from the directory's TEMPLATE.md, or"
+        " the built-in template: front matter naming the contract, its new version and the base version, tables"
+        " of what the contract says about the metrics and shims the change touches, and the schema diff"
+        " (otel-contract diff --format markdown) between the schema-diff markers.",
+        epilog="The path written is printed on stderr. Exit codes: 0 written; 1 written, but the version gate"
+        " fails (the RFC shows why; bump the version and run rfc update); 2 usage error, an unreadable contract"
+        " or base, a bad template, or the file exists (an RFC is never overwritten).",
+    )
+    rfc_new.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract after the change")
+    rfc_new.add_argument("--base", metavar="BASE", help=rfc_base_help)
+    rfc_new.add_argument("--dir", metavar="DIR", help="the RFC directory (default: rfcs/ next to the contract)")
+    rfc_new.add_argument(
+        "--author", action="append", default=[], metavar="NAME", help="an author (repeat; default: git user.name)"
+    )
+    rfc_new.add_argument("--output", "-o", metavar="FILE", help="write the RFC here instead of DIR/NNNN-slug.md")
+    rfc_new.add_argument(
+        "--today", type=_iso_date, metavar="YYYY-MM-DD", help="the RFC's created date (default: today)"
+    )
+    rfc_new.add_argument("title", metavar="TITLE", help="what the change does, in a few words")
+    rfc_new.set_defaults(handler=_run_rfc)
+    rfc_update = rfc_commands.add_parser(
+        "update",
+        help="refresh an RFC's schema diff and versions after the contract changed in review",
+        description="Replace the schema diff between the RFC's markers and set version and base_version in its"
+        " front matter (comments and the rest kept); the prose is not touched.",
+        epilog="Exit codes: 0 updated; 1 updated, but the version gate fails; 2 usage error, an unreadable"
+        " contract, base or RFC (file:line named).",
+    )
+    rfc_update.add_argument("rfc", metavar="RFC", help="the RFC file")
+    rfc_update.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract after the change")
+    rfc_update.add_argument("--base", metavar="BASE", help=rfc_base_help)
+    rfc_update.set_defaults(handler=_run_rfc)
+    rfc_list = rfc_commands.add_parser(
+        "list",
+        help="list the RFCs of directories, checking every front matter",
+        description="One line per RFC: number, status, contract and versions, title, file.",
+        epilog="Exit codes: 0 listed, 2 an RFC whose front matter cannot be read (file:line named).",
+    )
+    rfc_list.add_argument(
+        "dirs", nargs="*", default=["contracts/rfcs"], metavar="DIR", help="RFC directories (default contracts/rfcs)"
+    )
+    rfc_list.set_defaults(handler=_run_rfc)
+
     explain = commands.add_parser(
         "rules",
         help="list every rule with its level, runtime action and meaning",
@@ -280,14 +359,73 @@ def _build_parser() -> argparse.ArgumentParser:
     explain.add_argument("slug", nargs="?", help="show one rule")
     explain.set_defaults(handler=_run_rules)
 
+    usage = commands.add_parser(
+        "usage",
+        help="which dashboards, panels and rules read each contract metric; archive the unused ones",
+        description="Read Grafana dashboards (JSON: panels, rows, collapsed rows, legacy rows[].panels[], templating"
+        " variables such as label_values(metric, label), query_result(...) and metrics(regex), annotations; the HTTP"
+        " API's dashboard export too) and Prometheus rule files (groups[].rules[]), extract the metric names"
+        " every query reads with promql-parser (Grafana variables such as $__rate_interval and [$var] are replaced"
+        " first), and report per contract metric the dashboards, panels and rules that use it, directly or through a"
+        " recording rule or compat shim. A metric nothing uses, not archived yet, whose since version was reached (per"
+        " the git history of the file that defines it) at least --archive-after before --today is an archive"
+        " candidate; --write marks candidates stability: archived and bumps the contract version as diff requires.",
+        epilog="Examples: otel-contract usage -c contracts/ecommerce.yaml --dashboards grafana/"
+        " --rules prometheus/rules/; otel-contract usage -c c.yaml --dashboards d/ --format markdown"
+        " >> $GITHUB_STEP_SUMMARY. --today also sets"
+        " the date shim expiry is judged against. Exit codes: 0 report written (also with candidates, unless"
+        " --fail-on-candidates), 1 archive candidates left with --fail-on-candidates, 2 usage error, a missing"
+        " directory, a file that is not JSON/YAML (named with its line), an unusable contract, or a failed --write.",
+    )
+    _contract_option(usage)
+    usage.add_argument(
+        "--dashboards",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Grafana dashboard JSON: a directory (searched recursively for *.json) or a file; repeatable",
+    )
+    usage.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Prometheus rule files: a directory (searched recursively for *.yml, *.yaml) or a file; repeatable",
+    )
+    usage.add_argument(
+        "--archive-after",
+        default="6mo",
+        metavar="WINDOW",
+        help="how long ago a metric's since version must have been reached for it to be an archive candidate:"
+        " N days (180d) or N calendar months (6mo); default 6mo",
+    )
+    usage.add_argument(
+        "--format", choices=("text", "json", "markdown"), default="text", help="report format (default text)"
+    )
+    usage.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    usage.add_argument(
+        "--write",
+        action="store_true",
+        help="mark archive candidates stability: archived in the files that define them (comments and layout kept)"
+        " and bump the root contract's version as diff requires",
+    )
+    usage.add_argument(
+        "--fail-on-candidates",
+        action="store_true",
+        help="exit 1 when archive candidates remain (not with --write, which archives them)",
+    )
+    usage.set_defaults(handler=_run_usage)
+
     schema = commands.add_parser(
         "schema",
         help="print the contract JSON Schema (for editors and the YAML language server)",
         description="Print the contract JSON Schema (or with --report, the schema of validate's and check's JSON"
-        " report), or with --path where the installed copy is.",
+        " report; with --diff, the schema of diff's JSON), or with --path where the installed copy is.",
     )
     schema.add_argument("--path", action="store_true", help="print the file path of the installed schema")
-    schema.add_argument("--report", action="store_true", help="the JSON report's schema instead of the contract's")
+    which = schema.add_mutually_exclusive_group()
+    which.add_argument("--report", action="store_true", help="the JSON report's schema instead of the contract's")
+    which.add_argument("--diff", action="store_true", help="the schema of diff --format json")
     schema.set_defaults(handler=_run_schema)
     return parser
 
@@ -534,6 +672,13 @@ def _write_report(reports: list[Report], fmt: str, path: str | None, options: Re
 def _run_check(args: argparse.Namespace) -> int:
     reports: list[Report] = []
     unreadable = False
+    if (args.rfc_base or args.rfc_dir) and not args.require_rfc:
+        print("otel-contract: error: --rfc-base and --rfc-dir go with --require-rfc", file=sys.stderr)
+        return EXIT_USAGE
+    if args.require_rfc:
+        from otel_contract.rfc.git import default_ref
+
+        rfc_base = args.rfc_base or default_ref(os.environ, Path.cwd())
     for path in args.contracts:
         try:
             result = lint_contract(path, today=args.today)
@@ -543,15 +688,18 @@ def _run_check(args: argparse.Namespace) -> int:
                 print(f"otel-contract: {_unreadable_line(finding)}", file=sys.stderr)
             continue
         contract = result.contract
-        reports.append(
-            Report(
-                source=result.path,
-                contract_name=contract.name if contract else None,
-                contract_version=contract.version if contract else None,
-                findings=result.findings,
-                metrics=tuple(metric.name for metric in contract.metrics) if contract else (),
-            )
+        report = Report(
+            source=result.path,
+            contract_name=contract.name if contract else None,
+            contract_version=contract.version if contract else None,
+            findings=result.findings,
+            metrics=tuple(metric.name for metric in contract.metrics) if contract else (),
         )
+        if args.require_rfc and contract is not None:
+            required = _rfc_required(path, report, contract, args, rfc_base)
+            unreadable = unreadable or required is None
+            report = required or report
+        reports.append(report)
     options = _render_options(args, "check")
     code = _write_report(reports, args.format, args.output, options)
     if code != EXIT_OK:
@@ -615,11 +763,63 @@ def _run_serve(args: argparse.Namespace) -> int:
     return serve(config, dict(os.environ))
 
 
+def _run_usage(args: argparse.Namespace) -> int:
+    from otel_contract import usage
+
+    try:
+        window = usage.ArchiveWindow.parse(args.archive_after)
+    except ValueError as error:
+        print(f"otel-contract: error: --archive-after: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.dashboards and not args.rules:
+        print("otel-contract: error: usage needs --dashboards DIR or --rules DIR (or both)", file=sys.stderr)
+        return EXIT_USAGE
+    compiled = _load(args.contract, args.today)
+    if compiled is None:
+        return EXIT_USAGE
+    contract = compiled.contract
+    try:
+        scan = usage.scan_files(args.dashboards, args.rules)
+    except usage.UsageInputError as error:
+        print(f"otel-contract: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    from otel_contract.usage.contract_files import defining_files
+
+    introduced = usage.introduced_dates(contract, defining_files(Path(args.contract)))
+    report = usage.analyse(contract, scan, introduced, today=args.today or date.today(), window=window)
+    written = None
+    if args.write:
+        try:
+            written = usage.archive(args.contract, contract, [m.name for m in report.candidates])
+        except usage.ArchiveError as error:
+            print(f"otel-contract: error: cannot write {args.contract}: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    from otel_contract.usage.report import renderer as usage_renderer
+    from otel_contract.usage.report import summary as usage_summary
+
+    try:
+        output = _open_output(args.output)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output.write(usage_renderer(args.format)(report, written))
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    print(usage_summary(report), file=sys.stderr)
+    if args.fail_on_candidates and report.candidates and written is None:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
 def _run_schema(args: argparse.Namespace) -> int:
     from importlib import resources
 
     if args.report:
         resource = resources.files("otel_contract.reports").joinpath(REPORT_SCHEMA_RESOURCE)
+    elif args.diff:
+        resource = resources.files("otel_contract.reports").joinpath(DIFF_SCHEMA_RESOURCE)
     else:
         resource = resources.files("otel_contract.contract").joinpath(SCHEMA_RESOURCE)
     if args.path:
@@ -715,6 +915,191 @@ def _run_diff(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class _RfcBase:
+    contract: Contract | None  # None: the contract is new at the base
+    spec: str  # how the base is named: a path or git:REF:PATH
+
+
+def _run_rfc(args: argparse.Namespace) -> int:
+    from otel_contract.rfc import RfcError
+
+    runners = {"new": _rfc_new, "update": _rfc_update, "list": _rfc_list}
+    try:
+        return runners[args.rfc_command](args)
+    except RfcError as error:
+        print(f"otel-contract: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _rfc_new(args: argparse.Namespace) -> int:
+    from otel_contract.diff.formats import render_markdown
+    from otel_contract.rfc import Draft, file_name, fill, next_number, number_of, sections, store
+    from otel_contract.rfc import git as rfc_git
+    from otel_contract.rfc.advice import gate_advice
+    from otel_contract.rfc.facts import new_contract_diff
+
+    if not args.title.strip():
+        print("otel-contract: error: the RFC needs a TITLE", file=sys.stderr)
+        return EXIT_USAGE
+    new = _rfc_contract(args.contract)
+    base = _rfc_base(args.base, args.contract) if new else None
+    if new is None or base is None:
+        return EXIT_USAGE
+    directory = Path(args.dir) if args.dir else Path(args.contract).parent / "rfcs"
+    template, template_name = store.read_template(directory)
+    output = Path(args.output) if args.output else None
+    number = (number_of(output.name) if output else None) or next_number(store.file_names(directory))
+    target = output or directory / file_name(number, args.title)
+    authors = tuple(args.author) or tuple(filter(None, [rfc_git.author(Path.cwd())]))
+    draft = Draft(
+        number=number,
+        title=args.title.strip(),
+        contract=new.name,
+        version=new.version,
+        base_version=base.contract.version if base.contract else None,
+        authors=authors,
+        owners=new.owners,
+        created=args.today or date.today(),
+    )
+    result = compare(base.contract, new) if base.contract else None
+    schema_diff = render_markdown(result, heading_level=3) if result else new_contract_diff(new, base.spec)
+    text = fill(template, template_name, draft, sections(base.contract, new), schema_diff)
+    try:
+        store.write_new(target, text)
+    except FileExistsError:
+        print(
+            f"otel-contract: error: {target} exists; an RFC is never overwritten (choose another --output, or"
+            f" refresh it: otel-contract rfc update {target} -c {args.contract})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {target}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"otel-contract: wrote RFC {number:04d} ({_rfc_change(draft.base_version, new)}) to {target}", file=sys.stderr
+    )
+    advice = gate_advice(result, contract_path=args.contract, rfc_path=str(target))
+    if advice.message:
+        print(f"otel-contract: {advice.message}", file=sys.stderr)
+    return EXIT_FINDINGS if advice.fails else EXIT_OK
+
+
+def _rfc_update(args: argparse.Namespace) -> int:
+    from otel_contract.diff.formats import render_markdown
+    from otel_contract.rfc import parse, replace_schema_diff, store, with_values
+    from otel_contract.rfc.advice import gate_advice
+    from otel_contract.rfc.facts import new_contract_diff
+    from otel_contract.rfc.naming import number_of
+
+    path = Path(args.rfc)
+    text = store.read_text(path)
+    shown = store.display(path)
+    rfc = parse(text, shown, number_of(path.name) or 0)
+    new = _rfc_contract(args.contract)
+    base = _rfc_base(args.base, args.contract) if new else None
+    if new is None or base is None:
+        return EXIT_USAGE
+    if rfc.contract != new.name:
+        print(
+            f"otel-contract: error: {shown} is about contract {rfc.contract}, but {args.contract} is {new.name}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    result = compare(base.contract, new) if base.contract else None
+    schema_diff = render_markdown(result, heading_level=3) if result else new_contract_diff(new, base.spec)
+    base_version = base.contract.version if base.contract else None
+    text = with_values(text, shown, {"version": new.version, "base_version": base_version})
+    text = replace_schema_diff(text, shown, schema_diff)
+    try:
+        store.rewrite(path, text)
+    except OSError as error:
+        print(f"otel-contract: error: cannot write {shown}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"otel-contract: updated {rfc.label} ({_rfc_change(base_version, new)}) in {shown}", file=sys.stderr)
+    advice = gate_advice(result, contract_path=args.contract, rfc_path=str(path))
+    if advice.message:
+        print(f"otel-contract: {advice.message}", file=sys.stderr)
+    return EXIT_FINDINGS if advice.fails else EXIT_OK
+
+
+def _rfc_list(args: argparse.Namespace) -> int:
+    from otel_contract.rfc import store
+
+    for directory in args.dirs:
+        for rfc in store.load_rfcs(Path(directory)):
+            change = f"{rfc.base_version} -> {rfc.version}" if rfc.base_version else f"new at {rfc.version}"
+            print(f"{rfc.number:04d}  {rfc.status.value:8}  {rfc.contract} {change}  {rfc.title}  ({rfc.path})")
+    return EXIT_OK
+
+
+def _rfc_contract(spec: str) -> Contract | None:
+    from otel_contract.contract.files import GIT_PREFIX
+
+    if spec.startswith(GIT_PREFIX):
+        print(f"otel-contract: error: -c takes the contract file after the change, not {spec}", file=sys.stderr)
+        return None
+    return _read_model(spec)
+
+
+def _rfc_base(base: str | None, contract_path: str) -> _RfcBase | None:
+    """The contract before the change, or None after saying why it cannot be read (exit 2)."""
+    from otel_contract.rfc import git as rfc_git
+
+    if base is not None:
+        old = _read_model(base)
+        return _RfcBase(old, base) if old else None
+    try:
+        ref = rfc_git.default_ref(os.environ, Path.cwd())
+        spec = rfc_git.spec(ref, contract_path)
+        if not rfc_git.exists_at(ref, contract_path):
+            return _RfcBase(None, spec)
+    except ContractFileError as error:
+        print(f"otel-contract: error: no --base, and the default base cannot be read: {error}", file=sys.stderr)
+        return None
+    old = _read_model(spec)
+    return _RfcBase(old, spec) if old else None
+
+
+def _rfc_change(base_version: str | None, new: Contract) -> str:
+    return f"{new.name} {base_version} -> {new.version}" if base_version else f"new contract {new.id}"
+
+
+def _rfc_required(path: str, report: Report, contract: Contract, args: argparse.Namespace, ref: str) -> Report | None:
+    """``report`` with a missing-RFC finding when ``contract``'s version changed since ``ref`` and no RFC
+    names the new one; None after saying why it cannot be told (exit 2)."""
+    import shlex
+
+    from otel_contract.rfc import RfcError, missing_rfc, store, version_location
+    from otel_contract.rfc import git as rfc_git
+
+    directory = Path(args.rfc_dir) if args.rfc_dir else Path(path).parent / "rfcs"
+    try:
+        base_version = rfc_git.version_at(ref, path)
+        rfcs = store.load_rfcs(directory) if base_version != contract.version else ()
+    except (ContractFileError, RfcError) as error:
+        print(f"otel-contract: error: --require-rfc: {error}", file=sys.stderr)
+        return None
+    command = (
+        f"otel-contract rfc new -c {shlex.quote(path)} --base {shlex.quote(rfc_git.spec(ref, path))}"
+        + (f" --dir {shlex.quote(args.rfc_dir)}" if args.rfc_dir else "")
+        + " 'TITLE'"
+    )
+    finding = missing_rfc(
+        contract,
+        base_version=base_version,
+        base_ref=ref,
+        rfcs=rfcs,
+        rfc_dir=store.display(directory),
+        location=version_location(Path(path).read_text(encoding="utf-8"), report.source),
+        new_command=command,
+    )
+    if finding is None:
+        return report
+    return replace(report, findings=tuple(sorted((*report.findings, finding), key=Finding.sort_key)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

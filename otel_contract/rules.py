@@ -196,6 +196,10 @@ METRIC_METADATA = _rule("metric-metadata", E, FLAG, _C, "A stable metric has no 
 RFC_FIELD = _rule(
     "rfc-field", W, FLAG, _C, "A stable metric lacks an RFC field (collection, precision) reviewers rely on."
 )
+# Judged against a git base, so only ``check --require-rfc`` reports it (not lint_contract alone).
+MISSING_RFC = _rule(
+    "missing-rfc", E, FLAG, _C, "The contract version changed, but no RFC names the contract and its new version."
+)
 
 # --- pipeline config rules (``otel-contract serve``) ---------------------------------------------
 PIPELINE_CONFIG = _rule(

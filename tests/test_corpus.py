@@ -38,9 +38,15 @@ def _findings(path: Path) -> tuple[Finding, ...]:
         return error.findings
 
 
+# Rules judged against more than the file: missing-rfc compares the version with a git revision and
+# reads the RFC directory (check --require-rfc), so a lone corpus file cannot show it; tests/test_rfc.py
+# does, in a temporary git repository.
+_NOT_FROM_ONE_FILE = {RULES["missing-rfc"].slug}
+
+
 def test_corpus_covers_every_contract_rule() -> None:
     covered = {rule for path in CORPUS for (rule, _, _) in _expected(path)}
-    contract_rules = {slug for slug, rule in RULES.items() if rule.scope & Scope.CONTRACT}
+    contract_rules = {slug for slug, rule in RULES.items() if rule.scope & Scope.CONTRACT} - _NOT_FROM_ONE_FILE
     assert contract_rules <= covered, f"no corpus file for {sorted(contract_rules - covered)}"
 
 
