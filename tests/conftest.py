@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -26,6 +27,24 @@ def run_cli(*args: str, cwd: Path = REPO, stdin: str | None = None) -> subproces
         timeout=120,
         check=False,
     )
+
+
+def git(cwd: Path, *args: str, when: str | None = None) -> str:
+    """Run git in a test repository with a fixed identity (and commit date ``when``, YYYY-MM-DD)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid"}
+    env |= {"GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    if when:
+        env |= {"GIT_AUTHOR_DATE": f"{when}T12:00:00+00:00", "GIT_COMMITTER_DATE": f"{when}T12:00:00+00:00"}
+    result = subprocess.run(
+        ["git", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
 
 
 @pytest.fixture

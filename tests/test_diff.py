@@ -20,7 +20,7 @@ from otel_contract.contract import lint_contract
 from otel_contract.diff import KINDS, Bump, Impact, bump_between, compare, next_version, required_bump
 from otel_contract.diff.formats import load_schema, render_json, render_markdown, to_json
 from otel_contract.diff.model import version_gate
-from tests.conftest import CONTRACTS, REPO, run_cli
+from tests.conftest import CONTRACTS, REPO, git, run_cli
 
 BASE = REPO / "tests" / "data" / "diff" / "base.yaml"
 
@@ -127,8 +127,8 @@ CASES: list[tuple[str, Callable[[Doc], None], list[str]]] = [
     ),
     ("experimental to stable", _set(f"{QUEUE}/stability", "stable"), ["metric-stability"]),
     ("archived to stable", _set("metrics/legacy_jobs_total/stability", "stable"), ["metric-stability"]),
-    ("metadata", _set(f"{DURATION}/owner", "team-b"), ["metric-metadata"]),
-    ("since", _set(f"{DURATION}/since", "1.1.0"), ["metric-metadata"]),
+    ("metadata", _set(f"{DURATION}/owner", "team-b"), ["metric-documentation"]),
+    ("since", _set(f"{DURATION}/since", "1.1.0"), ["metric-documentation"]),
     ("precision reduced", _set(f"{DURATION}/precision", 1), ["metric-precision-reduced"]),
     ("precision dropped", _set(f"{DURATION}/precision", _DELETE), ["metric-precision-reduced"]),
     ("precision raised", _set(f"{DURATION}/precision", 6), ["metric-precision-raised"]),
@@ -415,26 +415,14 @@ def test_gate(tmp_path: Path, base_doc: Doc) -> None:
 # --- the command line, git revisions and formats -------------------------------------------------------------
 
 
-def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository holding a copy of contracts/ (the ecommerce contract includes base/org.yaml)."""
     root = tmp_path / "repo"
     shutil.copytree(CONTRACTS, root / "contracts")
-    _git(root.parent, "init", "-q", "-b", "main", str(root))
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "contracts")
+    git(root.parent, "init", "-q", "-b", "main", str(root))
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "contracts")
     return root
 
 
@@ -498,10 +486,10 @@ def test_includes_are_read_from_the_same_revision(repo: Path) -> None:
 
 
 def test_a_path_in_a_git_spec_is_relative_to_the_current_directory(repo: Path) -> None:
-    _git(repo, "checkout", "-q", "-b", "change")
+    git(repo, "checkout", "-q", "-b", "change")
     _edit(repo / ECOMMERCE, "version: 1.4.0", "version: 1.4.1")
     _edit(repo / ECOMMERCE, "description: Checkout, cart", "description: The checkout, cart")
-    _git(repo, "commit", "-q", "-am", "describe")
+    git(repo, "commit", "-q", "-am", "describe")
     result = run_cli("diff", "git:main:ecommerce.yaml", "git:change:ecommerce.yaml", cwd=repo / "contracts")
     assert result.returncode == 0, result.stderr
     assert "contract-metadata" in result.stdout
@@ -588,10 +576,10 @@ def _stage_repo(tmp_path: Path) -> Path:
     shutil.copy(REPO / "pipelines" / "ci" / "diff-contracts.sh", root / "pipelines" / "ci")
     (root / ".venv").symlink_to(REPO / ".venv")
     (root / ".gitignore").write_text(".venv\nout/\n")
-    _git(tmp_path, "init", "-q", "-b", "main", str(root))
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "contracts")
-    _git(root, "checkout", "-q", "-b", "change")
+    git(tmp_path, "init", "-q", "-b", "main", str(root))
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "contracts")
+    git(root, "checkout", "-q", "-b", "change")
     return root
 
 
@@ -610,7 +598,7 @@ def _stage(root: Path) -> subprocess.CompletedProcess[str]:
 def test_the_stage_archives_a_markdown_diff_per_contract_and_fails_on_a_failed_gate(tmp_path: Path) -> None:
     root = _stage_repo(tmp_path)
     _edit(root / "contracts/base/org.yaml", "allowed: [prod, staging, canary, dev]", "allowed: [prod, staging]")
-    _git(root, "commit", "-q", "-am", "narrow the environments")
+    git(root, "commit", "-q", "-am", "narrow the environments")
     result = _stage(root)
     assert result.returncode == 1, result.stdout + result.stderr
     archived = sorted(path.name for path in (root / "out/ci/contract-diff").iterdir())
@@ -623,7 +611,7 @@ def test_the_stage_archives_a_markdown_diff_per_contract_and_fails_on_a_failed_g
     _edit(root / "contracts/hpa-app.yaml", "version: 1.0.0", "version: 2.0.0")
     _edit(root / "contracts/base/org.yaml", "version: 1.0.0", "version: 2.0.0")
     # ecommerce overrides deployment.environment, and org-base is not included by the self contract
-    _git(root, "commit", "-q", "-am", "major bumps")
+    git(root, "commit", "-q", "-am", "major bumps")
     passed = _stage(root)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "4 contract(s) compared with main" in passed.stdout
@@ -633,8 +621,14 @@ def test_the_stage_lists_new_contracts_and_compares_nothing_without_changes(tmp_
     root = _stage_repo(tmp_path)
     assert _stage(root).stdout.strip() == "diff-contracts: 0 contract(s) compared with main; exit 0"
     shutil.copy(root / "contracts/hpa-app.yaml", root / "contracts/queue.yaml")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "a new contract")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "a new contract")
     result = _stage(root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "contracts/queue.yaml is new on this branch" in result.stdout
+
+
+def test_the_json_schema_is_printed_by_the_schema_command() -> None:
+    printed = run_cli("schema", "--diff")
+    assert printed.returncode == 0
+    assert json.loads(printed.stdout) == load_schema()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from otel_contract.usage import ArchiveWindow, analyse, scan_files, substitute
 from otel_contract.usage.model import Scan, SourceKind
 from otel_contract.usage.report import load_schema
 from tests.ceph_fixtures import CephFixtures, ceph_fixtures_fixture  # noqa: F401 - the fixture
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, git, run_cli
 
 DATA = REPO / "tests" / "data" / "usage"
 HANDMADE = DATA / "handmade"
@@ -207,27 +206,19 @@ def test_uses_through_recording_rules_and_compat_shims(handmade: Scan) -> None:
 # --- archive candidates from git history --------------------------------------------------------------
 
 
-def _git(repo: Path, *args: str, when: str | None = None) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    if when:
-        env |= {"GIT_AUTHOR_DATE": f"{when}T12:00:00+00:00", "GIT_COMMITTER_DATE": f"{when}T12:00:00+00:00"}
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-
-
 @pytest.fixture
 def shop_repo(tmp_path: Path) -> Path:
     """shop.yaml (+ shop-base.yaml) in a git repository: version 1.0.0 on 2026-01-10, 1.1.0 on 2026-10-01."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q")
+    git(repo, "init", "-q")
     text = (DATA / "shop.yaml").read_text("utf-8")
     (repo / "shop.yaml").write_text(text.replace("version: 1.1.0", "version: 1.0.0"), "utf-8")
     shutil.copy(DATA / "shop-base.yaml", repo / "shop-base.yaml")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "shop 1.0.0", when="2026-01-10")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "shop 1.0.0", when="2026-01-10")
     (repo / "shop.yaml").write_text(text, "utf-8")
-    _git(repo, "commit", "-q", "-am", "shop 1.1.0", when="2026-10-01")
+    git(repo, "commit", "-q", "-am", "shop 1.1.0", when="2026-10-01")
     return repo
 
 
@@ -322,7 +313,7 @@ def test_write_archives_candidates_keeping_comments_and_bumps_minor(shop_repo: P
 def test_write_bumps_major_when_the_policy_rejects_deprecated_metrics(shop_repo: Path) -> None:
     shop = shop_repo / "shop.yaml"
     shop.write_text(shop.read_text("utf-8") + "\npolicy:\n  deprecated-metric: reject\n", "utf-8")
-    _git(shop_repo, "commit", "-q", "-am", "policy", when="2026-10-02")
+    git(shop_repo, "commit", "-q", "-am", "policy", when="2026-10-02")
     result = run_cli(
         "usage", "-c", str(shop), "--dashboards", str(HANDMADE), "--today", "2026-11-22", "--write", "--format", "json"
     )

@@ -69,11 +69,11 @@ class GitRevision:
             relative = self._object(path)
         except ValueError:
             raise ContractFileError(f"{path} is outside the git repository at {self.toplevel}") from None
-        return _git(self.toplevel, "show", relative)
+        return run_git(self.toplevel, "show", relative)
 
     def is_file(self, path: Path) -> bool:
         try:
-            kind = _git(self.toplevel, "cat-file", "-t", self._object(path))
+            kind = run_git(self.toplevel, "cat-file", "-t", self._object(path))
         except (ValueError, ContractFileError):
             return False
         return kind.strip() == b"blob"
@@ -85,7 +85,8 @@ class GitRevision:
             return str(path)
 
 
-def _git(cwd: Path, *args: str) -> bytes:
+def run_git(cwd: Path, *args: str) -> bytes:
+    """The output of ``git ARGS`` in ``cwd``; ``ContractFileError`` with git's last line of complaint."""
     try:
         result = subprocess.run(
             ["git", *args],
@@ -120,9 +121,9 @@ def resolve(spec: str) -> tuple[ContractFiles, Path]:
     if not sep or not ref or not path:
         raise ContractFileError(f"{spec}: expected git:REF:PATH, e.g. git:origin/main:contracts/ecommerce.yaml")
     cwd = Path.cwd()
-    toplevel = Path(_git(cwd, "rev-parse", "--show-toplevel").decode().strip())
+    toplevel = Path(run_git(cwd, "rev-parse", "--show-toplevel").decode().strip())
     try:
-        _git(toplevel, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        run_git(toplevel, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
     except ContractFileError:
         raise ContractFileError(f"{spec}: {ref!r} is not a commit in the git repository at {toplevel}") from None
     target = (cwd / path).resolve()

@@ -668,7 +668,7 @@ class _Differ:
             before, after = getattr(old, field_name), getattr(new, field_name)
             if before != after:
                 self.add(
-                    kinds.METRIC_METADATA,
+                    kinds.METRIC_DOCUMENTATION,
                     Area.METRICS,
                     name,
                     f"{path}.{field_name}",

@@ -108,7 +108,7 @@ METRIC_DEPRECATED_REJECTED = _kind(
     "A metric became deprecated or archived, and the policy rejects deprecated metrics.",
 )
 METRIC_STABILITY = _kind("metric-stability", I, "The stability changed in a way that accepts everything it did.")
-METRIC_METADATA = _kind("metric-metadata", I, "Description, owner, collection, since or replaced_by changed.")
+METRIC_DOCUMENTATION = _kind("metric-documentation", I, "Description, owner, collection, since or replaced_by changed.")
 METRIC_PRECISION_REDUCED = _kind("metric-precision-reduced", B, "Consumers may rely on fewer decimals than before.")
 METRIC_PRECISION_RAISED = _kind("metric-precision-raised", C, "Consumers may rely on more decimals than before.")
 ALIAS_ADDED = _kind("alias-added", C, "A legacy name is now accepted and normalized.")

@@ -24,13 +24,18 @@ class Bump(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class _Version:
+class SemanticVersion:
     core: tuple[int, int, int]
     release: bool  # True sorts after False: a release follows its pre-releases (semver §11)
     prerelease: tuple[tuple[int, int | str], ...]
 
 
-def _parse(version: str) -> _Version:
+def version_key(version: str) -> SemanticVersion:
+    """A sort key for a semantic version, ordered by semver precedence; ValueError when it is not one."""
+    return _parse(version)
+
+
+def _parse(version: str) -> SemanticVersion:
     match = SEMVER.match(version)
     if match is None:
         raise ValueError(f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
@@ -38,7 +43,7 @@ def _parse(version: str) -> _Version:
     identifiers = tuple(
         (0, int(part)) if part.isdigit() else (1, part) for part in (prerelease.split(".") if prerelease else ())
     )
-    return _Version((int(major), int(minor), int(patch)), prerelease is None, identifiers)
+    return SemanticVersion((int(major), int(minor), int(patch)), prerelease is None, identifiers)
 
 
 def bump_between(old: str, new: str) -> Bump:

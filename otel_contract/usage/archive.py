@@ -23,6 +23,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from otel_contract import rules
 from otel_contract.contract import lint_contract
 from otel_contract.contract.model import Contract, Stability
 from otel_contract.rules import Level
@@ -76,7 +77,9 @@ def archive(root: str | os.PathLike[str], contract: Contract, names: Sequence[st
     }
     for path, text in rewritten.items():
         _replace_file(path, text)
-    errors = [f for f in lint_contract(root_path).findings if f.level is Level.ERROR and f.rule.slug != "expired-shim"]
+    errors = [
+        f for f in lint_contract(root_path).findings if f.level is Level.ERROR and f.rule is not rules.EXPIRED_SHIM
+    ]
     if errors:
         for path, text in originals.items():
             _replace_file(path, text)

@@ -10,14 +10,15 @@ fewer metrics are candidates, never more.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 import yaml
 
-from otel_contract.contract.model import SEMVER, Contract
+from otel_contract.contract.files import ContractFileError, run_git
+from otel_contract.contract.model import Contract
+from otel_contract.diff.version import SemanticVersion, version_key
 from otel_contract.usage.analysis import Introduced
 
 # Commits whose diff touches a top-level version line (the file's first commit adds it).
@@ -54,12 +55,11 @@ def _reached(path: Path, since: str, history: list[tuple[date, str]] | str) -> I
     return Introduced(None, f"no commit of {path.name} has version {since} or later")
 
 
-def _key(version: str) -> tuple[tuple[int, int, int], bool] | None:
-    match = SEMVER.match(version)
-    if match is None:
+def _key(version: str) -> SemanticVersion | None:
+    try:
+        return version_key(version)
+    except ValueError:
         return None
-    major, minor, patch, prerelease, _ = match.groups()
-    return (int(major), int(minor), int(patch)), prerelease is None
 
 
 def _version_history(path: Path) -> list[tuple[date, str]] | str:
@@ -83,9 +83,6 @@ def _version_history(path: Path) -> list[tuple[date, str]] | str:
 
 def _git(cwd: Path, *args: str) -> str | None:
     try:
-        result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return run_git(cwd, *args).decode("utf-8", "replace")
+    except ContractFileError:
         return None
-    return result.stdout if result.returncode == 0 else None
