@@ -4,12 +4,12 @@ and Markdown (a pull-request comment)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from otel_contract.reports.markdown import cell_text, code_span, table_row
 from otel_contract.usage.analysis import MetricUsage, UsageReport, Use
 from otel_contract.usage.archive import ArchiveResult
 from otel_contract.usage.model import Source, Unparsed
@@ -189,8 +189,6 @@ def _written_dict(written: ArchiveResult | None) -> dict[str, Any] | None:
 
 # --- Markdown --------------------------------------------------------------------------------------
 
-_MARKUP = re.compile(r"([\\`*_\[\]<>|~&!])")
-
 
 def render_markdown(report: UsageReport, written: ArchiveResult | None = None) -> str:
     scan = report.scan
@@ -201,8 +199,8 @@ def render_markdown(report: UsageReport, written: ArchiveResult | None = None) -
         f" {scan.rules} rules; {len(scan.queries)} queries parsed, {len(scan.unparsed)} unparsed."
         f" Archive window: {report.window} before {report.today.isoformat()}.",
         "",
-        "| metric | stability | used by | since | candidate |",
-        "|---|---|---|---|---|",
+        table_row(["metric", "stability", "used by", "since", "candidate"]),
+        table_row(["---"] * 5),
     ]
     for metric in report.metrics:
         used_by = "<br>".join(
@@ -213,7 +211,7 @@ def render_markdown(report: UsageReport, written: ArchiveResult | None = None) -
             since += f" ({metric.introduced.on.isoformat()})"
         candidate = "**yes**" if metric.candidate else "no"
         lines.append(
-            f"| `{metric.name}` | {metric.stability.value} | {used_by or _md(metric.reason)} | {since} | {candidate} |"
+            table_row([code_span(metric.name), metric.stability.value, used_by or _md(metric.reason), since, candidate])
         )
     if scan.unparsed:
         lines += ["", f"<details><summary>{len(scan.unparsed)} unparsed queries</summary>", ""]
@@ -225,4 +223,5 @@ def render_markdown(report: UsageReport, written: ArchiveResult | None = None) -
 
 
 def _md(text: str) -> str:
-    return _MARKUP.sub(r"\\\1", " ".join(text.split()))
+    """Text for a table cell or a list item, on one line."""
+    return cell_text(" ".join(text.split()))
