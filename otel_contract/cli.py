@@ -224,7 +224,9 @@ def _build_parser() -> argparse.ArgumentParser:
         " is deterministic (no timestamp, tool version or path): commit it next to the contract and re-render in CI"
         " to catch drift.",
         epilog="Examples: otel-contract render rules -c contracts/ecommerce.yaml -o rules/compat.yaml;"
-        " otel-contract render schema -c contracts/ecommerce.yaml --schema-url https://schemas.example.com/ecommerce."
+        " otel-contract render schema -c contracts/ecommerce.yaml --schema-url https://schemas.example.com/ecommerce;"
+        " otel-contract render adapter -c contracts/hpa-app.yaml --format config;"
+        " otel-contract render hpa -c contracts/hpa-app.yaml --namespace hpa-app."
         " Exit codes: 0 written, 2 usage error, an invalid contract, an option the artefact does not take or cannot"
         " express, or an output that cannot be written.",
     )
@@ -252,6 +254,35 @@ def _build_parser() -> argparse.ArgumentParser:
         help="where the schema file is published: the schema family, to which the contract version is appended, or"
         " the full URL ending in the contract version (default https://schemas.invalid/<contract name>/<version>,"
         " a placeholder that never resolves)",
+    )
+    autoscaling_options = render.add_argument_group("adapter, hpa and keda options")
+    autoscaling_options.add_argument(
+        "--translation-strategy",
+        metavar="STRATEGY",
+        help="how the pipeline names contract metrics and attributes in Prometheus, as Prometheus'"
+        " otlp.translation_strategy: UnderscoreEscapingWithSuffixes (default: hpa_app_consume_count, a counter,"
+        " becomes hpa_app_consume_count_total, as the Collector's Prometheus exporters and prometheus-client write it),"
+        " UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes, or NoTranslation (the contract's names as"
+        " they are, e.g. a service scraped directly that exposes hpa_app_consume_count)",
+    )
+    autoscaling_options.add_argument(
+        "--format",
+        dest="adapter_format",
+        metavar="FORMAT",
+        help="adapter: helm-values (default: the rules: block of the prometheus-community/prometheus-adapter chart)"
+        " or config (the adapter's --config file)",
+    )
+    autoscaling_options.add_argument(
+        "--namespace",
+        metavar="NAMESPACE",
+        help="hpa, keda: the namespace of the manifests (default: none, kubectl's current namespace); keda needs it"
+        " for pods and object signals, whose queries select the workload's Pods in it",
+    )
+    autoscaling_options.add_argument(
+        "--prometheus-url",
+        metavar="URL",
+        help="keda: the Prometheus server the triggers query (default http://prometheus-operated.monitoring.svc:9090,"
+        " the Prometheus Operator's service in namespace monitoring)",
     )
     render.set_defaults(handler=_run_render)
 
@@ -841,9 +872,7 @@ def _run_render(args: argparse.Namespace) -> int:
     contract = _load(args.contract, args.today)
     if contract is None:
         return EXIT_USAGE
-    options = ArtefactOptions(
-        today=args.today or date.today(), group=args.group, interval=args.interval, schema_url=args.schema_url
-    )
+    options = ArtefactOptions(today=args.today or date.today(), **{name: getattr(args, name) for name in OPTION_FIELDS})
     try:
         text = chosen.render(contract.contract, options)
     except RenderError as error:

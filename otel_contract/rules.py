@@ -196,6 +196,13 @@ METRIC_METADATA = _rule("metric-metadata", E, FLAG, _C, "A stable metric has no 
 RFC_FIELD = _rule(
     "rfc-field", W, FLAG, _C, "A stable metric lacks an RFC field (collection, precision) reviewers rely on."
 )
+AUTOSCALING_SIGNAL = _rule(
+    "autoscaling-signal",
+    E,
+    FLAG,
+    _C,
+    "An autoscaling signal cannot feed its HPA: unknown metric, no pod/namespace label, no rate window, bad target.",
+)
 # Judged against a git base, so only ``check --require-rfc`` reports it (not lint_contract alone).
 MISSING_RFC = _rule(
     "missing-rfc", E, FLAG, _C, "The contract version changed, but no RFC names the contract and its new version."

@@ -608,7 +608,7 @@ def test_the_stage_archives_a_markdown_diff_per_contract_and_fails_on_a_failed_g
     assert "Version gate: ❌ failed" in hpa and "attribute-values-removed" in hpa
     assert "No change to the contract." in (root / "out/ci/contract-diff/otel-contract-self.md").read_text()
 
-    _edit(root / "contracts/hpa-app.yaml", "version: 1.0.0", "version: 2.0.0")
+    _edit(root / "contracts/hpa-app.yaml", "version: 2.0.0", "version: 3.0.0")
     _edit(root / "contracts/base/org.yaml", "version: 1.0.0", "version: 2.0.0")
     # ecommerce overrides deployment.environment, and org-base is not included by the self contract
     git(root, "commit", "-q", "-am", "major bumps")

@@ -155,12 +155,12 @@ def _comments_above_rules(text: str) -> list[list[str]]:
 # --- render rules --------------------------------------------------------------------------------
 
 
-def test_registry_lists_rules_and_schema() -> None:
-    assert tuple(ARTEFACTS) == ("rules", "schema")
+def test_registry_lists_every_artefact() -> None:
+    assert tuple(ARTEFACTS) == ("rules", "schema", "adapter", "hpa", "keda")
     assert artefact("rules").render is prometheus_rules.render
     assert artefact("schema").render is otel_schema.render
-    with pytest.raises(ValueError, match="unknown artefact 'hpa'"):
-        artefact("hpa")
+    with pytest.raises(ValueError, match="unknown artefact 'grafana'"):
+        artefact("grafana")
 
 
 def test_ecommerce_rules_pass_promtool(promtool: str, tmp_path: Path) -> None:
@@ -682,7 +682,7 @@ def test_cli_invalid_contract_names_file_and_line(write: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["render", "hpa", "-c", str(ECOMMERCE)], "invalid choice: 'hpa'"),
+        (["render", "grafana", "-c", str(ECOMMERCE)], "invalid choice: 'grafana'"),
         (["render", "rules"], "--contract"),
         (["render", "schema", "-c", str(ECOMMERCE), "--group", "x"], "--group does not apply to render schema"),
         (["render", "rules", "-c", str(ECOMMERCE), "--schema-url", "https://x/y"], "--schema-url does not apply"),

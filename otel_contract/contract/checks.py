@@ -15,6 +15,7 @@ from typing import Any
 import promql_parser
 
 from otel_contract import rules, units
+from otel_contract.autoscaling import signals
 from otel_contract.contract._yaml import format_path, locate
 from otel_contract.contract.model import SEMVER, Contract, MetricType, Stability
 from otel_contract.findings import Finding
@@ -395,6 +396,21 @@ def _check_metadata(contract: Contract, out: Reporter) -> None:
                 )
 
 
+def _check_autoscaling(contract: Contract, out: Reporter) -> None:
+    for index, signal in enumerate(contract.autoscaling):
+        for problem in signals.problems(contract, signal):
+            out.report(
+                rules.AUTOSCALING_SIGNAL, ("autoscaling", index, problem.field), problem.message, metric=signal.metric
+            )
+    for index, problem in signals.conflicts(contract):
+        out.report(
+            rules.AUTOSCALING_SIGNAL,
+            ("autoscaling", index, problem.field),
+            problem.message,
+            metric=contract.autoscaling[index].metric,
+        )
+
+
 CHECKS: tuple[Check, ...] = (
     _check_version,
     _check_metric_names,
@@ -405,6 +421,7 @@ CHECKS: tuple[Check, ...] = (
     _check_renames,
     _check_shims,
     _check_metadata,
+    _check_autoscaling,
 )
 
 

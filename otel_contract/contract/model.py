@@ -166,6 +166,20 @@ class Invariant:
 
 
 @dataclass(frozen=True, slots=True)
+class DescribedObject:
+    kind: str
+    name: str
+    api_version: str = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSmoothing:
+    alpha: float
+    interval: str  # a duration such as 30s
+    max_gap: int | None = None  # None: Prometheus' 5-minute lookback, in intervals
+
+
+@dataclass(frozen=True, slots=True)
 class AutoscalingSignal:
     metric: str
     kind: SignalKind
@@ -180,6 +194,9 @@ class AutoscalingSignal:
     rate_window: str | None = None
     selector: Mapping[str, str] = field(default_factory=_no_entries)
     behavior: Mapping[str, Any] = field(default_factory=_no_entries)
+    resources: Mapping[str, str] = field(default_factory=_no_entries)  # Kubernetes resource -> attribute key
+    described_object: DescribedObject | None = None
+    smoothing: SignalSmoothing | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +311,13 @@ def _signal(doc: Mapping[str, Any]) -> AutoscalingSignal:
         rate_window=doc.get("rate_window"),
         selector=_frozen(doc.get("selector")),
         behavior=_frozen(doc.get("behavior")),
+        resources=_frozen(doc.get("resources")),
+        described_object=DescribedObject(described["kind"], described["name"], described.get("api_version", "v1"))
+        if (described := doc.get("described_object"))
+        else None,
+        smoothing=SignalSmoothing(float(smoothing["ewma"]["alpha"]), smoothing["interval"], smoothing.get("max_gap"))
+        if (smoothing := doc.get("smoothing"))
+        else None,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -1034,8 +1034,8 @@ class _Differ:
                     )
 
 
-_SIGNAL_READS = ("kind", "name", "selector", "rate_window", "scale_target")
-_SIGNAL_TUNING = ("target", "min_replicas", "max_replicas", "behavior")
+_SIGNAL_READS = ("kind", "name", "selector", "rate_window", "scale_target", "resources", "described_object")
+_SIGNAL_TUNING = ("target", "min_replicas", "max_replicas", "behavior", "smoothing")
 
 
 def _signal(signal: AutoscalingSignal) -> dict[str, JsonValue]:
@@ -1049,6 +1049,9 @@ def _signal(signal: AutoscalingSignal) -> dict[str, JsonValue]:
         "min_replicas": signal.min_replicas,
         "max_replicas": signal.max_replicas,
         "behavior": _json(signal.behavior),
+        "resources": _json(signal.resources),
+        "described_object": _json(asdict(signal.described_object) if signal.described_object else None),
+        "smoothing": _json(asdict(signal.smoothing) if signal.smoothing else None),
     }
 
 

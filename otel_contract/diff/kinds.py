@@ -185,8 +185,10 @@ INVARIANT_METADATA = _kind("invariant-metadata", I, "An invariant's description 
 SIGNAL_ADDED = _kind("signal-added", C, "An autoscaling signal was added.")
 SIGNAL_REMOVED = _kind("signal-removed", B, "An autoscaling signal was removed: its HPA loses its metric.")
 SIGNAL_CHANGED = _kind(
-    "signal-changed", B, "What a signal reads changed (metric, kind, name, selector, rate window or scale target)."
+    "signal-changed", B, "What a signal reads changed (kind, name, selector, rate window, resources, target object)."
 )
-SIGNAL_TUNED = _kind("signal-tuned", I, "How a signal scales changed (target, replicas, behavior), not what it reads.")
+SIGNAL_TUNED = _kind(
+    "signal-tuned", I, "How a signal scales changed (target, replicas, behavior, smoothing), not what it reads."
+)
 
 KINDS: Mapping[str, ChangeKind] = MappingProxyType({kind.slug: kind for kind in _CATALOG})

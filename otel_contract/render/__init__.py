@@ -33,10 +33,22 @@ class ArtefactOptions:
     group: str | None = None  # rules: the rule group's name
     interval: str | None = None  # rules: the rule group's evaluation interval
     schema_url: str | None = None  # schema: where the schema file is published
+    translation_strategy: str | None = None  # adapter, hpa, keda: how the pipeline names metrics in Prometheus
+    namespace: str | None = None  # hpa, keda: the namespace of the workloads
+    prometheus_url: str | None = None  # keda: the Prometheus server the trigger queries
+    adapter_format: str | None = None  # adapter: helm-values or config
 
 
 # Fields of ArtefactOptions that a user sets per artefact (``today`` applies to all).
-OPTION_FIELDS: tuple[str, ...] = ("group", "interval", "schema_url")
+OPTION_FIELDS: tuple[str, ...] = (
+    "group",
+    "interval",
+    "schema_url",
+    "translation_strategy",
+    "namespace",
+    "prometheus_url",
+    "adapter_format",
+)
 
 Renderer = Callable[[Contract, ArtefactOptions], str]
 
@@ -73,6 +85,26 @@ ARTEFACTS: Mapping[str, Artefact] = MappingProxyType(
                 " renames, for the Collector's schema processor and other schema-aware consumers",
                 "otel_schema",
                 frozenset({"schema_url"}),
+            ),
+            Artefact(
+                "adapter",
+                "prometheus-adapter rules (custom metrics for pods/object signals, external metrics for external"
+                " ones) for the contract's autoscaling: signals, as the adapter's Helm chart values or its config file",
+                "adapter",
+                frozenset({"translation_strategy", "adapter_format"}),
+            ),
+            Artefact(
+                "hpa",
+                "autoscaling/v2 HorizontalPodAutoscaler manifests, one per scale target, reading the metrics the"
+                " adapter rules expose",
+                "hpa",
+                frozenset({"translation_strategy", "namespace"}),
+            ),
+            Artefact(
+                "keda",
+                "KEDA ScaledObjects, one per scale target, with a Prometheus trigger per signal (no adapter needed)",
+                "keda",
+                frozenset({"translation_strategy", "namespace", "prometheus_url"}),
             ),
         )
     }

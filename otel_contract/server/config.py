@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -23,6 +22,7 @@ from jsonschema import Draft202012Validator
 from otel_contract import rules
 from otel_contract.contract._schema_errors import schema_findings
 from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
+from otel_contract.durations import parse_duration
 from otel_contract.findings import Finding, Location
 from otel_contract.server.exporters import OtlpGrpcSettings, TlsSettings
 from otel_contract.server.queue import QueueSettings
@@ -105,19 +105,6 @@ class Overrides:
 
 
 # --- parsing helpers ---------------------------------------------------------------------------------
-
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
-_SECONDS_PER = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds in ``5s``, ``500ms``, ``2m``, ``1h`` or a plain number of seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 2m)")
-    return float(match.group(1)) * _SECONDS_PER[match.group(2)]
 
 
 @cache

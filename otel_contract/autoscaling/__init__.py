@@ -1,0 +1,1 @@
+"""Autoscaling signals: rendering and smoothing."""
