@@ -866,7 +866,7 @@ def _run_render(args: argparse.Namespace) -> int:
     chosen = artefact(args.artefact)
     foreign = [name for name in OPTION_FIELDS if getattr(args, name) is not None and name not in chosen.options]
     if foreign:
-        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        flags = ", ".join("--format" if name == "adapter_format" else "--" + name.replace("_", "-") for name in foreign)
         print(f"otel-contract: error: {flags} does not apply to render {chosen.name}", file=sys.stderr)
         return EXIT_USAGE
     contract = _load(args.contract, args.today)

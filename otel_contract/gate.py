@@ -11,7 +11,7 @@ inputs (a scrape's Content-Type), optional lints of the metrics as they arrived 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -93,6 +93,16 @@ def _contract_metrics(request: ExportMetricsServiceRequest, contract: CompiledCo
     }
 
 
+def _contract_names(request: ExportMetricsServiceRequest, names: Mapping[str, str]) -> None:
+    """Rename, in place, the metrics an exposition names as Prometheus translates contract metrics."""
+    for resource in request.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                contract_name = names.get(metric.name)
+                if contract_name is not None:
+                    metric.name = contract_name
+
+
 def run(
     captures: Iterable[Capture],
     contract: CompiledContract,
@@ -115,6 +125,8 @@ def run(
         metrics = isinstance(request, ExportMetricsServiceRequest)
         if isinstance(request, ExportMetricsServiceRequest) and linter and (capture.exposition or lint_otlp):
             totals.add_findings(linter.lint(request, capture.location))
+        if isinstance(request, ExportMetricsServiceRequest) and capture.exposition and contract.prometheus_names:
+            _contract_names(request, contract.prometheus_names)
         outcome = process_capture(capture, contract, state, options)
         totals.add(outcome)
         if metrics:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
 
@@ -92,3 +94,17 @@ def is_counter(metric: Metric) -> bool:
 def label_name(key: str, strategy: TranslationStrategy = DEFAULT_STRATEGY) -> str:
     """The Prometheus label an attribute key becomes."""
     return sanitize_attribute(key) if strategy.escapes else key
+
+
+def translated_names(metrics: Iterable[Metric], taken: Iterable[str]) -> Mapping[str, str]:
+    """Prometheus name -> contract name, for the metrics whose default translation differs from their
+    name (``hpa_app_consume_count_total`` -> ``hpa_app_consume_count``) and is not itself ``taken`` (a
+    contract metric or alias), so that a scrape of a service the contract describes is read by its
+    contract names, as the Collector's Prometheus receiver with name normalization reads it."""
+    occupied = set(taken)
+    names: dict[str, str] = {}
+    for metric in metrics:
+        translated = metric_series_name(metric)
+        if translated != metric.name and translated not in occupied:
+            names.setdefault(translated, metric.name)
+    return MappingProxyType(names)

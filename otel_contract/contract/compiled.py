@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
 
 from otel_contract import rules, units
 from otel_contract._wire import frame
+from otel_contract.autoscaling.signals import attribute_roles
 from otel_contract.contract.model import Alias, AttributeType, Contract, Metric, Scalar
+from otel_contract.prometheus_names import translated_names
 from otel_contract.rules import RULES, Action, Rule, Scope
 
 
@@ -45,6 +47,8 @@ class CompiledMetric:
     patterns: Mapping[str, re.Pattern[str]]
     actions: Mapping[Rule, Action]  # the contract's actions overlaid with the metric's own policy
     checks_attributes: bool  # False when the metric constrains no attribute: the per-point walk is skipped
+    # Required attributes an autoscaling signal maps to a Kubernetes object -> why, for missing-attribute.
+    attribute_roles: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def name(self) -> str:
@@ -80,6 +84,9 @@ class CompiledContract:
     legacy_tokens: tuple[bytes, ...]
     # Compat shims' output names: passed through untouched when they come from the compat scope.
     shim_records: frozenset[str] = frozenset()
+    # Prometheus names of contract metrics that differ from them (a counter's _total): read back to the
+    # contract name when the input is a Prometheus exposition.
+    prometheus_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def id(self) -> str:
@@ -95,7 +102,9 @@ def _alias_factor(alias: Alias, metric: Metric) -> Fraction | None:
         return None
 
 
-def _compile_metric(contract: Contract, metric: Metric, actions: Mapping[Rule, Action]) -> CompiledMetric:
+def _compile_metric(
+    contract: Contract, metric: Metric, actions: Mapping[Rule, Action], roles: Mapping[tuple[str, str], str]
+) -> CompiledMetric:
     own = metric.attributes
     return CompiledMetric(
         metric=metric,
@@ -108,6 +117,9 @@ def _compile_metric(contract: Contract, metric: Metric, actions: Mapping[Rule, A
         patterns=MappingProxyType({key: re.compile(pattern) for key, pattern in own.patterns.items()}),
         actions=MappingProxyType({**actions, **metric.policy}),
         checks_attributes=bool(own.required or own.forbidden or own.values or own.patterns),
+        attribute_roles=MappingProxyType(
+            {key: role for (name, key), role in roles.items() if name == metric.name and key in own.required}
+        ),
     )
 
 
@@ -116,7 +128,8 @@ def compile_contract(contract: Contract) -> CompiledContract:
     actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
     actions[rules.UNKNOWN_METRIC] = contract.unknown_metrics
     actions.update(contract.policy)
-    metrics = {metric.name: _compile_metric(contract, metric, actions) for metric in contract.metrics}
+    roles = attribute_roles(contract)
+    metrics = {metric.name: _compile_metric(contract, metric, actions, roles) for metric in contract.metrics}
     aliases = {
         alias.name: AliasTarget(alias, metrics[metric.name], _alias_factor(alias, metric))
         for metric in contract.metrics
@@ -150,4 +163,5 @@ def compile_contract(contract: Contract) -> CompiledContract:
         # The whole field encoding, not the bare text, so that status_code does not match inside http.status_code.
         legacy_tokens=tuple(sorted(frame(name.encode()) for name in legacy)),
         shim_records=frozenset(shim.record for shim in contract.compat),
+        prometheus_names=translated_names(contract.metrics, {*metrics, *aliases}),
     )

@@ -432,6 +432,7 @@ class _Run:
         name = compiled.name
         actions = compiled.actions
         required, forbidden = compiled.required, compiled.forbidden
+        roles = compiled.attribute_roles
         allowed, patterns = compiled.allowed, compiled.patterns
         report = self.sink.report
 
@@ -442,7 +443,8 @@ class _Run:
                     reject |= report(
                         rules.MISSING_ATTRIBUTE,
                         actions,
-                        f"{name}: a data point lacks required attribute {key!r}",
+                        f"{name}: a data point lacks required attribute {key!r}"
+                        + (f" ({roles[key]})" if key in roles else ""),
                         metric=name,
                         attribute=key,
                     )
