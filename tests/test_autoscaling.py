@@ -11,6 +11,7 @@ validated against the vendored Kubernetes autoscaling/v2 and KEDA schemas.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -29,6 +30,7 @@ from otel_contract.render import ArtefactOptions, RenderError, artefact
 
 from .conftest import CONTRACTS, REPO, TODAY, run_cli
 from .k8s_schemas import validate_manifest
+from .prometheus_server import hpa_app
 
 HPA_APP = CONTRACTS / "hpa-app.yaml"
 CLASSIC = REPO / "tests" / "data" / "autoscaling"
@@ -437,3 +439,43 @@ def test_check_rejects_a_pods_signal_without_pod_labels(tmp_path: Path) -> None:
         in result.stdout
     )
     assert "'namespace' or 'k8s.namespace.name'" in result.stdout and "'pod' or 'k8s.pod.name'" in result.stdout
+
+
+# --- validate on a /metrics URL -----------------------------------------------------------------------
+
+
+def _serve_consumer(identity: Any) -> Any:
+    app = hpa_app()
+    config = app.HpaAppConfig(role=app.Role.CONSUMER, consume_rate=10.0, identity=identity)
+    return app.serve(app.HpaApp(config))
+
+
+def test_validate_on_a_url_flags_the_pods_signal_whose_series_lack_pod_and_namespace() -> None:
+    serving = _serve_consumer(None)  # the bug: the app exports no pod/namespace labels
+    try:
+        result = run_cli("validate", "-c", str(HPA_APP), serving.url, "--format", "json")
+    finally:
+        serving.stop()
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    missing = {f["attribute"]: f for f in findings if f["rule"] == "missing-attribute"}
+    # The Prometheus name hpa_app_consume_count_total is read back to the contract's hpa_app_consume_count.
+    assert set(missing) == {"pod", "namespace"}
+    for attribute, finding in missing.items():
+        assert finding["metric"] == "hpa_app_consume_count"
+        assert (
+            f"the pods signal hpa_app_consume_per_second maps it to the {attribute}: without it the HPA shows"
+            " <unknown>" in finding["message"]
+        )
+    assert not [f for f in findings if f["rule"] == "unknown-metric"]
+
+
+def test_validate_on_a_url_accepts_the_consumer_with_its_pod_labels() -> None:
+    app = hpa_app()
+    serving = _serve_consumer(app.PodIdentity(pod="hpa-app-consumer-1", namespace="hpa-app"))
+    try:
+        result = run_cli("validate", "-c", str(HPA_APP), serving.url, "--format", "json")
+    finally:
+        serving.stop()
+    findings = json.loads(result.stdout)["findings"]
+    assert not [f for f in findings if f["metric"] == "hpa_app_consume_count"], findings

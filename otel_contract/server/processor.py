@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otel_contract.autoscaling.stream import SmoothedSeries, smoothed_signals
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
 from otel_contract.findings import Finding
@@ -88,6 +89,7 @@ class ContractProcessor:
         self._state = CardinalityState()
         self._lock = threading.Lock()
         self._shims = _shim_runtime(contract)
+        self._smoothed = _smoothed_series(contract)
 
     @property
     def contract(self) -> CompiledContract:
@@ -98,24 +100,35 @@ class ContractProcessor:
         return contract_label(self._contract)
 
     def swap(self, contract: CompiledContract) -> None:
-        """Activate ``contract``; its shims start afresh (a rate needs two samples of the new plan)."""
-        shims = _shim_runtime(contract)
+        """Activate ``contract``; its shims and smoothed signals start afresh (a rate needs two samples
+        of the new plan, an average its first interval)."""
+        shims, smoothed = _shim_runtime(contract), _smoothed_series(contract)
         with self._lock:
-            self._contract, self._shims = contract, shims
+            self._contract, self._shims, self._smoothed = contract, shims, smoothed
 
     def process(self, signal: Signal, payload: bytes) -> Outcome[Any]:
-        """The engine's outcome for one request, with the compat shims' series appended for metrics;
-        raises ``DecodeError`` for bytes that are not such a request."""
-        # One request sees one contract and its shims, even if a reload lands meanwhile.
-        contract, shims = self._contract, self._shims
+        """The engine's outcome for one request, with the compat shims' series and the smoothed signals
+        appended for metrics; raises ``DecodeError`` for bytes that are not such a request."""
+        # One request sees one contract, its shims and smoothers, even if a reload lands meanwhile.
+        contract, shims, smoothed = self._contract, self._shims, self._smoothed
         outcome = process_signal(signal, payload, contract, state=self._state, options=self._options)
         if signal is not Signal.METRICS:
             return outcome
         added = shims.process(outcome.request)
-        if not added.points and not added.findings:
+        averages, average_points = smoothed.evaluate(outcome.request)
+        if not added.points and not added.findings and not average_points:
             return outcome
-        return replace(outcome, appended=added.payload, appended_items=added.points, side_findings=added.findings)
+        return replace(
+            outcome,
+            appended=added.payload + averages,  # serialized requests concatenate into one
+            appended_items=added.points + average_points,
+            side_findings=added.findings,
+        )
 
 
 def _shim_runtime(contract: CompiledContract) -> ShimRuntime:
     return ShimRuntime(compile_shims(contract.contract), contract_label(contract))
+
+
+def _smoothed_series(contract: CompiledContract) -> SmoothedSeries:
+    return SmoothedSeries(smoothed_signals(contract.contract), contract_label(contract))

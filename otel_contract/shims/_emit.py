@@ -1,4 +1,4 @@
-"""The shims' output as OTLP: one metric named after ``record`` per shim, beside the canonical ones.
+"""Derived series as OTLP: one metric per compat shim or smoothed signal, beside the canonical ones.
 
 Labels become data point attributes, except ``job`` and ``instance``, which go back into the
 resource (``service.namespace``/``service.name`` and ``service.instance.id``) so that a Prometheus
@@ -7,8 +7,9 @@ exporter downstream derives the same ``job`` and ``instance`` the legacy series 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -17,9 +18,6 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 import otel_contract
 from otel_contract.shims._plan import Element
 from otel_contract.shims._series import Labels
-
-if TYPE_CHECKING:
-    from otel_contract.shims.evaluator import CompiledShim
 
 SCOPE_NAME = "otel-contract/compat"
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -44,17 +42,29 @@ def _resource(shared: Labels, job: str, instance: str) -> Labels:
     return tuple(sorted(attributes.items()))
 
 
-def emit(outputs: Sequence[tuple[CompiledShim, list[Element], int]], contract: str) -> tuple[bytes, int]:
-    """The serialized request carrying every element of ``outputs`` (shim, elements, time in ms)."""
+class Recorded(NamedTuple):
+    """A series the sidecar derives and sends beside the canonical ones: a shim's, a smoothed signal's."""
+
+    name: str
+    unit: str | None
+    counter: bool  # a cumulative monotonic sum; else a gauge
+    description: str
+    labels: Mapping[str, str] = MappingProxyType({})  # added to every element's labels
+
+
+def emit(
+    outputs: Sequence[tuple[Recorded, Sequence[Element], int]], contract: str, scope_name: str = SCOPE_NAME
+) -> tuple[bytes, int]:
+    """The serialized request carrying every element of ``outputs`` (series, elements, time in ms)."""
     request = ExportMetricsServiceRequest()
     scopes: dict[Labels, ScopeMetrics] = {}
     metrics: dict[tuple[Labels, str], Metric] = {}
     points = 0
     resources: dict[tuple[Labels, str, str], Labels] = {}
-    for shim, elements, now in outputs:
+    for recorded, elements, now in outputs:
         for element in elements:
             labels = dict(element.labels)
-            labels.update(shim.shim.labels)
+            labels.update(recorded.labels)
             key = (element.resource, labels.pop("job", ""), labels.pop("instance", ""))
             target = resources.get(key)
             if target is None:
@@ -66,23 +76,23 @@ def emit(outputs: Sequence[tuple[CompiledShim, list[Element], int]], contract: s
                     KeyValue(key=key, value=AnyValue(string_value=value)) for key, value in target
                 )
                 scope = scopes[target] = resource_metrics.scope_metrics.add()
-                scope.scope.name = SCOPE_NAME
+                scope.scope.name = scope_name
                 scope.scope.version = otel_contract.__version__
                 if contract:
                     scope.scope.attributes.add(key="otel_contract.contract", value=AnyValue(string_value=contract))
-            metric = metrics.get((target, shim.record))
+            metric = metrics.get((target, recorded.name))
             if metric is None:
-                metric = metrics[(target, shim.record)] = scope.metrics.add()
-                metric.name = shim.record
-                metric.unit = shim.output.unit or ""
-                metric.description = f"Compat shim, expires {shim.shim.expires.isoformat()}: {shim.shim.expr}"
-                if shim.output.counter:
+                metric = metrics[(target, recorded.name)] = scope.metrics.add()
+                metric.name = recorded.name
+                metric.unit = recorded.unit or ""
+                metric.description = recorded.description
+                if recorded.counter:
                     metric.sum.aggregation_temporality = _CUMULATIVE
                     metric.sum.is_monotonic = True
-            data = metric.sum if shim.output.counter else metric.gauge
+            data = metric.sum if recorded.counter else metric.gauge
             point = data.data_points.add()
             point.time_unix_nano = now * 1_000_000
-            if shim.output.counter and element.start:
+            if recorded.counter and element.start:
                 point.start_time_unix_nano = min(element.start, point.time_unix_nano)
             point.as_double = element.value
             point.attributes.extend(

@@ -20,7 +20,7 @@ from otel_contract import rules
 from otel_contract.contract.model import Contract, Shim
 from otel_contract.findings import Finding
 from otel_contract.rules import Action
-from otel_contract.shims._emit import emit
+from otel_contract.shims._emit import Recorded, emit
 from otel_contract.shims._plan import Element, InputMetric, Node, Output, compile_expression
 from otel_contract.shims._series import (
     Labels,
@@ -46,6 +46,12 @@ class CompiledShim:
     @property
     def record(self) -> str:
         return self.shim.record
+
+    @property
+    def recorded(self) -> Recorded:
+        shim = self.shim
+        description = f"Compat shim, expires {shim.expires.isoformat()}: {shim.expr}"
+        return Recorded(shim.record, self.output.unit, self.output.counter, description, shim.labels)
 
     @property
     def metrics(self) -> frozenset[str]:
@@ -158,7 +164,7 @@ class ShimEvaluator:
             latest = max(newest.values())
             for name in {name for shim, _, _ in outputs for name in shim.reads}:
                 self._store.evict(name, latest)
-        payload, points = emit(outputs, self._contract)
+        payload, points = emit([(shim.recorded, elements, now) for shim, elements, now in outputs], self._contract)
         return ShimResult(payload, points, frozenset(fed), tuple(findings))
 
     def _observe(self, request: ExportMetricsServiceRequest) -> tuple[set[str], dict[str, int]]:
