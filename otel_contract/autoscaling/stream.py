@@ -26,7 +26,7 @@ from otel_contract.durations import duration_ms
 from otel_contract.prometheus_names import is_counter
 from otel_contract.shims._emit import Recorded, emit
 from otel_contract.shims._plan import Element
-from otel_contract.shims._series import Labels, SeriesKind, observations, resource_attributes
+from otel_contract.shims._series import Labels, SeriesKind, metrics_of, observations
 
 SCOPE_NAME = "otel-contract/smoothing"
 DEFAULT_MAX_SERIES = 10_000
@@ -103,32 +103,24 @@ class SmoothedSeries:
         closed: dict[tuple[str, int], list[Element]] = {}
         with self._lock:
             newest = 0
-            for resource_metrics in request.resource_metrics:
-                resource: Labels | None = None
-                for scope_metrics in resource_metrics.scope_metrics:
-                    for metric in scope_metrics.metrics:
-                        signal = self._by_metric.get(metric.name)
-                        if signal is None:
-                            continue
-                        if resource is None:
-                            resource = resource_attributes(resource_metrics.resource)
-                        for sample in observations(metric, signal.wanted, resource):
-                            newest = max(newest, sample.time)
-                            series = self._get(signal, sample.labels)
-                            if series is None:
-                                continue
-                            if sample.stale:
-                                series.smoother.end()
-                                continue
-                            reset = bool(sample.start and series.start and sample.start > series.start)
-                            series.start = sample.start or series.start
-                            value = sample.value
-                            if sample.delta:
-                                series.total = value if reset else series.total + value
-                                value = series.total
-                            for end, smoothed in series.smoother.observe(sample.time, value, reset=reset):
-                                element = Element(None, sample.labels, smoothed, True, 0, sample.resource)
-                                closed.setdefault((signal.metric, end), []).append(element)
+            for signal, metric, resource in metrics_of(request, self._by_metric):
+                for sample in observations(metric, signal.wanted, resource):
+                    newest = max(newest, sample.time)
+                    series = self._get(signal, sample.labels)
+                    if series is None:
+                        continue
+                    if sample.stale:
+                        series.smoother.end()
+                        continue
+                    reset = bool(sample.start and series.start and sample.start > series.start)
+                    series.start = sample.start or series.start
+                    value = sample.value
+                    if sample.delta:
+                        series.total = value if reset else series.total + value
+                        value = series.total
+                    for end, smoothed in series.smoother.observe(sample.time, value, reset=reset):
+                        element = Element(None, sample.labels, smoothed, True, 0, sample.resource)
+                        closed.setdefault((signal.metric, end), []).append(element)
             self._sweep(newest)
         outputs = [(self._by_metric[metric].recorded, elements, end) for (metric, end), elements in closed.items()]
         return emit(outputs, self.contract, SCOPE_NAME)

@@ -19,12 +19,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 Labels: TypeAlias = tuple[tuple[str, str], ...]
 """Sorted (name, value) pairs, without ``__name__``."""
+T = TypeVar("T")
 
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 _NO_RECORDED_VALUE = 1  # DataPointFlags.FLAG_NO_RECORDED_VALUE: a staleness marker, not a sample
@@ -106,6 +107,21 @@ def target_labels(attributes: Mapping[str, str]) -> dict[str, str]:
     if instance:
         labels["instance"] = instance
     return labels
+
+
+def metrics_of(request: Any, wanted: Mapping[str, T]) -> Iterator[tuple[T, Any, Labels]]:
+    """``(wanted[metric.name], metric, resource labels)`` for each metric of ``request`` that is wanted;
+    a resource's labels are read once, and only for a resource that has a wanted metric."""
+    for resource_metrics in request.resource_metrics:
+        resource: Labels | None = None
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                entry = wanted.get(metric.name)
+                if entry is None:
+                    continue
+                if resource is None:
+                    resource = resource_attributes(resource_metrics.resource)
+                yield entry, metric, resource
 
 
 class Observation(NamedTuple):

@@ -23,11 +23,10 @@ from otel_contract.rules import Action
 from otel_contract.shims._emit import Recorded, emit
 from otel_contract.shims._plan import Element, InputMetric, Node, Output, compile_expression
 from otel_contract.shims._series import (
-    Labels,
     SeriesKind,
     SeriesStore,
+    metrics_of,
     observations,
-    resource_attributes,
     series_parts,
 )
 
@@ -170,24 +169,16 @@ class ShimEvaluator:
     def _observe(self, request: ExportMetricsServiceRequest) -> tuple[set[str], dict[str, int]]:
         fed: set[str] = set()
         newest: dict[str, int] = {}
-        for resource_metrics in request.resource_metrics:
-            resource: Labels | None = None
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    wanted = self._wanted.get(metric.name)
-                    if wanted is None:
-                        continue
-                    if resource is None:
-                        resource = resource_attributes(resource_metrics.resource)
-                    latest = -1
-                    for observation in observations(metric, wanted, resource):
-                        if self._store.add(observation, self._round):
-                            latest = max(latest, observation.time)
-                    if latest < 0:
-                        continue
-                    for shim in self._shims_by_metric[metric.name]:
-                        fed.add(shim.record)
-                        newest[shim.record] = max(latest, newest.get(shim.record, latest))
+        for wanted, metric, resource in metrics_of(request, self._wanted):
+            latest = -1
+            for observation in observations(metric, wanted, resource):
+                if self._store.add(observation, self._round):
+                    latest = max(latest, observation.time)
+            if latest < 0:
+                continue
+            for shim in self._shims_by_metric[metric.name]:
+                fed.add(shim.record)
+                newest[shim.record] = max(latest, newest.get(shim.record, latest))
         return fed, newest
 
 
