@@ -124,34 +124,45 @@ class _Attributes:
         self.known = self.required | set(metric.attributes.optional) | set(contract.resource.attributes)
 
 
-def _resource_attributes(
-    contract: Contract, signal: AutoscalingSignal, metric: Metric, wanted: tuple[str, ...]
-) -> Iterator[Problem | tuple[str, str]]:
-    """(resource, attribute) for each wanted resource, or the Problem that it has none."""
+@dataclass(frozen=True, slots=True)
+class _ResourceMapping:
+    """Which attribute names each Kubernetes resource a signal needs, and what keeps it from naming one."""
+
+    attributes: Mapping[str, str]  # resource -> attribute key
+    problems: tuple[Problem, ...]
+
+
+def _resource_mapping(contract: Contract, signal: AutoscalingSignal, metric: Metric) -> _ResourceMapping:
     attributes = _Attributes(contract, metric)
-    for resource in wanted:
+    mapped: dict[str, str] = {}
+    found: list[Problem] = []
+    subject = f"the {signal.kind.value} signal on {metric.name}"
+    for resource in _wanted_resources(signal):
         explicit = signal.resources.get(resource)
         candidates = (explicit,) if explicit else _DEFAULT_ATTRIBUTES.get(resource, (resource,))
         chosen = next((key for key in candidates if key in attributes.required), None)
-        if chosen is not None:
-            yield resource, chosen
-            continue
         optional = next((key for key in candidates if key in attributes.known), None)
-        subject = f"the {signal.kind.value} signal on {metric.name}"
-        if optional is not None:
-            yield Problem(
-                "resources",
-                f"{subject} maps the {resource} from attribute {optional!r}, which {metric.name} does not require:"
-                f" series without it leave the HPA at <unknown>; make it required",
+        if chosen is not None:
+            mapped[resource] = chosen
+        elif optional is not None:
+            found.append(
+                Problem(
+                    "resources",
+                    f"{subject} maps the {resource} from attribute {optional!r}, which {metric.name} does not"
+                    " require: series without it leave the HPA at <unknown>; make it required",
+                )
             )
         else:
             names = " or ".join(repr(key) for key in candidates)
-            yield Problem(
-                "resources",
-                f"{subject} needs an attribute naming the {resource} (prometheus-adapter maps it to the {resource}"
-                f" resource); {metric.name} has no {names}: require it on the metric or the resource, or name the"
-                f" attribute in resources.{resource}",
+            found.append(
+                Problem(
+                    "resources",
+                    f"{subject} needs an attribute naming the {resource} (prometheus-adapter maps it to the"
+                    f" {resource} resource); {metric.name} has no {names}: require it on the metric or the"
+                    f" resource, or name the attribute in resources.{resource}",
+                )
             )
+    return _ResourceMapping(MappingProxyType(mapped), tuple(found))
 
 
 def _wanted_resources(signal: AutoscalingSignal) -> tuple[str, ...]:
@@ -222,11 +233,7 @@ def problems(contract: Contract, signal: AutoscalingSignal) -> list[Problem]:
                     "selector", f"selector key {key!r} is not an attribute of {metric.name}: it would match nothing"
                 )
             )
-    found.extend(
-        item
-        for item in _resource_attributes(contract, signal, metric, _wanted_resources(signal))
-        if isinstance(item, Problem)
-    )
+    found.extend(_resource_mapping(contract, signal, metric).problems)
     if signal.smoothing is not None and smoothed_metric_name(metric.name) in metrics:
         found.append(
             Problem(
@@ -286,12 +293,8 @@ def resolve(
         series = series_name(metric.name, metric.type, metric.unit, counter=counter, strategy=strategy)
     raw_series = series_name(metric.name, metric.type, metric.unit, counter=counter, strategy=strategy)
     api_name = signal.name or (raw_series.removesuffix("_total") + "_per_second" if counter else raw_series)
-    resources = {
-        resource: label_name(attribute, strategy)
-        for item in _resource_attributes(contract, signal, metric, _wanted_resources(signal))
-        if not isinstance(item, Problem)
-        for resource, attribute in (item,)
-    }
+    mapping = _resource_mapping(contract, signal, metric).attributes
+    resources = {resource: label_name(attribute, strategy) for resource, attribute in mapping.items()}
     return ResolvedSignal(
         signal=signal,
         metric=metric,
@@ -315,10 +318,7 @@ def attribute_roles(contract: Contract) -> Mapping[tuple[str, str], str]:
         metric = metrics.get(signal.metric)
         if metric is None:
             continue
-        for item in _resource_attributes(contract, signal, metric, _wanted_resources(signal)):
-            if isinstance(item, Problem):
-                continue
-            resource, attribute = item
+        for resource, attribute in _resource_mapping(contract, signal, metric).attributes.items():
             roles.setdefault(
                 (metric.name, attribute),
                 f"the {signal.kind.value} signal {signal.name or metric.name} maps it to the {resource}: without it"

@@ -145,3 +145,12 @@ def documents(contract: Contract, command: str, docs: Sequence[Mapping[str, Any]
         lines.append("---")
         lines += yaml_block(dict(doc))
     return "\n".join(lines) + "\n"
+
+
+def plain(value: Any) -> Any:
+    """Frozen mappings and tuples from the model as the dicts and lists YAML writes."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value

@@ -8,7 +8,6 @@ and with the signal's selector as ``matchLabels``. Replicas and ``behavior`` com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from otel_contract.autoscaling.signals import ResolvedSignal, quantity
@@ -20,6 +19,7 @@ from otel_contract.render._autoscaling import (
     check_object_name,
     documents,
     metadata,
+    plain,
     resolved_signals,
     workloads,
 )
@@ -69,12 +69,3 @@ def metric_spec(signal: ResolvedSignal) -> dict[str, Any]:
     source["target"] = {"type": target_type, _TARGET_FIELD[target_type]: quantity(signal.signal.target_value)}
     source_type = _SOURCE[signal.kind]
     return {"type": source_type, source_type[0].lower() + source_type[1:]: source}
-
-
-def plain(value: Any) -> Any:
-    """Frozen mappings and tuples from the model as the dicts and lists YAML writes."""
-    if isinstance(value, Mapping):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value

@@ -27,11 +27,11 @@ from otel_contract.render._autoscaling import (
     documents,
     matchers,
     metadata,
+    plain,
     resolved_signals,
     value_query,
     workloads,
 )
-from otel_contract.render.hpa import plain
 
 DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 
