@@ -64,10 +64,6 @@ class ResolvedSignal:
     def kind(self) -> SignalKind:
         return self.signal.kind
 
-    @property
-    def namespaced(self) -> bool:
-        return "namespace" in self.resources
-
 
 def smoothed_metric_name(metric: str) -> str:
     """The OTLP name of the series the sidecar emits for a smoothed signal."""
@@ -285,13 +281,12 @@ def resolve(
         raise ValueError("; ".join(problem.message for problem in found))
     metric = next(metric for metric in contract.metrics if metric.name == signal.metric)
     counter = is_counter(metric)
+    raw_series = series_name(metric.name, metric.type, metric.unit, counter=counter, strategy=strategy)
+    series = raw_series
     if signal.smoothing is not None:
         series = series_name(
             smoothed_metric_name(metric.name), MetricType.GAUGE, smoothed_unit(metric), counter=False, strategy=strategy
         )
-    else:
-        series = series_name(metric.name, metric.type, metric.unit, counter=counter, strategy=strategy)
-    raw_series = series_name(metric.name, metric.type, metric.unit, counter=counter, strategy=strategy)
     api_name = signal.name or (raw_series.removesuffix("_total") + "_per_second" if counter else raw_series)
     mapping = _resource_mapping(contract, signal, metric).attributes
     resources = {resource: label_name(attribute, strategy) for resource, attribute in mapping.items()}
@@ -304,10 +299,6 @@ def resolve(
         resources=MappingProxyType(resources),
         selector=MappingProxyType({label_name(key, strategy): value for key, value in signal.selector.items()}),
     )
-
-
-def resolve_all(contract: Contract, strategy: TranslationStrategy = DEFAULT_STRATEGY) -> tuple[ResolvedSignal, ...]:
-    return tuple(resolve(contract, signal, strategy) for signal in contract.autoscaling)
 
 
 def attribute_roles(contract: Contract) -> Mapping[tuple[str, str], str]:
