@@ -53,13 +53,21 @@ class TranslationStrategy(enum.StrEnum):
 
 DEFAULT_STRATEGY = TranslationStrategy.UNDERSCORE_ESCAPING_WITH_SUFFIXES
 
-_CLASSIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+# Prometheus 2.x names (what promtool and PromQL selectors accept); Prometheus 3 also takes UTF-8
+# names, but only quoted.
+_CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_CLASSIC_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TOTAL = "_total"
 
 
 def is_classic_name(name: str) -> bool:
-    """Whether PromQL can write ``name`` bare (Prometheus 2 accepts nothing else)."""
-    return bool(_CLASSIC_NAME.match(name))
+    """Whether ``name`` is a metric name PromQL can write bare (Prometheus 2 accepts nothing else)."""
+    return _CLASSIC_NAME.fullmatch(name) is not None
+
+
+def is_classic_label(name: str) -> bool:
+    """Whether ``name`` is a label name Prometheus 2 accepts (no ``:``, unlike metric names)."""
+    return _CLASSIC_LABEL.fullmatch(name) is not None
 
 
 def series_name(

@@ -10,7 +10,12 @@ from typing import Any
 
 from otel_contract.autoscaling.signals import ResolvedSignal, resolve
 from otel_contract.contract.model import Contract, SignalKind
-from otel_contract.prometheus_names import DEFAULT_STRATEGY, TranslationStrategy, is_classic_name
+from otel_contract.prometheus_names import (
+    DEFAULT_STRATEGY,
+    TranslationStrategy,
+    is_classic_label,
+    is_classic_name,
+)
 from otel_contract.render import ArtefactOptions, RenderError, header, yaml_block, yaml_comment
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "otel-contract"}
@@ -39,12 +44,13 @@ def resolved_signals(contract: Contract, options: ArtefactOptions) -> tuple[Reso
             item = resolve(contract, signal, chosen)
         except ValueError as error:
             raise RenderError(f"autoscaling[{index}] ({signal.metric}): {error}") from None
-        for name in (item.series, *item.resources.values(), *item.selector):
-            if not is_classic_name(name):
-                raise RenderError(
-                    f"autoscaling[{index}] ({signal.metric}): {name!r} is not a classic Prometheus name, which"
-                    f" adapter templates and PromQL selectors need; use a strategy with escaping, not {chosen.value}"
-                )
+        unwritable = [] if is_classic_name(item.series) else [item.series]
+        unwritable += [label for label in (*item.resources.values(), *item.selector) if not is_classic_label(label)]
+        if unwritable:
+            raise RenderError(
+                f"autoscaling[{index}] ({signal.metric}): {unwritable[0]!r} is not a classic Prometheus name, which"
+                f" adapter templates and PromQL selectors need; use a strategy with escaping, not {chosen.value}"
+            )
         resolved.append(item)
     return tuple(resolved)
 

@@ -13,12 +13,9 @@ from datetime import date
 from typing import Any
 
 from otel_contract.contract.model import Contract, Shim
+from otel_contract.prometheus_names import is_classic_label, is_classic_name
 from otel_contract.render import ArtefactOptions, RenderError, header, yaml_block, yaml_comment
 
-# Prometheus 2.x names (what promtool check rules accepts); Prometheus 3 also takes UTF-8 names, but
-# a rule file for both must keep to these.
-_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Prometheus' duration syntax (model.ParseDuration): units from largest to smallest, each at most once.
 _DURATION = re.compile(r"((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?")
 
@@ -85,22 +82,18 @@ def _check_names(shims: tuple[Shim, ...]) -> None:
     problems = [
         f"compat shim {shim.record!r}: record is not a Prometheus metric name"
         for shim in shims
-        if not _valid(shim.record, _METRIC_NAME)
+        if not is_classic_name(shim.record)
     ]
     problems += [
         f"compat shim {shim.record!r}: label {label!r} is not a Prometheus label name"
         for shim in shims
         for label in shim.labels
-        if not _valid(label, _LABEL_NAME)
+        if not is_classic_label(label)
     ]
     if problems:
         raise RenderError(
             "; ".join(problems) + " (Prometheus 2.x accepts [a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*)"
         )
-
-
-def _valid(name: str, pattern: re.Pattern[str]) -> bool:
-    return pattern.fullmatch(name) is not None
 
 
 def _check_interval(interval: str) -> None:
