@@ -21,7 +21,7 @@ from otel_contract.contract.model import Contract, Shim
 from otel_contract.findings import Finding
 from otel_contract.rules import Action
 from otel_contract.shims._emit import Recorded, emit
-from otel_contract.shims._plan import Element, InputMetric, Node, Output, compile_expression
+from otel_contract.shims._plan import Element, InputMetric, Node, compile_expression
 from otel_contract.shims._series import (
     SeriesKind,
     SeriesStore,
@@ -38,19 +38,13 @@ DEFAULT_MAX_SAMPLES = 2_048  # per series: a 30-minute range at one sample per s
 class CompiledShim:
     shim: Shim
     plan: Node
-    output: Output  # with the shim's declared unit, if any, over the inferred one
+    recorded: Recorded  # the series it emits: the shim's declared unit, if any, over the inferred one
     reads: Mapping[str, int]  # series name -> how far back (ms) the plan reads it
     kinds: Mapping[str, SeriesKind]  # series name -> the metric (and part of it) it comes from
 
     @property
     def record(self) -> str:
         return self.shim.record
-
-    @property
-    def recorded(self) -> Recorded:
-        shim = self.shim
-        description = f"Compat shim, expires {shim.expires.isoformat()}: {shim.expr}"
-        return Recorded(shim.record, self.output.unit, self.output.counter, description, shim.labels)
 
     @property
     def metrics(self) -> frozenset[str]:
@@ -78,9 +72,11 @@ def compile_shim(shim: Shim, inputs: Mapping[str, tuple[SeriesKind, InputMetric]
     reads: dict[str, int] = {}
     for name, reach in plan.series_names():
         reads[name] = max(reach, reads.get(name, 0))
-    output = Output(plan.output.counter, shim.unit if shim.unit is not None else plan.output.unit)
+    unit = shim.unit if shim.unit is not None else plan.output.unit
+    description = f"Compat shim, expires {shim.expires.isoformat()}: {shim.expr}"
+    recorded = Recorded(shim.record, unit, plan.output.counter, description, shim.labels)
     kinds = {name: inputs[name][0] for name in reads}
-    return CompiledShim(shim, plan, output, MappingProxyType(reads), MappingProxyType(kinds))
+    return CompiledShim(shim, plan, recorded, MappingProxyType(reads), MappingProxyType(kinds))
 
 
 def compile_shims(contract: Contract) -> tuple[CompiledShim, ...]:
