@@ -519,6 +519,16 @@ def test_a_schema_invalid_side_exits_2_with_its_errors(repo: Path) -> None:
     assert "is not schema-valid" in result.stderr and "ecommerce.yaml:" in result.stderr
 
 
+@pytest.mark.parametrize("pattern", ["^http_[a-z"], ids=["unclosed-class"])
+def test_a_side_whose_pattern_does_not_compile_is_still_compared(repo: Path, pattern: str) -> None:
+    # check reports the pattern (invalid-pattern); the diff names the change and mentions the error.
+    _edit(repo / ECOMMERCE, "pattern: '^http_[a-z_]+_(seconds|total|bytes)$'", f"pattern: '{pattern}'")
+    result = run_cli("diff", f"git:HEAD:{ECOMMERCE}", ECOMMERCE, cwd=repo)
+    assert result.returncode == 1, result.stderr
+    assert f"names matching '^http_' must now match '{pattern}'" in result.stdout
+    assert "has 1 error; otel-contract check contracts/ecommerce.yaml lists them" in result.stderr
+
+
 def test_fail_on(repo: Path) -> None:
     _edit(repo / ECOMMERCE, "    max_series: 50\n", "    max_series: 80\n")  # compatible, version not bumped
     args = ("diff", f"git:HEAD:{ECOMMERCE}", ECOMMERCE)

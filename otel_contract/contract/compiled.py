@@ -102,9 +102,18 @@ def _alias_factor(alias: Alias, metric: Metric) -> Fraction | None:
         return None
 
 
-def _compile_metric(
-    contract: Contract, metric: Metric, actions: Mapping[Rule, Action], roles: Mapping[tuple[str, str], str]
-) -> CompiledMetric:
+def runtime_actions(contract: Contract, metric: Metric | None = None) -> dict[Rule, Action]:
+    """The runtime action of every telemetry rule: the catalog's default, overridden by the contract's
+    ``defaults`` and ``policy``, and by ``metric``'s own ``policy`` when given."""
+    actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
+    actions[rules.UNKNOWN_METRIC] = contract.unknown_metrics
+    actions.update(contract.policy)
+    if metric is not None:
+        actions.update(metric.policy)
+    return actions
+
+
+def _compile_metric(contract: Contract, metric: Metric, roles: Mapping[tuple[str, str], str]) -> CompiledMetric:
     own = metric.attributes
     return CompiledMetric(
         metric=metric,
@@ -115,7 +124,7 @@ def _compile_metric(
         forbidden=frozenset(own.forbidden),
         allowed=MappingProxyType({key: frozenset(values) for key, values in own.values.items()}),
         patterns=MappingProxyType({key: re.compile(pattern) for key, pattern in own.patterns.items()}),
-        actions=MappingProxyType({**actions, **metric.policy}),
+        actions=MappingProxyType(runtime_actions(contract, metric)),
         checks_attributes=bool(own.required or own.forbidden or own.values or own.patterns),
         attribute_roles=MappingProxyType(
             {key: role for (name, key), role in roles.items() if name == metric.name and key in own.required}
@@ -125,11 +134,8 @@ def _compile_metric(
 
 def compile_contract(contract: Contract) -> CompiledContract:
     """Lookup tables for ``contract``; its regexes must compile (``check`` guarantees that)."""
-    actions = {rule: rule.action for rule in RULES.values() if rule.scope & Scope.TELEMETRY}
-    actions[rules.UNKNOWN_METRIC] = contract.unknown_metrics
-    actions.update(contract.policy)
     roles = attribute_roles(contract)
-    metrics = {metric.name: _compile_metric(contract, metric, actions, roles) for metric in contract.metrics}
+    metrics = {metric.name: _compile_metric(contract, metric, roles) for metric in contract.metrics}
     aliases = {
         alias.name: AliasTarget(alias, metrics[metric.name], _alias_factor(alias, metric))
         for metric in contract.metrics
@@ -159,7 +165,7 @@ def compile_contract(contract: Contract) -> CompiledContract:
                 for key, spec in contract.resource.attributes.items()
             }
         ),
-        actions=MappingProxyType(actions),
+        actions=MappingProxyType(runtime_actions(contract)),
         # The whole field encoding, not the bare text, so that status_code does not match inside http.status_code.
         legacy_tokens=tuple(sorted(frame(name.encode()) for name in legacy)),
         shim_records=frozenset(shim.record for shim in contract.compat),

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from otel_contract import rules
-from otel_contract.contract.compiled import compile_contract
+from otel_contract.contract.compiled import runtime_actions
 from otel_contract.contract.model import (
     AttributeRules,
     AutoscalingSignal,
@@ -104,7 +104,9 @@ class _Differ:
     def __init__(self, old: Contract, new: Contract) -> None:
         self.old, self.new = old, new
         self.changes: list[Change] = []
-        self._new_compiled = compile_contract(new)
+        # The new contract's runtime actions, not its compiled form: a contract whose patterns do not
+        # compile can still be compared (its errors are mentioned, not fatal).
+        self._new_actions = runtime_actions(new)
 
     def add(self, kind: ChangeKind, area: Area, subject: str, path: str, old: Any, new: Any, reason: str) -> None:
         self.changes.append(Change(kind, area, subject, path, _json(old), _json(new), reason))
@@ -179,7 +181,7 @@ class _Differ:
                     before,
                     after,
                     f"names must now match {after!r}{was}: a name that passed before may not, and such data"
-                    f" {_fate(self._new_compiled.actions, rules.METRIC_NAME)}",
+                    f" {_fate(self._new_actions, rules.METRIC_NAME)}",
                 )
         old_rules = {rule.match: rule for rule in old.rules}
         new_rules = {rule.match: rule for rule in new.rules}
@@ -207,7 +209,7 @@ class _Differ:
                     before_rule.pattern if before_rule else None,
                     after_rule.pattern,
                     f"names matching {match!r} must now match {after_rule.pattern!r}{was}: a name that passed"
-                    f" before may not, and such data {_fate(self._new_compiled.actions, rules.METRIC_NAME)}",
+                    f" before may not, and such data {_fate(self._new_actions, rules.METRIC_NAME)}",
                 )
             elif before_rule.message != after_rule.message:
                 self.add(
@@ -451,14 +453,14 @@ class _Differ:
         self._renames(scope, old.renames, new.renames, "renames")
 
     def _global_attributes(self) -> None:
-        scope = _Scope(" on every signal", "attributes", Area.ATTRIBUTES, self._new_compiled.actions)
+        scope = _Scope(" on every signal", "attributes", Area.ATTRIBUTES, self._new_actions)
         self._attribute_rules(scope, self.old.attributes, self.new.attributes)
 
     # --- resource -----------------------------------------------------------------------------------------------
 
     def _resource(self) -> None:
         old, new = self.old.resource, self.new.resource
-        actions = self._new_compiled.actions
+        actions = self._new_actions
         scope = _Scope(
             " on the resource",
             "resource",
@@ -604,7 +606,7 @@ class _Differ:
                 metric.type,
                 None,
                 f"{name} was archived; its data, if any still comes,"
-                f" {_fate(self._new_compiled.actions, rules.UNKNOWN_METRIC)} instead of deprecated-metric",
+                f" {_fate(self._new_actions, rules.UNKNOWN_METRIC)} instead of deprecated-metric",
             )
             return
         self.add(
@@ -615,7 +617,7 @@ class _Differ:
             metric.type,
             None,
             f"removing {name}: its data becomes an unknown metric and"
-            f" {_fate(self._new_compiled.actions, rules.UNKNOWN_METRIC)}, and queries, dashboards and alerts on"
+            f" {_fate(self._new_actions, rules.UNKNOWN_METRIC)}, and queries, dashboards and alerts on"
             f" {name} go empty",
         )
 
@@ -648,7 +650,7 @@ class _Differ:
     def _metric(self, old: Metric, new: Metric, *, ignore_alias: str | None = None) -> None:
         name = new.name
         path = f"metrics[{name}]"
-        actions = self._new_compiled.metrics[name].actions
+        actions = runtime_actions(self.new, new)
         if old.type is not new.type:
             self.add(
                 kinds.METRIC_TYPE,
@@ -839,7 +841,7 @@ class _Differ:
                 alias,
                 None,
                 f"{alias} is no longer normalized to {name}: data sent as {alias}, accepted before, becomes an"
-                f" unknown metric and {_fate(self._new_compiled.actions, rules.UNKNOWN_METRIC)}",
+                f" unknown metric and {_fate(self._new_actions, rules.UNKNOWN_METRIC)}",
             )
         for alias in sorted(before.keys() & after.keys()):
             if before[alias].unit != after[alias].unit:
@@ -925,7 +927,7 @@ class _Differ:
     def _invariants(self) -> None:
         old = {invariant.name: invariant for invariant in self.old.invariants}
         new = {invariant.name: invariant for invariant in self.new.invariants}
-        fate = _fate(self._new_compiled.actions, rules.INVARIANT)
+        fate = _fate(self._new_actions, rules.INVARIANT)
         for name in sorted(new.keys() - old.keys()):
             self.add(
                 kinds.INVARIANT_ADDED,
