@@ -175,9 +175,8 @@ CONTRACT_INCLUDE = _rule(
 CONTRACT_VERSION = _rule("contract-version", E, FLAG, _C, "The contract version is not a semantic version.")
 DUPLICATE_METRIC = _rule("duplicate-metric", E, FLAG, _C, "Two contract metrics have the same name.")
 ALIAS_CONFLICT = _rule("alias-conflict", E, FLAG, _C, "An alias is also a metric name or an alias of another metric.")
-INVALID_PATTERN = _rule("invalid-pattern", E, FLAG, _C, "A regular expression does not compile.")
-PATTERN_BACKTRACKING = _rule(
-    "pattern-backtracking", W, FLAG, _C, "A nested quantifier such as (a+)+ can backtrack catastrophically."
+INVALID_PATTERN = _rule(
+    "invalid-pattern", E, FLAG, _C, "A regular expression does not compile as RE2 (the syntax Prometheus uses)."
 )
 INVALID_UNIT = _rule("invalid-unit", E, FLAG, _C, "A unit is not valid UCUM.")
 ATTRIBUTE_CONFLICT = _rule(

@@ -174,3 +174,50 @@ def test_every_corpus_file_exits_nonzero() -> None:
 def test_check_runs_from_another_directory(tmp_path: Path) -> None:
     result = run_cli("check", str(CONTRACTS / "ecommerce.yaml"), "--today", "2026-11-22", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+# Patterns are RE2 syntax: what RE2 compiles is matched in linear time, so a nested quantifier is
+# fine; what needs backtracking (backreferences, lookaround) does not compile and is an error.
+NOT_RE2 = """\
+contract: shop
+version: 1.0.0
+metrics:
+  - name: queue_depth
+    type: gauge
+    attributes:
+      patterns: {queue: '^(a)\\1$', region: '^(?!test-)'}
+"""
+
+
+def test_check_accepts_a_nested_quantifier_now_that_patterns_are_re2(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(NOT_RE2.replace("'^(a)\\1$', region: '^(?!test-)'", "'^(a+)+$'"), "utf-8")
+    result = run_cli("check", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == "" and "no findings" in result.stderr
+
+
+def test_check_reports_a_pattern_re2_cannot_compile_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(NOT_RE2, "utf-8")
+    result = run_cli("check", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    backreference, lookahead = result.stdout.splitlines()
+    assert backreference.startswith("c.yaml:7:25: error[invalid-pattern] metrics[0].attributes.patterns.queue: ")
+    assert "invalid escape sequence: \\1" in backreference and "RE2" in backreference
+    assert lookahead.startswith("c.yaml:7:44: error[invalid-pattern] metrics[0].attributes.patterns.region: ")
+    assert "(?!" in lookahead
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("validate", "-c", "c.yaml", "capture.json"),
+        ("serve", "--contract", "c.yaml", "--console", "--endpoint", "127.0.0.1:0", "--prometheus", ""),
+    ],
+    ids=["validate", "serve"],
+)
+def test_a_contract_whose_pattern_is_not_re2_is_refused_with_exit_2(tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "c.yaml").write_text(NOT_RE2, "utf-8")
+    (tmp_path / "capture.json").write_text('{"resourceMetrics": []}', "utf-8")
+    result = run_cli(*command, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "c.yaml:7:25" in result.stderr and "invalid-pattern" in result.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -321,6 +323,60 @@ metrics:
 def test_ignore_action_reports_nothing(write) -> None:  # type: ignore[no-untyped-def]
     contract = load_contract(write("c.yaml", "contract: c\nversion: 1.0.0\ndefaults: {unknown_metrics: ignore}\n"))
     assert process_metrics(metrics_request(gauge("anything", [({}, 1.0)])), contract).findings == ()
+
+
+# ``^(a+)+$`` against forty a's and a "!": a backtracking engine tries every way to split the a's
+# (2**40, hours); RE2 reads the value once. That the test completes is the proof; it asserts no time.
+REDOS = "^(a+)+$"
+HOSTILE = "a" * 40 + "!"
+
+
+@pytest.mark.parametrize(
+    ("section", "request_of", "finding"),
+    [
+        (
+            f"metrics:\n  - {{name: jobs, type: gauge, attributes: {{patterns: {{queue: '{REDOS}'}}}}}}\n",
+            lambda value: metrics_request(gauge("jobs", [({"queue": value}, 1.0), ({"queue": "aaaa"}, 1.0)])),
+            ("attribute-value", "jobs", "queue", 1),
+        ),
+        (
+            f"resource: {{attributes: {{tenant: {{pattern: '{REDOS}'}}}}}}\n",
+            lambda value: metrics_request(gauge("jobs", [({}, 1.0)]), resource={"tenant": value}),
+            ("resource-attribute-value", None, "tenant", 1),
+        ),
+        (
+            f"naming: {{rules: [{{match: '^a', pattern: '{REDOS}'}}]}}\n",
+            lambda value: metrics_request(gauge(value, [({}, 1.0)]), gauge("aaaa", [({}, 1.0)])),
+            ("metric-name", HOSTILE, None, 1),
+        ),
+        (
+            f"naming: {{metric_pattern: '{REDOS}'}}\n",
+            lambda value: metrics_request(gauge(value, [({}, 1.0)]), gauge("aaaa", [({}, 1.0)])),
+            ("metric-name", HOSTILE, None, 1),
+        ),
+    ],
+    ids=["attribute-pattern", "resource-pattern", "naming-rule", "metric-pattern"],
+)
+def test_a_value_crafted_against_a_nested_quantifier_is_judged_in_linear_time(
+    write: Callable[[str, str], Path],
+    section: str,
+    request_of: Callable[[str], Any],
+    finding: tuple[str, str | None, str | None, int],
+) -> None:
+    contract = load_contract(
+        write("c.yaml", "contract: c\nversion: 1.0.0\ndefaults: {unknown_metrics: ignore}\n" + section)
+    )
+    outcome = process_metrics(request_of(HOSTILE).SerializeToString(), contract)
+    # Only the hostile value breaks the pattern; the compliant one next to it still matches.
+    assert summary_of(outcome.findings) == {finding}
+
+
+def test_a_trailing_newline_does_not_slip_past_the_dollar(write: Callable[[str, str], Path]) -> None:
+    # RE2's $ is the end of the value; Python's re also matched before a final newline.
+    metric = "{name: jobs, type: gauge, attributes: {patterns: {env: '^(prod|staging)$'}}}"
+    contract = load_contract(write("c.yaml", f"contract: c\nversion: 1.0.0\nmetrics:\n  - {metric}\n"))
+    request = metrics_request(gauge("jobs", [({"env": "prod\n"}, 1.0), ({"env": "prod"}, 1.0)]))
+    assert summary_of(process_metrics(request, contract).findings) == {("attribute-value", "jobs", "env", 1)}
 
 
 def test_exponential_histogram_power_of_two_conversion(write) -> None:  # type: ignore[no-untyped-def]

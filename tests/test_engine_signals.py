@@ -88,6 +88,23 @@ def test_resource_reject_drops_the_spans_and_counts_them(write) -> None:  # type
     assert (outcome.items, outcome.rejected) == (3, 3)
 
 
+def test_a_resource_value_crafted_against_a_nested_quantifier_is_judged_in_linear_time(write) -> None:  # type: ignore[no-untyped-def]
+    # Forty a's and a "!" against ^(a+)+$: hours of backtracking for Python's re, one pass for RE2.
+    contract = load_contract(
+        write("c.yaml", "contract: c\nversion: 1.0.0\nresource: {attributes: {tenant: {pattern: '^(a+)+$'}}}\n")
+    )
+    hostile = {"tenant": "a" * 40 + "!"}
+    span = {"traceId": "AAAAAAAAAAAAAAAAAAAAAQ==", "spanId": "AAAAAAAAAAE=", "name": "s"}
+    traces = process_traces(traces_request([span], resource=hostile).SerializeToString(), contract)
+    logs = process_logs(logs_request([{"body": {"stringValue": "x"}}], resource=hostile).SerializeToString(), contract)
+    for outcome in (traces, logs):
+        assert summary_of(outcome.findings) == {("resource-attribute-value", None, "tenant", 1)}
+    assert (
+        process_logs(logs_request([{"body": {"stringValue": "x"}}], resource={"tenant": "aaaa"}), contract).findings
+        == ()
+    )
+
+
 def test_compliant_trace_bytes_pass_through(ecommerce: CompiledContract) -> None:
     from .otlp_builders import GOOD_RESOURCE
 

@@ -46,7 +46,7 @@ def test_ecommerce_compiles_to_lookup_tables() -> None:
     assert compiled.actions[rules.FORBIDDEN_ATTRIBUTE] is rules.FORBIDDEN_ATTRIBUTE.action  # catalog default
     assert compiled.actions[rules.UNKNOWN_METRIC] is Action.FLAG
     pattern = compiled.metric_pattern
-    assert pattern is not None and pattern.match("http_requests_total") and not pattern.match("Http")
+    assert pattern is not None and pattern.matches("http_requests_total") and not pattern.matches("Http")
     assert compiled.resource_constraints["deployment.environment"].allowed == {"prod", "staging", "canary"}
 
 
@@ -219,6 +219,28 @@ def test_load_contract_raises_with_every_error(write) -> None:  # type: ignore[n
         load_contract(path)
     assert {f.rule for f in caught.value.findings} == {rules.CONTRACT_VERSION, rules.INVALID_UNIT, rules.INVALID_BUDGET}
     assert "c.yaml:2:10" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("^(a)\\1$", "invalid escape sequence"),  # backreference
+        ("^(?=a)", "invalid perl operator"),  # lookahead
+        ("^a++$", "bad repetition operator"),  # possessive
+        ("^a\\Z", "invalid escape sequence"),  # Python's end of text; RE2 spells it \z
+        ("^a{1001}$", "invalid repetition size"),
+    ],
+)
+def test_load_contract_refuses_a_pattern_re2_cannot_compile(write, pattern: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    # What the sidecar (at start and on reload) and validate load: the engine never sees such a pattern.
+    path = write(
+        "c.yaml", f"contract: c\nversion: 1.0.0\nresource: {{attributes: {{team: {{pattern: '{pattern}'}}}}}}\n"
+    )
+    with pytest.raises(ContractError) as caught:
+        load_contract(path)
+    [finding] = caught.value.findings
+    assert finding.rule is rules.INVALID_PATTERN and reason in finding.message
+    assert "c.yaml:3:41" in str(caught.value)
 
 
 def test_runtime_load_keeps_an_expired_shim_running() -> None:

@@ -464,6 +464,41 @@ def test_matchers(tmp_path: Path, app: Any, selector: str, queues: set[str]) -> 
         assert out.labels == {"queue": out.labels["queue"], "region": out.labels["region"]}
 
 
+def test_regexes_are_re2_and_a_crafted_label_value_costs_one_pass(tmp_path: Path, app: Any) -> None:
+    # Forty a's and a "!" against (a+)+: hours of backtracking for Python's re, one pass for RE2.
+    shims = evaluator(
+        tmp_path,
+        """\
+        - {record: selected, expr: 'queue_depth{queue=~"(a+)+"}', expires: 2030-01-01}
+        - {record: unselected, expr: 'queue_depth{queue!~"(a+)+"}', expires: 2030-01-01}
+        - record: replaced
+          expr: label_replace(queue_depth, "q", "$1", "queue", "((a+)+)")
+          expires: 2030-01-01
+        - record: unicode
+          expr: label_replace(queue_depth, "q", "$1", "queue", "(\\\\pL+).*")
+          expires: 2030-01-01
+        """,
+    )
+    sdk = app()
+    hostile = "a" * 40 + "!"
+    for queue in (hostile, "aaaa", "é1"):
+        sdk.depth.set(1, {"queue": queue})
+    outs = run(shims, sdk.collect(0))
+    assert {out.labels["queue"] for out in outs if out.record == "selected"} == {"aaaa"}
+    assert {out.labels["queue"] for out in outs if out.record == "unselected"} == {hostile, "é1"}
+    assert {out.labels["queue"]: out.labels.get("q") for out in outs if out.record == "replaced"} == {
+        "aaaa": "aaaa",
+        hostile: None,
+        "é1": None,
+    }
+    # \pL is RE2 (and Go) syntax that Python's re does not know.
+    assert {out.labels["queue"]: out.labels.get("q") for out in outs if out.record == "unicode"} == {
+        "aaaa": "aaaa",
+        hostile: "a" * 40,
+        "é1": "é",
+    }
+
+
 # --- scalar arithmetic ------------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ a key path into ``file:line:column``. ``CHECKS`` lists them in the order they ru
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +18,7 @@ from otel_contract.autoscaling import signals
 from otel_contract.contract._yaml import format_path, locate
 from otel_contract.contract.model import SEMVER, Contract, MetricType, Stability
 from otel_contract.findings import Finding
+from otel_contract.patterns import Pattern, PatternError, compile_pattern
 from otel_contract.rules import Rule
 from otel_contract.shims import UnsupportedExpression, compile_shim, shim_inputs
 
@@ -121,56 +121,22 @@ def _regexes(contract: Contract) -> Iterator[tuple[Path, str]]:
             yield ("metrics", index, "attributes", "patterns", key), pattern
 
 
-def _has_nested_quantifier(pattern: str) -> bool:
-    """True for patterns like ``(a+)+`` or ``(\\w*)*`` whose backtracking can explode."""
-    parser: Any = re._parser  # type: ignore[attr-defined]  # the stdlib's own regex parser
-    repeats = {parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)}
-    unbounded = parser.MAXREPEAT
-
-    def walk(items: Any, inside_unbounded: bool) -> bool:
-        for op, arg in items:
-            if op in repeats:
-                _low, high, body = arg
-                if high == unbounded or high > 1:
-                    if inside_unbounded and high == unbounded:
-                        return True
-                    if walk(body, inside_unbounded or high == unbounded):
-                        return True
-                elif walk(body, inside_unbounded):
-                    return True
-            elif op is parser.SUBPATTERN:
-                if walk(arg[-1], inside_unbounded):
-                    return True
-            elif op is parser.BRANCH:
-                if any(walk(branch, inside_unbounded) for branch in arg[1]):
-                    return True
-            elif op in (parser.ASSERT, parser.ASSERT_NOT) and walk(arg[1], inside_unbounded):
-                return True
-        return False
-
-    return walk(parser.parse(pattern), False)
-
-
 def _check_regexes(contract: Contract, out: Reporter) -> None:
     for path, pattern in _regexes(contract):
         try:
-            re.compile(pattern)
-        except re.error as error:
-            out.report(rules.INVALID_PATTERN, path, f"regex {pattern!r} does not compile: {error}")
-            continue
-        if _has_nested_quantifier(pattern):
+            compile_pattern(pattern)
+        except PatternError as error:
             out.report(
-                rules.PATTERN_BACKTRACKING,
+                rules.INVALID_PATTERN,
                 path,
-                f"regex {pattern!r} nests unbounded quantifiers and can backtrack catastrophically;"
-                " rewrite it without the outer repeat",
+                f"regex {pattern!r} does not compile: {error} (contract patterns are RE2 syntax, as in Prometheus)",
             )
 
 
-def _compiled_or_none(pattern: str | None) -> re.Pattern[str] | None:
+def _compiled_or_none(pattern: str | None) -> Pattern | None:
     try:
-        return re.compile(pattern) if pattern else None
-    except re.error:
+        return compile_pattern(pattern) if pattern else None
+    except PatternError:
         return None  # reported by _check_regexes
 
 
@@ -183,7 +149,7 @@ def _check_naming(contract: Contract, out: Reporter) -> None:
     ]
     for index, metric in enumerate(contract.metrics):
         path: Path = ("metrics", index, "name")
-        if metric_pattern and not metric_pattern.search(metric.name):
+        if metric_pattern and not metric_pattern.matches(metric.name):
             out.report(
                 rules.METRIC_NAME,
                 path,
@@ -191,7 +157,7 @@ def _check_naming(contract: Contract, out: Reporter) -> None:
                 metric=metric.name,
             )
         for match, pattern, message in name_rules:
-            if match.search(metric.name) and not pattern.search(metric.name):
+            if match.matches(metric.name) and not pattern.matches(metric.name):
                 why = f": {message}" if message else ""
                 out.report(
                     rules.METRIC_NAME,
@@ -204,7 +170,7 @@ def _check_naming(contract: Contract, out: Reporter) -> None:
         for index, metric in enumerate(contract.metrics):
             for section in ("required", "optional"):
                 for position, key in enumerate(getattr(metric.attributes, section)):
-                    if not attribute_pattern.search(key):
+                    if not attribute_pattern.matches(key):
                         out.report(
                             rules.METRIC_NAME,
                             ("metrics", index, "attributes", section, position),

@@ -7,7 +7,6 @@ recomputed per request.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -17,21 +16,22 @@ from otel_contract import rules, units
 from otel_contract._wire import frame
 from otel_contract.autoscaling.signals import attribute_roles
 from otel_contract.contract.model import Alias, AttributeType, Contract, Metric, Scalar
+from otel_contract.patterns import Pattern, compile_pattern
 from otel_contract.prometheus_names import translated_names
 from otel_contract.rules import RULES, Action, Rule, Scope
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledNameRule:
-    match: re.Pattern[str]
-    pattern: re.Pattern[str]
+    match: Pattern
+    pattern: Pattern
     message: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledConstraint:
     allowed: frozenset[Scalar] | None
-    pattern: re.Pattern[str] | None
+    pattern: Pattern | None
     type: AttributeType | None
 
 
@@ -44,7 +44,7 @@ class CompiledMetric:
     optional: frozenset[str]
     forbidden: frozenset[str]
     allowed: Mapping[str, frozenset[Scalar]]
-    patterns: Mapping[str, re.Pattern[str]]
+    patterns: Mapping[str, Pattern]
     actions: Mapping[Rule, Action]  # the contract's actions overlaid with the metric's own policy
     checks_attributes: bool  # False when the metric constrains no attribute: the per-point walk is skipped
     # Required attributes an autoscaling signal maps to a Kubernetes object -> why, for missing-attribute.
@@ -74,7 +74,7 @@ class CompiledContract:
     aliases: Mapping[str, AliasTarget]
     attribute_renames: Mapping[str, str]
     attribute_types: Mapping[str, AttributeType]
-    metric_pattern: re.Pattern[str] | None
+    metric_pattern: Pattern | None
     name_rules: tuple[CompiledNameRule, ...]
     resource_required: frozenset[str]
     resource_constraints: Mapping[str, CompiledConstraint]
@@ -123,7 +123,7 @@ def _compile_metric(contract: Contract, metric: Metric, roles: Mapping[tuple[str
         optional=frozenset(own.optional),
         forbidden=frozenset(own.forbidden),
         allowed=MappingProxyType({key: frozenset(values) for key, values in own.values.items()}),
-        patterns=MappingProxyType({key: re.compile(pattern) for key, pattern in own.patterns.items()}),
+        patterns=MappingProxyType({key: compile_pattern(pattern) for key, pattern in own.patterns.items()}),
         actions=MappingProxyType(runtime_actions(contract, metric)),
         checks_attributes=bool(own.required or own.forbidden or own.values or own.patterns),
         attribute_roles=MappingProxyType(
@@ -133,7 +133,11 @@ def _compile_metric(contract: Contract, metric: Metric, roles: Mapping[tuple[str
 
 
 def compile_contract(contract: Contract) -> CompiledContract:
-    """Lookup tables for ``contract``; its regexes must compile (``check`` guarantees that)."""
+    """Lookup tables for ``contract``.
+
+    Its regexes must be RE2 syntax (``load_contract`` refuses a contract whose patterns are not);
+    raises ``PatternError`` otherwise.
+    """
     roles = attribute_roles(contract)
     metrics = {metric.name: _compile_metric(contract, metric, roles) for metric in contract.metrics}
     aliases = {
@@ -150,16 +154,17 @@ def compile_contract(contract: Contract) -> CompiledContract:
         aliases=MappingProxyType(aliases),
         attribute_renames=contract.attributes.renames,
         attribute_types=contract.attributes.types,
-        metric_pattern=re.compile(naming.metric_pattern) if naming.metric_pattern else None,
+        metric_pattern=compile_pattern(naming.metric_pattern) if naming.metric_pattern else None,
         name_rules=tuple(
-            CompiledNameRule(re.compile(rule.match), re.compile(rule.pattern), rule.message) for rule in naming.rules
+            CompiledNameRule(compile_pattern(rule.match), compile_pattern(rule.pattern), rule.message)
+            for rule in naming.rules
         ),
         resource_required=frozenset(contract.resource.required),
         resource_constraints=MappingProxyType(
             {
                 key: CompiledConstraint(
                     allowed=frozenset(spec.allowed) if spec.allowed is not None else None,
-                    pattern=re.compile(spec.pattern) if spec.pattern else None,
+                    pattern=compile_pattern(spec.pattern) if spec.pattern else None,
                     type=spec.type,
                 )
                 for key, spec in contract.resource.attributes.items()

@@ -94,7 +94,7 @@ def process_resource(
             if constraint.allowed is not None and value not in constraint.allowed:
                 allowed = ", ".join(sorted(map(str, constraint.allowed)))
                 problem = f"resource attribute {key!r} is {value!r}; allowed: {allowed}"
-            elif constraint.pattern is not None and not (isinstance(value, str) and constraint.pattern.search(value)):
+            elif constraint.pattern is not None and not (isinstance(value, str) and constraint.pattern.matches(value)):
                 problem = f"resource attribute {key!r} is {value!r}; it must match {constraint.pattern.pattern!r}"
             if problem:
                 reject |= sink.report(rules.RESOURCE_ATTRIBUTE_VALUE, actions, problem, attribute=key)

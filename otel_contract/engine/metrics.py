@@ -237,7 +237,7 @@ class _Run:
         reject = False
         pattern = self.contract.metric_pattern
         actions = self.contract.actions
-        if pattern is not None and not pattern.search(name):
+        if pattern is not None and not pattern.matches(name):
             reject |= self.sink.report(
                 rules.METRIC_NAME,
                 actions,
@@ -246,7 +246,7 @@ class _Run:
                 count=count,
             )
         for rule in self.contract.name_rules:
-            if rule.match.search(name) and not rule.pattern.search(name):
+            if rule.match.matches(name) and not rule.pattern.matches(name):
                 why = f": {rule.message}" if rule.message else ""
                 reject |= self.sink.report(
                     rules.METRIC_NAME,
@@ -470,7 +470,7 @@ class _Run:
             for key, pattern in patterns.items():
                 if key in present:
                     value = present[key]
-                    if not (isinstance(value, str) and pattern.search(value)):
+                    if not (isinstance(value, str) and pattern.matches(value)):
                         reject |= report(
                             rules.ATTRIBUTE_VALUE,
                             actions,

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Protocol
 import promql_parser
 
 from otel_contract import units
+from otel_contract.patterns import Match, Pattern, PatternError, compile_pattern
 from otel_contract.shims._functions import SUPPORTED_AGGREGATIONS, Accumulator, extrapolated_rate, instant_rate
 from otel_contract.shims._series import Labels, Sample, Series, SeriesKind
 
@@ -244,12 +245,12 @@ class LabelReplace(_ElementWise):
     destination: str
     replacement: str
     source: str
-    regex: re.Pattern[str]
+    regex: Pattern  # whole: PromQL anchors label_replace's regex at both ends
     output: Output
 
     def _apply(self, element: Element) -> Element:
         labels = dict(element.labels)
-        match = self.regex.fullmatch(labels.get(self.source, ""))
+        match = self.regex.match(labels.get(self.source, ""))
         if match is None:
             return element
         value = _expand(self.replacement, match)
@@ -260,7 +261,7 @@ class LabelReplace(_ElementWise):
         return element._replace(labels=tuple(sorted(labels.items())))
 
 
-def _expand(template: str, match: re.Match[str]) -> str:
+def _expand(template: str, match: Match) -> str:
     """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``$$``; unknown groups expand to ""."""
 
     def group(found: re.Match[str]) -> str:
@@ -395,9 +396,9 @@ class _Compiler:
             inner = self.node(node.args[0], f"argument 1 of label_replace in {where}")
             destination, replacement, source, pattern = (argument.val for argument in node.args[1:])
             try:
-                regex = re.compile(pattern)
-            except re.error as error:
-                raise UnsupportedExpression(str(node), where, f"regex {pattern!r} does not compile: {error}") from None
+                regex = compile_pattern(pattern, whole=True)
+            except PatternError as error:
+                raise UnsupportedExpression(str(node), where, _not_compiled(pattern, error)) from None
             return LabelReplace(inner, destination, replacement, source, regex, inner.output)
         raise UnsupportedExpression(
             str(node), where, f"function {function} is not supported (rate, increase, irate, label_replace are)"
@@ -434,16 +435,20 @@ def _number(node: Any) -> float | None:
     return None
 
 
+def _not_compiled(pattern: str, error: PatternError) -> str:
+    return f"regex {pattern!r} does not compile: {error} (PromQL regexes are RE2 syntax)"
+
+
 def _matcher(matcher: Any, node: str, where: str) -> _Matcher:
     op, value = str(matcher.op), matcher.value
     if op in ("MatchOp.Re", "MatchOp.NotRe"):
         try:
-            pattern = re.compile(value)
-        except re.error as error:
-            raise UnsupportedExpression(node, where, f"regex {value!r} does not compile in Python: {error}") from None
+            pattern = compile_pattern(value, whole=True)
+        except PatternError as error:
+            raise UnsupportedExpression(node, where, _not_compiled(value, error)) from None
         if op == "MatchOp.Re":
-            return _Matcher(matcher.name, lambda text: pattern.fullmatch(text) is not None)
-        return _Matcher(matcher.name, lambda text: pattern.fullmatch(text) is None)
+            return _Matcher(matcher.name, pattern.matches)
+        return _Matcher(matcher.name, lambda text: not pattern.matches(text))
     if op == "MatchOp.Equal":
         return _Matcher(matcher.name, lambda text: text == value)
     return _Matcher(matcher.name, lambda text: text != value)
