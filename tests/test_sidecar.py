@@ -392,6 +392,20 @@ def test_hot_reload_takes_a_valid_contract_and_refuses_an_invalid_one(tmp_path: 
     assert 'version="1.0.0"' not in text
 
 
+def test_hot_reload_refuses_a_pattern_re2_cannot_compile(
+    tmp_path: Path, otlp_sink: OtlpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = shop_contract(tmp_path / "shop.yaml")
+    with running(config_for(path, otlp_sink.endpoint)) as sidecar:
+        assert sidecar.status is not None
+        address = sidecar.status.address
+        shop_contract(path, version="1.1.0", extra="naming: {metric_pattern: '^(?!legacy_)'}\n")
+        assert wait_until(lambda: b'result="failure"} 1.0' in http_get(f"http://{address}/metrics")[2])
+        assert health_json(address)["contract"] == "shop@1.0.0"  # the engine never sees the pattern
+    [refused] = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
+    assert "shop.yaml:" in refused and "invalid perl operator: (?!" in refused and "\n" not in refused
+
+
 def test_hot_reload_follows_a_configmap_symlink_swap(tmp_path: Path, otlp_sink: OtlpSink) -> None:
     """Kubernetes updates a mounted ConfigMap by pointing ``..data`` at a new directory."""
     mount = tmp_path / "mount"
