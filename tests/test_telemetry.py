@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import grpc
@@ -232,6 +235,72 @@ def test_stop_frees_the_port(telemetry: SelfTelemetry) -> None:
         assert again.port == port and _get(again, "/healthz")[0] == 200
     finally:
         again.stop()
+
+
+# --- connection bounds ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _idle_connections(server: StatusServer, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections to ``server`` that send nothing (half-open, as far as it can tell)."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(socket.create_connection(("127.0.0.1", server.port))) for _ in range(count)]
+
+
+def _closed_by_server(connection: socket.socket, within: float = 10.0) -> bool:
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connections_pin_no_threads_and_health_still_answers(status: StatusServer) -> None:
+    assert _get(status, "/healthz")[0] == 200  # its worker threads exist from now on
+    threads = threading.active_count()
+    with _idle_connections(status, 200):
+        # Connections are accepted in order: once this one is answered, all 200 have been accepted.
+        assert _get(status, "/healthz")[0] == 200
+        assert threading.active_count() <= threads + 2  # a thread per connection made it 200 more
+
+
+@contextmanager
+def _bounded(telemetry: SelfTelemetry, readiness: _Readiness, **bounds: Any) -> Iterator[StatusServer]:
+    server = StatusServer("127.0.0.1:0", telemetry, readiness, dict, **bounds)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_connection_beyond_the_bound_closes_the_oldest_idle_one(
+    telemetry: SelfTelemetry, readiness: _Readiness
+) -> None:
+    with _bounded(telemetry, readiness, max_connections=4) as server, _idle_connections(server, 4) as idle:
+        assert _get(server, "/healthz")[0] == 200  # served although all four slots were taken
+        assert _closed_by_server(idle[0])
+
+
+def test_an_idle_or_slow_connection_is_closed_after_the_idle_timeout(
+    telemetry: SelfTelemetry, readiness: _Readiness
+) -> None:
+    with _bounded(telemetry, readiness, idle_timeout=0.2) as server:
+        with _idle_connections(server, 2) as (idle, slow):
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+            assert _closed_by_server(idle)
+            assert _closed_by_server(slow)
+        assert _get(server, "/healthz")[0] == 200
+
+
+def test_only_get_is_served(status: StatusServer) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{status.port}/healthz", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    with refused.value as error:
+        assert (error.code, error.headers["Allow"]) == (405, "GET")
 
 
 # --- gRPC health ------------------------------------------------------------------------------------
