@@ -41,6 +41,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 _FAIL_ON = ("error", "warning", "info", "none")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -210,7 +211,9 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audit", action="store_true", help="flag instead of reject (mode: audit)")
     serve.add_argument("--workers", type=_positive_int, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
     serve.add_argument(
-        "--log-level", default=os.environ.get("OTEL_CONTRACT_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
+        "--log-level",
+        default=os.environ.get("OTEL_CONTRACT_LOG_LEVEL", "INFO"),
+        help=f"{', '.join(_LOG_LEVELS)} (default: $OTEL_CONTRACT_LOG_LEVEL, else INFO)",
     )
     serve.set_defaults(handler=_run_serve)
 
@@ -783,6 +786,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         audit=args.audit,
         workers=args.workers,
     )
+    level = args.log_level.strip().upper()
+    if level not in _LOG_LEVELS:
+        print(
+            f"otel-contract serve: --log-level: expected one of {', '.join(_LOG_LEVELS)}, got {args.log_level!r}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         config = load_config(args.config, overrides, env=os.environ)
     except ConfigError as error:
@@ -790,8 +800,9 @@ def _run_serve(args: argparse.Namespace) -> int:
             where = f"{finding.source}: " if finding.source else ""
             print(f"otel-contract serve: {where}{finding.message}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(args.log_level)
-    return serve(config, dict(os.environ))
+    configure_logging(level)
+    # Workers configure their logging from the environment they are given.
+    return serve(config, {**os.environ, "OTEL_CONTRACT_LOG_LEVEL": level})
 
 
 def _run_usage(args: argparse.Namespace) -> int:

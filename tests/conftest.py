@@ -16,7 +16,9 @@ BROKEN = REPO / "tests" / "contracts" / "broken"
 TODAY = date(2026, 11, 22)
 
 
-def run_cli(*args: str, cwd: Path = REPO, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path = REPO, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the command line the way a user does: a separate process, real exit code."""
     return subprocess.run(
         [sys.executable, "-m", "otel_contract", *args],
@@ -24,7 +26,7 @@ def run_cli(*args: str, cwd: Path = REPO, stdin: str | None = None) -> subproces
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from otel_contract.server.config import ConfigError, Overrides, load_config, parse_duration, with_worker
-from tests.conftest import REPO, run_cli
+from tests.conftest import CONTRACTS, REPO, run_cli
 
 
 def _config(tmp_path: Path, text: str) -> Path:
@@ -123,7 +125,7 @@ def test_no_config_file_needs_a_contract_and_an_exporter() -> None:
         ("[::]:4317", "127.0.0.1:4317", True),
         ("127.0.0.1:4317", "127.0.0.1:14317", False),
         ("0.0.0.0:4317", "collector:4317", False),
-        ("127.0.0.1:0", "127.0.0.1:0", False),
+        ("127.0.0.1:0", "127.0.0.1:4317", False),  # a free port is not known until bound
     ],
 )
 def test_an_exporter_pointing_at_the_receiver_is_refused(receiver: str, exporter: str, loops: bool) -> None:
@@ -151,6 +153,61 @@ def test_serve_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{path}:5:1" in result.stderr.replace(str(Path.cwd()) + "/", "") or ":5:1" in result.stderr
     assert "bogus" in result.stderr
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    """``serve`` on the example contract with free ports, then ``args`` (the last flag wins)."""
+    defaults = ("--contract", str(CONTRACTS / "ecommerce.yaml"), "--console", "--endpoint", "127.0.0.1:0")
+    # A serve that starts instead of refusing would run until killed: the timeout fails the test.
+    return run_cli("serve", *defaults, "--prometheus", "off", *args, timeout=30)
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert (result.returncode, len(lines)) == (2, 1), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--endpoint", "bogus"), ["--endpoint", "expected host:port", "'bogus'"]),
+        (("--endpoint", "127.0.0.1:99999"), ["--endpoint", "out of range", "'127.0.0.1:99999'"]),
+        (("--endpoint", ":4317"), ["--endpoint", "host is missing", "':4317'"]),
+        (("--endpoint", "::1:4317"), ["--endpoint", "brackets", "'::1:4317'"]),
+        (("--prometheus", "127.0.0.1:99999"), ["--prometheus", "out of range", "'127.0.0.1:99999'"]),
+        (("--exporter-endpoint", "localhost:99999"), ["--exporter-endpoint", "out of range", "'localhost:99999'"]),
+        (("--exporter-endpoint", "collector"), ["--exporter-endpoint", "expected host:port", "'collector'"]),
+        (("--log-level", "bogus"), ["--log-level", "DEBUG, INFO, WARNING, ERROR", "'bogus'"]),
+        (("--endpoint", "no-such-host.invalid:4317"), ["no-such-host.invalid:4317", "does not resolve"]),
+    ],
+)
+def test_serve_refuses_a_bad_flag_in_one_line(flags: tuple[str, ...], expected: list[str]) -> None:
+    line = _one_line(_serve(*flags))
+    assert all(part in line for part in expected), line
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("receiver: {endpoint: '127.0.0.1:99999'}\n", "receiver.endpoint"),
+        ("telemetry: {prometheus: {endpoint: '127.0.0.1:70000'}}\n", "telemetry.prometheus.endpoint"),
+        ("telemetry: {otlp: {endpoint: 'collector'}}\n", "telemetry.otlp.endpoint"),
+    ],
+)
+def test_serve_refuses_a_bad_endpoint_in_the_config_naming_file_and_key(tmp_path: Path, text: str, field: str) -> None:
+    path = _config(tmp_path, "contract: {path: ../c.yaml}\nexporter: {console: true}\n" + text)
+    line = _one_line(run_cli("serve", "--config", str(path), timeout=30))
+    assert str(path) in line and f"{field}: " in line, line
+
+
+@pytest.mark.parametrize("flag", ["--endpoint", "--prometheus"])
+def test_serve_on_a_port_in_use_exits_2_naming_the_address(flag: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        line = _one_line(_serve(flag, address))
+    field = "receiver.endpoint" if flag == "--endpoint" else "telemetry.prometheus.endpoint"
+    assert f"cannot listen on {address} ({field}): Address already in use" in line, line
 
 
 def test_serve_with_a_broken_contract_exits_2_with_every_reason(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from otel_contract.contract._schema_errors import schema_findings
 from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
 from otel_contract.durations import parse_duration
 from otel_contract.findings import Finding, Location
+from otel_contract.server.endpoints import endpoint_problem, parse_endpoint
 from otel_contract.server.exporters import OtlpGrpcSettings, TlsSettings
 from otel_contract.server.queue import QueueSettings
 from otel_contract.server.sender import RetrySettings
@@ -53,6 +54,10 @@ class ReceiverSettings:
     endpoint: str = DEFAULT_ENDPOINT
     max_recv_msg_size: int = 4 * MIB
     tls: ReceiverTls | None = None
+
+    def __post_init__(self) -> None:
+        if problem := endpoint_problem("receiver.endpoint", self.endpoint, listen=True):
+            raise ValueError(problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,19 @@ class SidecarConfig:
     otlp_telemetry_interval: float = 60.0
     drain_timeout: float = 20.0
     source: str = "(command line)"
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("telemetry.prometheus.endpoint", self.prometheus_endpoint, True),  # listens
+            ("telemetry.otlp.endpoint", self.otlp_telemetry_endpoint, False),  # connects, http:// allowed
+        )
+        problems = [
+            problem
+            for key, value, listen in checks
+            if value is not None and (problem := endpoint_problem(key, value, listen=listen, scheme=not listen))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,22 +267,31 @@ def _exporter(raw: Mapping[str, Any], base: Path, overrides: Overrides, env: Map
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::", "::1", ""})
 
 
-def _host_port(endpoint: str) -> tuple[str, str]:
-    address = endpoint.split("://", 1)[-1].split("/", 1)[0]
-    host, _, port = address.rpartition(":")
-    return host.strip("[]").lower(), port
-
-
 def _same_listener(receiver: str, exporter: str) -> bool:
     """Whether an exporter endpoint reaches this receiver (a loop), as far as the addresses tell."""
-    (own_host, own_port), (host, port) = _host_port(receiver), _host_port(exporter)
-    if own_port in ("", "0") or port != own_port:
+    own, other = parse_endpoint(receiver, listen=True), parse_endpoint(exporter, listen=True)
+    if own.port == 0 or other.port != own.port:
         return False
+    own_host, host = own.host.lower(), other.host.lower()
     return host == own_host or (host in _LOCAL_HOSTS and own_host in _LOCAL_HOSTS)
 
 
 def _endpoint_or_off(value: str) -> str | None:
     return None if value.strip().lower() in ("", "off", "none") else value
+
+
+def _flag_problems(overrides: Overrides) -> list[Finding]:
+    """The endpoint flags, checked as the settings check the same keys, but naming the flag."""
+    checks = (
+        ("--endpoint", overrides.endpoint, True, False),
+        ("--exporter-endpoint", overrides.exporter_endpoint, False, True),
+        ("--prometheus", overrides.prometheus and _endpoint_or_off(overrides.prometheus), True, False),
+    )
+    return [
+        Finding.of(rules.PIPELINE_CONFIG, problem)
+        for flag, value, listen, scheme in checks
+        if value and (problem := endpoint_problem(flag, value, listen=listen, scheme=scheme))
+    ]
 
 
 def build_config(
@@ -275,7 +302,13 @@ def build_config(
     overrides: Overrides = Overrides(),
     env: Mapping[str, str] = MappingProxyType({}),
 ) -> SidecarConfig:
-    """Settings from a schema-valid document (``{}`` when there is no file) and the overrides."""
+    """Settings from a schema-valid document (``{}`` when there is no file) and the overrides.
+
+    Raises ``ConfigError`` for a bad flag or a missing piece, ``ValueError`` for a value a settings
+    object refuses (``load_config`` turns that into a ``ConfigError`` naming the file).
+    """
+    if problems := _flag_problems(overrides):
+        raise ConfigError(problems)
     contract_raw = raw.get("contract", {})
     contract_path = overrides.contract or _resolve(base, contract_raw.get("path"))
     if not contract_path:
@@ -341,14 +374,13 @@ def load_config(
 
     Raises ``ConfigError`` naming file, line, column and reason for every problem found.
     """
-    if path is None:
-        return build_config({}, base=Path.cwd(), source="(command line)", overrides=overrides, env=env)
-    file = Path(path)
-    document = _read(file)
+    source = "(command line)" if path is None else str(path)
+    document = {} if path is None else _read(Path(path))
+    base = Path.cwd() if path is None else Path(path).resolve().parent
     try:
-        return build_config(document, base=file.resolve().parent, source=str(path), overrides=overrides, env=env)
+        return build_config(document, base=base, source=source, overrides=overrides, env=env)
     except ValueError as error:  # a settings object refused a value the schema let through
-        raise _error(str(error), str(path)) from None
+        raise _error(str(error), source) from None
 
 
 def with_worker(config: SidecarConfig, index: int) -> SidecarConfig:
@@ -358,6 +390,6 @@ def with_worker(config: SidecarConfig, index: int) -> SidecarConfig:
         queue = replace(queue, directory=os.path.join(queue.directory, f"worker-{index}"))
     prometheus = config.prometheus_endpoint
     if prometheus and index:
-        host, _, port = prometheus.rpartition(":")
-        prometheus = f"{host}:{int(port) + index}" if int(port) else prometheus
+        address = parse_endpoint(prometheus, listen=True)
+        prometheus = str(replace(address, port=address.port + index)) if address.port else prometheus
     return replace(config, exporter=replace(config.exporter, queue=queue), prometheus_endpoint=prometheus)

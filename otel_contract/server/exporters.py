@@ -34,6 +34,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_contract.inputs.otlp import OtlpRequest, Signal, count_items, to_otlp_json
 from otel_contract.server._batch import EXPORT_METHODS, Batch
+from otel_contract.server.endpoints import SCHEMES, endpoint_problem
 
 _REQUESTS: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(
     {
@@ -117,7 +118,6 @@ class TlsSettings:
 _COMPRESSIONS: Mapping[str, grpc.Compression] = MappingProxyType(
     {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression}
 )
-_SCHEMES = ("http://", "https://")
 # gRPC metadata keys: lower-case letters, digits and "-_."; "-bin" keys carry bytes, "grpc-" is reserved.
 _HEADER_KEY = re.compile(r"[0-9a-z_.-]+")
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
@@ -141,13 +141,10 @@ class OtlpGrpcSettings:
     def __post_init__(self) -> None:
         problems: list[str] = []
         endpoint = self.endpoint.strip() if isinstance(self.endpoint, str) else ""
-        scheme = next((s for s in _SCHEMES if endpoint.lower().startswith(s)), "")
+        scheme = next((s for s in SCHEMES if endpoint.lower().startswith(s)), "")
         target = endpoint[len(scheme) :].rstrip("/")
-        host, _, port = target.rpartition(":")
-        if not host or not port.isdigit() or "/" in target or any(c.isspace() for c in target):
-            problems.append(
-                f"endpoint: expected host:port (optionally after http:// or https://), got {self.endpoint!r}"
-            )
+        if problem := endpoint_problem("endpoint", target, listen=False):
+            problems.append(problem)
         tls = replace(self.tls, insecure=False) if scheme == "https://" else self.tls
         if tls.insecure and (tls.ca_file or tls.cert_file or tls.server_name_override):
             problems.append(

@@ -18,6 +18,7 @@ from typing import Any
 from otel_contract.contract import ContractError, load_contract
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.server.config import SidecarConfig
+from otel_contract.server.endpoints import check_bindable
 from otel_contract.server.exporters import ConsoleExporter, Exporter, FanoutExporter, FileExporter, OtlpGrpcExporter
 from otel_contract.server.health import Health
 from otel_contract.server.processor import ContractProcessor, contract_label
@@ -68,8 +69,11 @@ class Sidecar:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Raises ``ContractError`` for an invalid contract and ``OSError`` for a port in use."""
+        """Raises ``ContractError`` for an invalid contract and ``OSError`` naming the address for a port
+        in use or a host that does not resolve."""
         config = self.config
+        # Before anything starts (and logs): a port in use is then the one line the user sees.
+        check_bindable(config.receiver.endpoint, what="receiver.endpoint", reuse_port=config.workers > 1)
         contract = load_contract(config.contract_path)
         self.processor = ContractProcessor(contract, audit=config.audit, env=self._env)
         self.telemetry = SelfTelemetry(
@@ -98,14 +102,17 @@ class Sidecar:
         if config.prometheus_endpoint:
             self.status = StatusServer(config.prometheus_endpoint, self.telemetry, self.ready, self.health)
             self.status.start()
-        self.receiver = Receiver(
-            config.receiver,
-            self.processor,
-            queue,
-            self.telemetry,
-            reuse_port=config.workers > 1,
-            extra_services=self._health.add_to,
-        )
+        try:
+            self.receiver = Receiver(
+                config.receiver,
+                self.processor,
+                queue,
+                self.telemetry,
+                reuse_port=config.workers > 1,
+                extra_services=self._health.add_to,
+            )
+        except RuntimeError as error:  # gRPC's "Failed to bind": the port was taken since the check
+            raise OSError(f"cannot listen on {config.receiver.endpoint} (receiver.endpoint): {error}") from None
         self.receiver.start()
         self._health.set_serving(True)
         self._watcher = ContractWatcher(
@@ -175,7 +182,8 @@ class Sidecar:
             self.status.stop()
         if self.telemetry is not None:
             self.telemetry.shutdown()
-        _log.info("otel-contract sidecar stopped (%d request(s) left undelivered)", left)
+        if self._started.is_set():  # a start that failed has said why; "stopped" would only add noise
+            _log.info("otel-contract sidecar stopped (%d request(s) left undelivered)", left)
         return left
 
     # --- health and reload -----------------------------------------------------------------------
