@@ -191,10 +191,11 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Run the sidecar: receive OTLP/gRPC (metrics, traces, logs), normalize and validate with the"
         " contract, answer partial_success for what was rejected, and forward through a bounded queue with"
         " retries. Flags override the pipeline config; OTEL_EXPORTER_OTLP_* variables fill what neither sets."
-        " SIGHUP reloads the contract; SIGTERM stops accepting, drains the queue and exits 0.",
+        " SIGHUP reloads the contract; SIGTERM stops accepting, drains the queue and exits.",
         epilog="Example: otel-contract serve --contract contracts/ecommerce.yaml --console"
         " --exporter-endpoint collector:4317. Exit codes: 0 stopped cleanly, 2 invalid config or contract,"
-        " or a port that cannot be bound.",
+        " or a port that cannot be bound, 3 stopped but requests were lost (the in-memory queue was not"
+        " drained within shutdown.drain_timeout; persist it with --queue-dir).",
     )
     serve.add_argument("--config", metavar="PIPELINE.yaml", help="pipeline config (design §5 shape)")
     serve.add_argument("--contract", "-c", metavar="CONTRACT", help="contract file (overrides contract.path)")

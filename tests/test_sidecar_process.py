@@ -174,6 +174,38 @@ def test_sigterm_drains_the_queue_and_exits_0(
     assert "0 request(s) left undelivered" in sidecar.output()
 
 
+@pytest.mark.parametrize("persistent", [False, True])
+def test_sigterm_with_the_downstream_down_says_what_it_drains_and_what_is_lost(
+    contract: Path, sink_port: int, processes: list[SidecarProcess], tmp_path: Path, persistent: bool
+) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"contract: {{path: {contract}}}\n"
+        f"exporter: {{endpoint: 127.0.0.1:{sink_port}}}\n"  # nothing listens there
+        "shutdown: {drain_timeout: 1s}\n",
+        "utf-8",
+    )
+    queue = ("--queue-dir", str(tmp_path / "queue")) if persistent else ()
+    sidecar = _sidecar(processes, "--config", str(pipeline), *queue)
+    client = RawClient(sidecar.endpoint)
+    for batch in range(3):
+        client.export(Signal.METRICS, _request(batch), timeout=10)  # OK: queued
+    client.close()
+    sidecar.signal(signal.SIGTERM)
+    exit_code = sidecar.wait(timeout=60)
+    output = sidecar.output()
+    assert f"draining: 3 request(s) (30 item(s)) queued for otlp://127.0.0.1:{sink_port}" in output
+    if persistent:  # kept on disk for the next start: nothing lost
+        assert exit_code == 0
+        assert "with 3 request(s) (30 item(s)) undelivered" in output and str(tmp_path / "queue") in output
+        assert " ERROR " not in output
+    else:
+        assert exit_code == 3
+        (error,) = [line for line in output.splitlines() if " ERROR " in line]
+        assert "lost 3 request(s) holding 30 item(s)" in error
+        assert "exporter.sending_queue.storage.directory" in error and "--queue-dir" in error
+
+
 def test_sighup_reloads_the_contract(
     contract: Path, sink_port: int, processes: list[SidecarProcess], tmp_path: Path
 ) -> None:

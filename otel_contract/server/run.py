@@ -1,12 +1,14 @@
 """Running the sidecar as a process: logging, signals, and ``--workers`` processes.
 
-Signals: SIGTERM and SIGINT drain and exit 0; SIGHUP reloads the contract. With ``--workers N`` the
-parent starts N worker processes that share the receiver port through SO_REUSEPORT (the kernel
-spreads connections across them; the approach gRPC Python recommends for CPU-bound servers),
-forwards signals to them and exits when they have exited. Each worker has its own cardinality
-state, queue directory (``worker-K``) and self-telemetry port (configured port + K). Because the
-kernel balances connections, not series, an OTLP client keeps one connection and so one worker;
-cardinality budgets are therefore enforced per worker (a budget of B admits at most N x B series).
+Signals: SIGTERM and SIGINT drain and exit 0, or 3 when requests clients were told were accepted
+are lost (an in-memory queue not drained by ``shutdown.drain_timeout``); SIGHUP reloads the
+contract. With ``--workers N`` the parent starts N worker processes that share the receiver port
+through SO_REUSEPORT (the kernel spreads connections across them; the approach gRPC Python
+recommends for CPU-bound servers), forwards signals to them and exits when they have exited. Each
+worker has its own cardinality state, queue directory (``worker-K``) and self-telemetry port
+(configured port + K). Because the kernel balances connections, not series, an OTLP client keeps
+one connection and so one worker; cardinality budgets are therefore enforced per worker (a budget of
+B admits at most N x B series).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _log = logging.getLogger("otel_contract.sidecar")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_LOST = 3  # stopped, but accepted requests were lost with the in-memory queue
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -73,8 +76,9 @@ def run_sidecar(config: SidecarConfig, env: Mapping[str, str], worker: int = 0) 
     # The main thread sleeps in short waits so that signal handlers run promptly.
     while not sidecar.wait(timeout=0.5):
         pass
-    sidecar.shutdown()
-    return EXIT_OK
+    left = sidecar.shutdown()
+    # A persistent queue keeps what is left for the next start: nothing is lost then.
+    return EXIT_LOST if left and not config.exporter.queue.directory else EXIT_OK
 
 
 def _worker_main(config: SidecarConfig, env: dict[str, str], index: int) -> None:

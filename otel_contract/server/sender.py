@@ -27,6 +27,8 @@ _log = logging.getLogger("otel_contract.exporter")
 
 # How long an idle consumer waits on the queue before looking at the stop flag again.
 _IDLE_POLL = 0.25
+# How often a drain says how it is going: a shutdown waiting on a dead downstream must not look hung.
+_PROGRESS_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class QueuedSender:
         max_batch_bytes: int = 4 * 2**20,
         flush_timeout: float = 0.0,
         rng: random.Random | None = None,
+        destination: str = "the exporter",
     ) -> None:
         if consumers < 1 or max_batch_items < 1 or max_batch_bytes < 1:
             raise ValueError("consumers, max_batch_items and max_batch_bytes must be positive")
@@ -136,6 +139,8 @@ class QueuedSender:
         self._stop = threading.Event()
         self._settled = threading.Condition()  # notified whenever a lease is acked or released
         self._threads: list[threading.Thread] = []
+        self._destination = destination
+        self._last_failure: str | None = None  # of the latest attempt; None once one succeeds
 
     def start(self) -> None:
         if self._threads:
@@ -148,29 +153,60 @@ class QueuedSender:
     def drain(self, deadline_seconds: float) -> int:
         """Close the queue, keep sending until it is empty or ``deadline_seconds`` pass, then stop.
 
-        Returns the requests left undelivered; a persistent queue keeps them for the next start. A
+        Returns the requests left undelivered; a persistent queue keeps them for the next start, an
+        in-memory one loses them (logged at ERROR). Progress is logged every few seconds meanwhile. A
         batch waiting to be retried is put back at once when the deadline passes; an attempt in flight
         then is let finish, which can overrun the deadline by up to the exporter's timeout.
         """
         self._queue.close()
+        deadline = time.monotonic() + max(0.0, deadline_seconds)
         with self._settled:
-            self._settled.wait_for(lambda: self._queue.size() == 0, timeout=max(0.0, deadline_seconds))
+            while self._queue.size() and (remaining := deadline - time.monotonic()) > 0:
+                self._log_progress(remaining)
+                self._settled.wait_for(lambda: self._queue.size() == 0, timeout=min(_PROGRESS_SECONDS, remaining))
         self.stop()
         left = self._queue.size()
         if left:
-            where = (
-                f"they stay in {self._queue.path} for the next start"
-                if self._queue.path
-                else "they are lost with the in-memory queue"
-            )
+            self._log_undelivered(left, deadline_seconds)
+        return left
+
+    def _log_progress(self, remaining: float) -> None:
+        failing = f", which fails ({self._last_failure})" if self._last_failure else ""
+        _log.info(
+            "draining: %d request(s) (%d item(s)) queued for %s%s; giving up in %.0f s",
+            self._queue.size(),
+            self._queue.pending_items(),
+            self._destination,
+            failing,
+            remaining,
+        )
+
+    def _log_undelivered(self, left: int, deadline_seconds: float) -> None:
+        items = self._queue.pending_items()
+        why = f"the last attempt failed: {self._last_failure}" if self._last_failure else "it was still sending"
+        if self._queue.path:
             _log.warning(
-                "drain deadline of %gs passed with %d request(s) (%d item(s)) undelivered; %s",
+                "drain deadline of %gs passed with %d request(s) (%d item(s)) undelivered to %s (%s); "
+                "they stay in %s for the next start",
                 deadline_seconds,
                 left,
-                self._queue.pending_items(),
-                where,
+                items,
+                self._destination,
+                why,
+                self._queue.path,
             )
-        return left
+            return
+        _log.error(
+            "lost %d request(s) holding %d item(s) (data points, spans or log records) that clients were told "
+            "were accepted: the drain deadline of %gs passed before %s took them (%s). To keep undelivered "
+            "requests across a restart, persist the queue: exporter.sending_queue.storage.directory in the "
+            "pipeline config, or --queue-dir; or raise shutdown.drain_timeout",
+            left,
+            items,
+            deadline_seconds,
+            self._destination,
+            why,
+        )
 
     def stop(self) -> None:
         """Stop the consumers now; batches waiting to be retried go back to the queue."""
@@ -230,7 +266,11 @@ class QueuedSender:
                 if budget and elapsed + wait > budget:
                     self._give_up(lease, batch, seconds, f"retries exhausted after {elapsed:.3g}s, last {err}")
                     return
+                self._last_failure = str(err)
                 self._observer.exported(batch.signal, batch.items, "retried", seconds)
+                if self._stop.is_set():  # stopping: no retry is coming, so say none is
+                    self._settle(self._queue.release, lease)
+                    return
                 _log.info(
                     "exporting %d %s item(s) failed (%s); retrying in %.3gs", batch.items, batch.signal, err, wait
                 )
@@ -244,6 +284,7 @@ class QueuedSender:
                 seconds = time.monotonic() - started
                 self._give_up(lease, batch, seconds, f"the exporter failed: {err!r}", exc_info=True)
                 return
+            self._last_failure = None
             self._settle(self._queue.ack, lease)
             self._succeeded(batch, result, time.monotonic() - started)
             return

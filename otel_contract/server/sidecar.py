@@ -96,6 +96,7 @@ class Sidecar:
             observer=self.telemetry,
             max_batch_items=config.exporter.queue.batch_max_size,
             flush_timeout=config.exporter.queue.flush_timeout,
+            destination=config.exporter.destinations,
         )
         self._sender.start()
         self._health = Health()
