@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,30 @@ def test_sdk_app_sends_legacy_metrics_and_spans_and_the_sink_gets_them_normalize
     span_attributes = ExportTraceServiceRequest.FromString(trace_request.payload).resource_spans[0]
     attributes = {kv.key: kv.value for kv in span_attributes.scope_spans[0].spans[0].attributes}
     assert attributes["http.status_code"].int_value == 404
+
+
+def test_the_file_exporter_follows_its_path_when_the_file_is_deleted_or_rotated(
+    contract: Path, otlp_sink: OtlpSink, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "forwarded.jsonl"
+    rotated = tmp_path / "out" / "forwarded.jsonl.1"
+    with running(config_for(contract, otlp_sink.endpoint, export_file=str(out))) as sidecar:
+        client = RawClient(sidecar.endpoint)
+
+        def forwarded_to_the_path(tag: str) -> bool:
+            client.export(Signal.METRICS, _orders([({"seq": tag}, 1.0)]))
+            return wait_until(lambda: out.exists() and f'"{tag}"' in out.read_text("utf-8"))
+
+        assert forwarded_to_the_path("first")
+        out.unlink()  # as between two runs of the demo
+        assert forwarded_to_the_path("second")
+        out.rename(rotated)  # as logrotate does
+        assert forwarded_to_the_path("third")
+        assert '"second"' in rotated.read_text("utf-8") and '"third"' not in rotated.read_text("utf-8")
+        shutil.rmtree(out.parent)  # rm -rf out
+        assert forwarded_to_the_path("fourth")
+        client.close()
+    assert [tag for tag in ("first", "second", "third", "fourth") if f'"{tag}"' in out.read_text("utf-8")] == ["fourth"]
 
 
 def test_a_request_that_needs_no_change_is_forwarded_as_the_bytes_that_arrived(

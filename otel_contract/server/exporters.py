@@ -311,31 +311,54 @@ class FileExporter:
     """Appends each batch as one line of OTLP/JSON, as the Collector's file exporter writes them.
 
     ``otel-contract validate`` reads the file back when it is named ``.jsonl``, ``.ndjson`` or ``.json``.
-    Each line is flushed to the OS as it is written, so a reader sees whole lines.
+    Each line is flushed to the OS as it is written, so a reader sees whole lines. When the path no
+    longer names the open file (deleted, or renamed away by a logrotate-style rotation), the next
+    batch goes to a new file at the path: writing on into the old one would be writing nowhere.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stream: IO[str] | None = self._open()
+
+    def _open(self) -> IO[str]:
         parent = os.path.dirname(self.path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        self._lock = threading.Lock()
-        self._stream: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        return open(self.path, "a", encoding="utf-8")  # closed in close(), or when _current reopens
+
+    def _current(self) -> IO[str]:
+        """The open stream, reopened first when the path names another file or none (one stat each)."""
+        stream = self._stream
+        if stream is not None:
+            try:
+                named, opened = os.stat(self.path), os.fstat(stream.fileno())
+                if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
+                    return stream
+            except FileNotFoundError:
+                pass
+            self._stream = None
+            stream.close()
+        self._stream = self._open()
+        return self._stream
 
     def export(self, batch: Batch) -> ExportResult:
         line = _json_line(_parse(batch)) + "\n"
         with self._lock:
-            if self._stream is None:
+            if self._closed:
                 raise ExportError(f"{self.path}: the file exporter is closed", retryable=False)
             try:
-                self._stream.write(line)
-                self._stream.flush()
-            except OSError as err:  # a full disk can recover
+                stream = self._current()
+                stream.write(line)
+                stream.flush()
+            except OSError as err:  # a full disk, or a directory that cannot be made yet, can recover
                 raise ExportError(f"{self.path}: cannot write: {err.strerror or err}", retryable=True) from None
         return ExportResult()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._stream is not None:
                 self._stream.close()
                 self._stream = None
