@@ -8,11 +8,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run demo test lint lock clean
 
+# pip runs --quiet (its full output is hundreds of lines): the echo lines say what is going on.
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "otel-contract needs Python >= 3.11, found " + sys.version.split()[0])'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@echo "creating $(VENV) with $$($(PYTHON) --version 2>&1) ($(PYTHON))"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "installing pip and the $$(grep -c '==' requirements.lock) pinned dependencies of requirements.lock into $(VENV) (first run: about a minute)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@echo "installed: $(VENV) is ready"
 	@touch $(STAMP)
 
 ## install: .venv with the package and its pinned dependencies (what run and test start with)
@@ -26,9 +30,11 @@ run: $(STAMP)
 	@echo "  forwarded data: out/forwarded.jsonl; stop with Ctrl-C (drains, exits 0)"
 	$(BIN)/otel-contract serve --config pipelines/local.yaml
 
-## demo: a real OpenTelemetry SDK app sending legacy-named telemetry to the sidecar of `make run`
+## demo: a real OpenTelemetry SDK app sending legacy-named telemetry to the sidecar of `make run`, then
+## what the contract did to it (exits 1 when no sidecar answers)
 demo: $(STAMP)
-	$(BIN)/python examples/sdk_app.py --endpoint 127.0.0.1:4317
+	@echo "sending 10 s of legacy-named telemetry to the sidecar on 127.0.0.1:4317 (examples/sdk_app.py)"
+	@$(BIN)/python examples/sdk_app.py --endpoint 127.0.0.1:4317
 
 ## test: every test, then ruff and mypy
 test: $(STAMP)

@@ -62,7 +62,7 @@ sys.exit("telemetry-gate: the sidecar was not ready within 30 s")
 PY
 echo "telemetry-gate: sidecar ready on $OTLP_ENDPOINT (audit mode, $contract)"
 
-smoke="${SMOKE_CMD:-.venv/bin/python examples/sdk_app.py --endpoint $OTLP_ENDPOINT --seconds 3}"
+smoke="${SMOKE_CMD:-.venv/bin/python examples/sdk_app.py --endpoint $OTLP_ENDPOINT --seconds 3 --contract $contract}"
 echo "telemetry-gate: smoke traffic: $smoke"
 OTLP_ENDPOINT="$OTLP_ENDPOINT" OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_ENDPOINT" OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
     bash -c "$smoke"
