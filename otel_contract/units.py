@@ -193,6 +193,9 @@ _ATOM_EXPONENT = re.compile(r"(?P<symbol>[^0-9+\-]+)(?P<exponent>[+-]?[0-9]+)?",
 # Bounds keep hostile input (e.g. 'ms999999999') from building astronomically large Fractions.
 _MAX_EXPONENT = 99
 _MAX_NUMBER_DIGITS = 18
+# Telemetry brings units of its own choosing: without a bound, a unit of a million components costs
+# minutes of big-number arithmetic. Real units ('{request}/s', 'KiBy') are far shorter.
+MAX_UNIT_LENGTH = 128
 
 
 def _invalid(text: str, reason: str) -> UnitError:
@@ -304,6 +307,8 @@ def parse_unit(text: str) -> Unit:
     """
     if not text:
         raise UnitError("unit '' is empty (UCUM spells dimensionless '1'; OTLP uses '' for no unit)")
+    if len(text) > MAX_UNIT_LENGTH:
+        raise UnitError(f"unit {text[:20]!r}... of {len(text)} characters is longer than {MAX_UNIT_LENGTH}")
     factor = Fraction(1)
     powers: dict[str, int] = {}
     for sign, component in _split(text):

@@ -23,6 +23,8 @@ FIELD_OF_TYPE: Mapping[AttributeType, str] = {
     AttributeType.BOOL: "bool_value",
 }
 SCALAR_FIELDS = frozenset(FIELD_OF_TYPE.values())
+# AnyValue.int_value is an int64: a coerced integer outside it does not convert.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def scalar(value: AnyValue) -> Scalar | None:
@@ -50,10 +52,12 @@ def _coerced(current: Scalar, target: AttributeType) -> Scalar | None:
     """``current`` converted to ``target``, or None when it does not convert without loss."""
     try:
         if target is AttributeType.INT:
+            number = None
             if isinstance(current, str):
-                return int(current.strip(), 10)
-            if isinstance(current, float) and current.is_integer():
-                return int(current)
+                number = int(current.strip(), 10)
+            elif isinstance(current, float) and current.is_integer():
+                number = int(current)
+            return number if number is not None and INT64_MIN <= number <= INT64_MAX else None
         elif target is AttributeType.DOUBLE:
             if isinstance(current, str | int) and not isinstance(current, bool):
                 return float(current)

@@ -59,7 +59,11 @@ class _Totals:
     series: dict[_SeriesKey, _Series] = field(default_factory=dict)
 
     def total(self) -> float:
-        return math.fsum(entry.value for entry in self.series.values())
+        values = [entry.value for entry in self.series.values()]
+        try:
+            return math.fsum(values)
+        except (OverflowError, ValueError):  # beyond a double, or inf - inf: the plain sum says so (inf, nan)
+            return sum(values)
 
 
 def _resolve(name: str, contract: CompiledContract) -> _Term:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -24,7 +24,7 @@ from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
-from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
+from otel_contract.engine._values import FIELD_OF_TYPE, INT64_MAX, INT64_MIN, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Location
 from otel_contract.shims import SCOPE_NAME as SHIM_SCOPE
@@ -34,7 +34,21 @@ _TEMPORALITY = {
     Temporality.CUMULATIVE: AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE,
     Temporality.DELTA: AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA,
 }
+_TEMPORALITY_NAMES = {
+    value: name.removeprefix("AGGREGATION_TEMPORALITY_").lower() for name, value in AggregationTemporality.items()
+}
+# A conversion multiplies doubles by the factor's numerator and divides by its denominator; Python
+# refuses (OverflowError) to turn an int beyond the double range into a float, so a factor with a
+# bigger term (a unit such as 'PBy99.By-98') cannot be applied at all.
+_MAX_FACTOR_TERM = 2**1023
+# The OTLP data model's range of exponential histogram scales; 2**scale is computed only inside it.
+_MIN_SCALE, _MAX_SCALE = -10, 20
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+# More explicit bounds than any real histogram has (the Collector's and Prometheus' are below 200):
+# a point with more is invalid, so that a request cannot make the checks work on millions of bounds.
+_MAX_EXPLICIT_BOUNDS = 4096
 Scale = Callable[[float], float]
+Convert = Callable[[Any], str | None]
 
 
 def _scaler(factor: Fraction) -> Scale:
@@ -271,8 +285,9 @@ class _Run:
             and hasattr(data, "aggregation_temporality")
             and data.aggregation_temporality != _TEMPORALITY[spec.temporality]
         ):
-            got = AggregationTemporality.Name(data.aggregation_temporality).removeprefix("AGGREGATION_TEMPORALITY_")
-            return f"{spec.name!r} must have {spec.temporality.value} temporality, got {got.lower()}"
+            got = data.aggregation_temporality
+            shown = _TEMPORALITY_NAMES.get(got) or f"{got}, which is no OTLP temporality"
+            return f"{spec.name!r} must have {spec.temporality.value} temporality, got {shown}"
         return None
 
     def _unit(self, metric: Any, kind: str, compiled: CompiledMetric, alias: AliasTarget | None) -> Fraction | None:
@@ -284,20 +299,22 @@ class _Run:
         arrived = metric.unit or (alias.alias.unit if alias else None)
         factor = Fraction(1)
         if spec.unit is not None and arrived is not None and arrived != spec.unit:
+            why = ""
             try:
                 factor = units.conversion_factor(arrived, spec.unit)
             except units.UnitError:
                 factor = Fraction(0)
+            if factor and max(factor.numerator, factor.denominator) >= _MAX_FACTOR_TERM:
+                factor, why = Fraction(0), " (the factor is beyond the range of a double)"
             if factor and kind == MetricType.EXPONENTIAL_HISTOGRAM.value and factor != 1:
                 step = _power_of_two(factor)
                 if step is None:
-                    factor = Fraction(0)
+                    factor, why = Fraction(0), " on an exponential histogram (only powers of two can)"
             if not factor:
                 reject = self.sink.report(
                     rules.UNIT_MISMATCH,
                     compiled.actions,
-                    f"{spec.name!r} arrived in {arrived!r}, which cannot be converted to {spec.unit!r}"
-                    + (" on an exponential histogram (only powers of two can)" if kind.startswith("exp") else ""),
+                    f"{spec.name!r} arrived in {arrived!r}, which cannot be converted to {spec.unit!r}{why}",
                     metric=spec.name,
                     count=len(getattr(metric, kind).data_points),
                 )
@@ -337,7 +354,7 @@ class _Run:
         attribute_reporter = self._attribute_reporter(name, actions)
         check_attributes = self._attribute_checker(compiled) if compiled.checks_attributes else None
         check_value = _VALUE_CHECKS[kind](compiled.metric) if kind in _VALUE_CHECKS else None
-        convert = _converter(kind, factor) if factor != 1 else None
+        convert = _converter(kind, factor, compiled.metric.unit or "") if factor != 1 else None
         budget = compiled.metric.max_series if self.state is not None else None
         report = self.sink.report
         # The kind each typed key must have: a point whose values already have it needs no coercion,
@@ -387,9 +404,11 @@ class _Run:
                 if passed and memo is not None and attribute_bytes is not None and series is not None:
                     assert state is not None  # a memo comes from the state
                     state.remember_clean(memo, attribute_bytes, series)
+            invalid = False
             if check_value is not None and not point.flags & _NO_RECORDED_VALUE:
                 problem = check_value(point)
                 if problem:
+                    invalid = True
                     reject |= report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
             if seen is not None and identity is not None:
                 if identity in seen:
@@ -417,7 +436,14 @@ class _Run:
             if reject:
                 drop.append(index)
             elif convert is not None:
-                convert(point)
+                # A point that cannot be converted stays as it came; it is invalid unless already reported so.
+                problem = convert(point)
+                if (
+                    problem
+                    and not invalid
+                    and report(rules.INVALID_DATA_POINT, actions, f"{name}: {problem}", metric=name)
+                ):
+                    drop.append(index)
         if convert is not None:
             self.changed = True
         gone = sorted(drop + merged, reverse=True)
@@ -499,16 +525,19 @@ def _number_check(spec: Any) -> Callable[[Any], str | None]:
 
 
 # Whether a histogram's explicit bounds increase strictly, by bounds: a service's histograms share a
-# handful of bucket layouts, so this is worked out once per layout, not once per point.
+# handful of bucket layouts, so this is worked out once per layout, not once per point. Only layouts
+# of up to _MAX_CACHED_BOUNDS bounds are kept, at most _MAX_LAYOUTS of them: a few MiB at worst,
+# whatever layouts requests bring. Longer layouts are rare, and checked every time.
 _INCREASING: dict[tuple[float, ...], bool] = {}
 _MAX_LAYOUTS = 1024
+_MAX_CACHED_BOUNDS = 64
 
 
 def _strictly_increasing(bounds: tuple[float, ...]) -> bool:
     ok = _INCREASING.get(bounds)
     if ok is None:
         ok = all(a < b for a, b in pairwise(bounds))
-        if len(_INCREASING) < _MAX_LAYOUTS:
+        if len(bounds) <= _MAX_CACHED_BOUNDS and len(_INCREASING) < _MAX_LAYOUTS:
             _INCREASING[bounds] = ok
     return ok
 
@@ -516,6 +545,8 @@ def _strictly_increasing(bounds: tuple[float, ...]) -> bool:
 def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
     def check(point: Any) -> str | None:
         counts = point.bucket_counts
+        if len(point.explicit_bounds) > _MAX_EXPLICIT_BOUNDS:
+            return f"{len(point.explicit_bounds)} explicit bounds, more than the {_MAX_EXPLICIT_BOUNDS} allowed"
         if counts:
             bounds = tuple(point.explicit_bounds)
             if len(counts) != len(bounds) + 1:
@@ -532,8 +563,17 @@ def _histogram_check(spec: Any) -> Callable[[Any], str | None]:
     return check
 
 
+def _scale_problem(point: Any) -> str | None:
+    if _MIN_SCALE <= point.scale <= _MAX_SCALE:
+        return None
+    return f"scale {point.scale} is outside the OTLP range {_MIN_SCALE}..{_MAX_SCALE}"
+
+
 def _exponential_check(spec: Any) -> Callable[[Any], str | None]:
     def check(point: Any) -> str | None:
+        problem = _scale_problem(point)
+        if problem:
+            return problem
         total = point.zero_count + sum(point.positive.bucket_counts) + sum(point.negative.bucket_counts)
         if total != point.count:
             return f"bucket counts and zero count add up to {total}, not to count {point.count}"
@@ -569,46 +609,83 @@ _VALUE_CHECKS: dict[str, Callable[[Any], Callable[[Any], str | None]]] = {
 }
 
 
-def _converter(kind: str, factor: Fraction) -> Callable[[Any], None]:
+def _converter(kind: str, factor: Fraction, unit: str) -> Convert:
+    """Converts one point to ``unit`` in place; returns None, or why the point cannot be converted
+    (an integer beyond int64, a finite value beyond the double range), leaving the point as it came."""
     scale = _scaler(factor)
+    # Only a multiplication can make a finite double infinite; most conversions (ms -> s) divide, and
+    # skip the check, so that they cost what they did before it.
+    may_overflow = factor.numerator != 1
 
-    def number(point: Any) -> None:
+    def overflow(values: Iterable[float]) -> str | None:
+        """Why converting ``values`` would make one infinite; checked before the point changes."""
+        for value in values:
+            if math.isinf(scale(value)) and not math.isinf(value):
+                return f"{value!r} converted to {unit!r} is beyond the range of a double"
+        return None
+
+    def number(point: Any) -> str | None:
         if point.WhichOneof("value") == "as_int":
             exact = point.as_int * factor
             if exact.denominator == 1:
+                if not INT64_MIN <= exact <= INT64_MAX:
+                    return f"{point.as_int} converted to {unit!r} is beyond the int64 range"
                 point.as_int = int(exact)
-            else:
-                point.as_double = scale(float(point.as_int))
+                return None
+            value = float(point.as_int)
         else:
-            point.as_double = scale(point.as_double)
+            value = point.as_double
+        problem = overflow((value,)) if may_overflow else None
+        if problem is None:
+            point.as_double = scale(value)
+        return problem
+
+    def statistics(point: Any) -> list[float]:
+        return [getattr(point, field) for field in ("sum", "min", "max") if point.HasField(field)]
 
     def sum_min_max(point: Any) -> None:
         for field in ("sum", "min", "max"):
             if point.HasField(field):
                 setattr(point, field, scale(getattr(point, field)))
 
-    def histogram(point: Any) -> None:
-        sum_min_max(point)
-        point.explicit_bounds[:] = [scale(bound) for bound in point.explicit_bounds]
+    def histogram(point: Any) -> str | None:
+        problem = overflow(chain(statistics(point), point.explicit_bounds)) if may_overflow else None
+        if problem is None:
+            sum_min_max(point)
+            point.explicit_bounds[:] = [scale(bound) for bound in point.explicit_bounds]
+        return problem
 
-    def summary(point: Any) -> None:
-        point.sum = scale(point.sum)
-        for quantile in point.quantile_values:
-            quantile.value = scale(quantile.value)
+    def summary(point: Any) -> str | None:
+        values = chain((point.sum,), (quantile.value for quantile in point.quantile_values))
+        problem = overflow(values) if may_overflow else None
+        if problem is None:
+            point.sum = scale(point.sum)
+            for quantile in point.quantile_values:
+                quantile.value = scale(quantile.value)
+        return problem
 
-    def exponential(point: Any) -> None:
+    step = _power_of_two(factor) or 0
+
+    def exponential(point: Any) -> str | None:
+        problem = _scale_problem(point)  # before 2**scale, which a hostile scale makes a huge number
+        if problem:
+            return problem
         # Multiplying every value by 2**k moves every bucket by k * 2**scale indexes; the bucket
         # boundaries stay exact when that is an integer, otherwise the scale is lowered until it is.
-        step = _power_of_two(factor) or 0
         while point.scale > 0 and (step * 2**point.scale) % 1:
             point.scale -= 1  # pragma: no cover - only negative scales can need this
         shift = step * 2**point.scale if point.scale >= 0 else step // 2 ** (-point.scale)
-        point.positive.offset += int(shift)
-        point.negative.offset += int(shift)
-        sum_min_max(point)
-        point.zero_threshold = scale(point.zero_threshold)
+        offsets = (point.positive.offset + shift, point.negative.offset + shift)
+        if not all(_INT32_MIN <= offset <= _INT32_MAX for offset in offsets):
+            return f"its bucket offsets converted to {unit!r} are beyond the int32 range"
+        problem = overflow([*statistics(point), point.zero_threshold]) if may_overflow else None
+        if problem is None:
+            point.positive.offset, point.negative.offset = offsets
+            sum_min_max(point)
+            point.zero_threshold = scale(point.zero_threshold)
+        return problem
 
-    converters: dict[str, Callable[[Any], None]] = {
+    converters: dict[str, Convert] = {
         MetricType.GAUGE.value: number,
         MetricType.SUM.value: number,
         MetricType.HISTOGRAM.value: histogram,
