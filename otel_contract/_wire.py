@@ -14,7 +14,15 @@ tree down to each data point's attributes; every other field is skipped by the p
   lints once per distinct key signature of a metric. Keys are ``bytes`` so nothing is validated here.
 
 Indexes match the real request's: ``resource_metrics[i].scope_metrics[j].metrics[k]``, then the
-``data_points`` of the member named like the real metric's ``data`` oneof.
+``data_points`` of the member named like the real metric's ``data`` oneof. They match because the
+shadow declares the same field numbers and wire types along that path *and the same oneof*: the
+parser (the same upb for both) then builds the same tree. That matters for hostile bytes such as
+``gauge{A} sum{} gauge{B}`` in one Metric: a later oneof member clears an earlier one, so protobuf
+keeps the gauge [B]; were the shadow's members plain fields, it would merge the gauges into [A, B]
+and point 0 of the shadow would be A, not B. Repeated fields (resources, scopes, metrics, points,
+attributes) append one element per occurrence in both, and an occurrence of the wrong wire type is
+an unknown field in both. Callers that trust the indexes (the engine's attribute memo) still compare
+each metric's member and point count before using its shadow.
 
 **Framing.** ``frame`` gives bytes as protobuf encodes them in field 1 of a message (tag, varint
 length, bytes), e.g. ``Metric.name`` or ``KeyValue.key``: a substring search for the whole encoding
@@ -72,8 +80,11 @@ def _request_type(view: ShadowView) -> Any:
     _message(file, package, "ResourceMetrics", [("scope_metrics", 2, "ScopeMetrics")])
     _message(file, package, "ScopeMetrics", [("metrics", 2, "Metric")])
     metric = file.message_type.add(name="Metric")
+    metric.oneof_decl.add(name="data")  # as in metrics.proto: the members' merge rules are part of the wire format
     for member, (number, container, _) in DATA_MEMBERS.items():
-        field = metric.field.add(name=member, number=number, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE)
+        field = metric.field.add(
+            name=member, number=number, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE, oneof_index=0
+        )
         field.type_name = f".{package}.{container}"
     for container in dict.fromkeys(container for _, container, _ in DATA_MEMBERS.values()):
         point = next(p for _, c, p in DATA_MEMBERS.values() if c == container)

@@ -1,5 +1,6 @@
-"""Hostile input (issue 16): values the engine used to raise on are findings, and no histogram costs
-more than its size. Through the engine, ``validate`` and a running sidecar, which must agree."""
+"""Hostile input (issue 16): values the engine used to raise on are findings, a spliced oneof cannot get
+past the attribute memo, and no histogram costs more than its size. Through the engine, ``validate``
+and a running sidecar, which must agree."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from .hostile_requests import (
     SHOP_EXTRA,
     exponential_point,
     histogram_with_bounds,
+    orders,
     out_of_range_requests,
+    spliced_metric,
 )
 from .otlp_builders import (
     all_metrics,
@@ -174,6 +177,33 @@ def test_a_unit_that_cannot_be_applied_is_a_unit_mismatch(hours: CompiledContrac
     assert summary_of(outcome.findings) == {("unit-mismatch", "payload_bytes", None, 1)}
 
 
+# --- 2. the attribute memo answers only for the points it saw -----------------------------------------
+
+
+def test_a_spliced_oneof_cannot_reuse_a_clean_points_memo(shop: CompiledContract) -> None:
+    state = CardinalityState()
+    clean = orders([{"seq": "1"}])
+    warm = process_metrics(metrics_request(clean).SerializeToString(), shop, state=state)
+    assert warm.findings == ()
+    crafted = spliced_metric(clean, orders([{"user.id": "u-1"}]), between="gauge")
+    [metric] = all_metrics(ExportMetricsServiceRequest.FromString(crafted))
+    assert [point_attrs(point) for point in metric.sum.data_points] == [{"user.id": "u-1"}]  # what protobuf sees
+
+    outcome = process_metrics(crafted, shop, state=state)
+    assert summary_of(outcome.findings) == {("forbidden-attribute", "orders_total", "user.id", 1)}
+    assert outcome.rejected == 1
+
+
+def test_a_spliced_oneof_cannot_pass_a_series_budget(shop: CompiledContract) -> None:
+    state = CardinalityState()
+    first = gauge("queue_depth", [({"queue": "a"}, 1.0)], unit="{item}")
+    assert process_metrics(metrics_request(first).SerializeToString(), shop, state=state).findings == ()
+    second = gauge("queue_depth", [({"queue": "b"}, 1.0)], unit="{item}")
+    outcome = process_metrics(spliced_metric(first, second, between="sum"), shop, state=state)
+    assert summary_of(outcome.findings) == {("cardinality", "queue_depth", None, 1)}
+    assert state.series_count("queue_depth") == 1
+
+
 # --- 3. histogram bounds -------------------------------------------------------------------------------
 
 
@@ -261,6 +291,19 @@ def test_validate_reports_out_of_range_values_as_findings(tmp_path: Path) -> Non
     assert report["summary"]["rejected_data_points"] == sum(case.rejected for case in OUT_OF_RANGE.values())
 
 
+def test_validate_of_a_clean_then_a_spliced_capture_finds_the_forbidden_attribute(
+    tmp_path: Path, shop_path: Path
+) -> None:
+    clean = orders([{"seq": "1"}])
+    (tmp_path / "1-clean.pb").write_bytes(metrics_request(clean).SerializeToString())
+    (tmp_path / "2-spliced.pb").write_bytes(spliced_metric(clean, orders([{"user.id": "u-1"}]), between="gauge"))
+    code, report, _ = _validate_json("-c", str(shop_path), str(tmp_path / "1-clean.pb"), str(tmp_path / "2-spliced.pb"))
+    assert code == 1
+    assert [(f["rule"], f["attribute"], f["count"]) for f in report["findings"]] == [
+        ("forbidden-attribute", "user.id", 1)
+    ]
+
+
 def test_validate_of_an_exponential_scale_bomb_answers_with_a_finding(tmp_path: Path, shop_path: Path) -> None:
     path = tmp_path / "bomb.pb"
     path.write_bytes(exponential_point(-(2**31)))
@@ -276,6 +319,15 @@ def _forwarded(sink: OtlpSink) -> list[ExportMetricsServiceRequest]:
     return [ExportMetricsServiceRequest.FromString(r.payload) for r in sink.requests if r.signal is Signal.METRICS]
 
 
+def _forwarded_points(sink: OtlpSink) -> list[dict[str, Any]]:
+    return [
+        point_attrs(point)
+        for request in _forwarded(sink)
+        for metric in all_metrics(request)
+        for point in getattr(metric, metric.WhichOneof("data") or "gauge").data_points
+    ]
+
+
 def test_the_sidecar_normalizes_and_counts_out_of_range_values(otlp_sink: OtlpSink) -> None:
     with running(config_for(CONTRACTS / "ecommerce.yaml", otlp_sink.endpoint)) as sidecar:
         client = RawClient(sidecar.endpoint)
@@ -289,6 +341,29 @@ def test_the_sidecar_normalizes_and_counts_out_of_range_values(otlp_sink: OtlpSi
             assert otlp_sink.wait_for(lambda sent=sent: len(otlp_sink.requests) > sent)  # type: ignore[misc]
             _assert_normalized(_forwarded(otlp_sink)[-1])
         client.close()
+
+
+def test_the_sidecar_rejects_a_spliced_oneof_after_a_clean_request(shop_path: Path, otlp_sink: OtlpSink) -> None:
+    clean = orders([{"seq": "1"}])
+    first = gauge("queue_depth", [({"queue": "a"}, 1.0)], unit="{item}")
+    second = gauge("queue_depth", [({"queue": "b"}, 1.0)], unit="{item}")
+    with running(config_for(shop_path, otlp_sink.endpoint)) as sidecar:
+        client = RawClient(sidecar.endpoint)
+        raw, _ = client.export(Signal.METRICS, metrics_request(clean, first).SerializeToString())
+        assert ExportMetricsServiceResponse.FromString(raw) == ExportMetricsServiceResponse()
+        responses = [
+            ExportMetricsServiceResponse.FromString(client.export(Signal.METRICS, payload)[0]).partial_success
+            for payload in (
+                spliced_metric(clean, orders([{"user.id": "u-1"}]), between="gauge"),
+                spliced_metric(first, second, between="sum"),
+            )
+        ]
+        client.close()
+        assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 2)
+    assert [response.rejected_data_points for response in responses] == [1, 1]
+    assert "forbidden-attribute on orders_total" in responses[0].error_message
+    assert "cardinality on queue_depth" in responses[1].error_message
+    assert _forwarded_points(otlp_sink) == [{"seq": "1"}, {"queue": "a"}]
 
 
 def test_the_sidecar_rejects_an_exponential_scale_bomb(shop_path: Path, otlp_sink: OtlpSink) -> None:

@@ -221,6 +221,10 @@ class _Run:
             self.rejected += count
             return False
         shadow_points = getattr(shadow, kind).data_points if shadow is not None and kind else None
+        if shadow_points is not None and (shadow.WhichOneof("data") != kind or len(shadow_points) != count):
+            # The memo answers for the shadow's bytes: used only where the shadow saw these very points
+            # (_wire: it parses with the same oneof, so this guards a bug, not an input).
+            shadow_points = None
         self._points(metric, kind, points, compiled, scale_by, seen, shadow_points)
         return len(points) > 0 or count == 0
 
