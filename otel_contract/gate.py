@@ -29,11 +29,17 @@ from otel_contract.reports import Report
 def process_capture(
     capture: Capture, contract: CompiledContract, state: CardinalityState, options: EngineOptions
 ) -> Outcome[Any]:
+    """The engine's outcome; ``InputError`` (one line naming the capture) when the engine cannot give one."""
     payload: Any = capture.raw if capture.raw is not None else capture.request
     try:
         return process_signal(capture.signal, payload, contract, state=state, options=options, source=capture.location)
     except DecodeError as error:  # the reader parsed it already; kept for raw bytes from elsewhere
         raise InputError(capture.source, None, f"not an OTLP request: {error}") from None
+    except Exception as error:  # an engine bug (bad values are findings): one line and exit 2, not a traceback
+        failure = f"{type(error).__name__}: {error}"
+        raise InputError(
+            capture.source, None, f"the contract engine failed on this request ({failure}); a bug"
+        ) from error
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """Hostile input (issue 16): values the engine used to raise on are findings, a spliced oneof cannot get
 past the attribute memo, and no histogram costs more than its size. Through the engine, ``validate``
-and a running sidecar, which must agree."""
+and a running sidecar, which must agree; and what happens when the engine itself fails."""
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import DataPointFlags
 
 from otel_contract import load_contract
+from otel_contract.cli import main
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, process_logs, process_metrics, process_traces
 from otel_contract.inputs.otlp import Signal
+from otel_contract.server.config import OnEngineError
 
 from .conftest import CONTRACTS, TODAY, run_cli
 from .hostile_requests import (
@@ -46,7 +50,7 @@ from .otlp_builders import (
     traces_request,
 )
 from .otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture
-from .sidecar_harness import RawClient, config_for, running, shop_contract
+from .sidecar_harness import RawClient, config_for, http_get, running, shop_contract
 
 ECOMMERCE = load_contract(CONTRACTS / "ecommerce.yaml", today=TODAY)
 OUT_OF_RANGE = out_of_range_requests()
@@ -312,6 +316,26 @@ def test_validate_of_an_exponential_scale_bomb_answers_with_a_finding(tmp_path: 
     assert "invalid-data-point" in {finding["rule"] for finding in report["findings"]}
 
 
+def _failing_engine(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("injected engine bug")
+
+
+def test_validate_names_the_file_and_the_failure_when_the_engine_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug can no longer be produced by input: one is injected where the CLI calls the engine."""
+    path = tmp_path / "capture.pb"
+    path.write_bytes(metrics_request(orders([{"seq": "1"}])).SerializeToString())
+    monkeypatch.setattr("otel_contract.gate.process_signal", _failing_engine)
+    code = main(["validate", "-c", str(CONTRACTS / "ecommerce.yaml"), str(path), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"otel-contract: error: {path}: the contract engine failed on this request"
+        " (RuntimeError: injected engine bug); a bug"
+    ]
+
+
 # --- the sidecar: what validate reports is what it does -----------------------------------------------
 
 
@@ -375,3 +399,56 @@ def test_the_sidecar_rejects_an_exponential_scale_bomb(shop_path: Path, otlp_sin
     assert response.rejected_data_points == 1
     assert "invalid-data-point on payload_size_bytes" in response.error_message
     assert "outside the OTLP range -10..20" in response.error_message
+
+
+# --- on_engine_error: a genuine engine bug ----------------------------------------------------------
+
+
+def _metrics_text(sidecar: Any) -> str:
+    return http_get(f"http://{sidecar.status.address}/metrics")[2].decode()
+
+
+def _with_failing_engine(sidecar: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug can no longer be produced by input: the processor's engine call is made to raise."""
+    monkeypatch.setattr(sidecar.processor, "process", _failing_engine)
+
+
+def test_an_engine_failure_is_refused_with_internal_logged_and_counted(
+    shop_path: Path, otlp_sink: OtlpSink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = metrics_request(orders([{"user.id": "u-1"}])).SerializeToString()
+    with running(config_for(shop_path, otlp_sink.endpoint)) as sidecar, caplog.at_level(logging.ERROR):
+        _with_failing_engine(sidecar, monkeypatch)
+        client = RawClient(sidecar.endpoint)
+        with pytest.raises(grpc.RpcError) as caught:
+            client.export(Signal.METRICS, payload)
+        client.close()
+        text = _metrics_text(sidecar)
+    assert caught.value.code() is grpc.StatusCode.INTERNAL  # not retryable by OTLP clients
+    assert "(RuntimeError: injected engine bug)" in str(caught.value.details())
+    assert otlp_sink.requests == []
+    (record,) = [r for r in caplog.records if r.name == "otel_contract.receiver"]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert "RuntimeError: injected engine bug" in record.getMessage()
+    assert 'otel_contract_refused_requests_total{reason="engine_error",signal="metrics"} 1.0' in text
+    assert 'otel_contract_engine_errors_total{action="reject",signal="metrics"} 1.0' in text
+
+
+def test_on_engine_error_forward_forwards_unchanged_but_still_logs_and_counts(
+    shop_path: Path, otlp_sink: OtlpSink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = metrics_request(orders([{"user.id": "u-1"}])).SerializeToString()
+    config = config_for(shop_path, otlp_sink.endpoint)
+    config = replace(config, receiver=replace(config.receiver, on_engine_error=OnEngineError.FORWARD))
+    with running(config) as sidecar, caplog.at_level(logging.ERROR):
+        _with_failing_engine(sidecar, monkeypatch)
+        client = RawClient(sidecar.endpoint)
+        raw, call = client.export(Signal.METRICS, payload)
+        client.close()
+        assert otlp_sink.wait_for(lambda: len(otlp_sink.requests) == 1)
+        text = _metrics_text(sidecar)
+    assert call.code() is grpc.StatusCode.OK and raw == b""
+    assert otlp_sink.requests[0].payload == payload
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+    assert 'otel_contract_engine_errors_total{action="forward",signal="metrics"} 1.0' in text
+    assert 'reason="engine_error"' not in text

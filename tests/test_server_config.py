@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_contract.server.config import ConfigError, Overrides, load_config, parse_duration, with_worker
+from otel_contract.server.config import ConfigError, OnEngineError, Overrides, load_config, parse_duration, with_worker
 from tests.conftest import CONTRACTS, REPO, run_cli
 
 
@@ -37,6 +37,17 @@ def test_minimal_config_gets_the_collector_like_defaults(tmp_path: Path) -> None
     assert config.exporter.queue.queue_size == 1000 and config.exporter.queue.directory is None
     assert not config.audit and config.reload and config.workers == 1
     assert config.prometheus_endpoint == "127.0.0.1:8888"
+    assert config.receiver.on_engine_error is OnEngineError.REJECT
+
+
+def test_on_engine_error_is_reject_or_forward(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, MINIMAL + "on_engine_error: forward\n"))
+    assert config.receiver.on_engine_error is OnEngineError.FORWARD
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config(tmp_path, MINIMAL + "on_engine_error: ignore\n"))
+    (finding,) = caught.value.findings
+    assert finding.location is not None and finding.location.line == 5
+    assert "'ignore'" in finding.message and "reject" in finding.message
 
 
 def test_every_example_pipeline_is_valid() -> None:

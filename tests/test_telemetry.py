@@ -31,6 +31,7 @@ from otel_contract.engine import process_metrics
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import InputError, Signal
 from otel_contract.inputs.prometheus import parse_exposition
+from otel_contract.server.config import OnEngineError
 from otel_contract.server.health import OTLP_SERVICES, Health
 from otel_contract.server.status import StatusServer
 from otel_contract.server.telemetry import CONTENT_TYPE, SelfTelemetry
@@ -82,8 +83,10 @@ def _record_everything(telemetry: SelfTelemetry) -> None:
     finding = Finding.of(rules.UNKNOWN_METRIC, "x", count=3)
     for signal in Signal:
         telemetry.request_processed(signal, received=10, forwarded=8, rejected=2, findings=[finding], seconds=0.003)
-        for reason in ("queue_full", "shutting_down", "too_large", "malformed"):
+        for reason in ("queue_full", "shutting_down", "too_large", "malformed", "engine_error"):
             telemetry.request_refused(signal, reason)
+        for action in OnEngineError:
+            telemetry.engine_failed(signal, action)
         for outcome in ("success", "retried", "failed"):
             telemetry.exported(signal, 8, outcome, 0.02)
         telemetry.downstream_rejected(signal, 1)

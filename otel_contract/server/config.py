@@ -7,6 +7,7 @@ resolved against the file's directory, so a config works whatever the working di
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from collections.abc import Mapping
@@ -49,11 +50,19 @@ class ReceiverTls:
     client_ca_file: str | None = None
 
 
+class OnEngineError(enum.Enum):
+    """What the receiver does with a request on which the contract engine itself fails (a bug)."""
+
+    REJECT = "reject"  # refuse it, non-retryable: unchecked data never passes the contract
+    FORWARD = "forward"  # forward it unchanged: availability before enforcement
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiverSettings:
     endpoint: str = DEFAULT_ENDPOINT
     max_recv_msg_size: int = 4 * MIB
     tls: ReceiverTls | None = None
+    on_engine_error: OnEngineError = OnEngineError.REJECT
 
     def __post_init__(self) -> None:
         if problem := endpoint_problem("receiver.endpoint", self.endpoint, listen=True):
@@ -328,6 +337,7 @@ def build_config(
         )
         if tls_raw
         else None,
+        on_engine_error=OnEngineError(raw.get("on_engine_error", OnEngineError.REJECT.value)),
     )
     exporter = _exporter(raw.get("exporter", {}), base, overrides, env)
     if not (exporter.otlp or exporter.file or exporter.console):

@@ -5,6 +5,9 @@ queued as the bytes that arrived. Every way out is a status a client can act on:
 
 * OK, with ``partial_success`` counting what the contract rejected (and why);
 * INVALID_ARGUMENT for bytes that are not an OTLP request (not retryable: resending cannot help);
+* INTERNAL when the engine itself fails on a request (a bug) and ``on_engine_error`` is ``reject``:
+  not retryable either (OTLP clients retry only UNAVAILABLE and the like), because the same bytes
+  would fail again; INTERNAL rather than INVALID_ARGUMENT because the fault is the sidecar's;
 * RESOURCE_EXHAUSTED for a request over the size limit, saying the limit and how to raise it;
 * UNAVAILABLE with ``google.rpc.RetryInfo`` when the queue is full or the sidecar is shutting down,
   so OTLP exporters retry instead of dropping.
@@ -29,7 +32,7 @@ from otel_contract.engine import Outcome
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import Signal
 from otel_contract.server._batch import EXPORT_METHODS, Batch
-from otel_contract.server.config import MIB, ReceiverSettings
+from otel_contract.server.config import MIB, OnEngineError, ReceiverSettings
 from otel_contract.server.processor import ContractProcessor, response_for
 
 _log = logging.getLogger("otel_contract.receiver")
@@ -37,6 +40,8 @@ _log = logging.getLogger("otel_contract.receiver")
 # gRPC refuses bigger messages itself, before a handler runs, with its own wording; below this hard cap
 # the handler refuses with a message that says which setting to raise.
 _HARD_CAP_FACTOR = 4
+# An exception's text in a status message is cut here: grpc-message travels in a header.
+_MAX_FAILURE_TEXT = 300
 
 
 class ReceiverObserver(Protocol):
@@ -52,6 +57,8 @@ class ReceiverObserver(Protocol):
     ) -> None: ...
 
     def request_refused(self, signal: Signal, reason: str) -> None: ...
+
+    def engine_failed(self, signal: Signal, action: OnEngineError) -> None: ...
 
     def shims_evaluated(self, *, points: int, findings: tuple[Finding, ...]) -> None: ...
 
@@ -187,13 +194,36 @@ class Receiver:
                 context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP {signal} request: {_decode_reason(error)}"
                 )
-            except Exception:  # a bug must not cost the client its data: forward what arrived, unchecked
-                _log.exception("the contract engine failed on a %s request; forwarding it unchanged", signal)
-                self._enqueue(Batch(signal, request, 0), context)
-                return b""
+            except Exception as error:  # an engine bug: bad input is a finding or a DecodeError
+                return self._engine_failed(signal, request, error, context)
             return self._admit(signal, outcome, time.perf_counter() - started, context)
 
         return export
+
+    def _engine_failed(self, signal: Signal, request: bytes, error: Exception, context: grpc.ServicerContext) -> bytes:
+        action = self._settings.on_engine_error
+        failure = f"{type(error).__name__}: {error}"
+        if len(failure) > _MAX_FAILURE_TEXT:
+            failure = failure[:_MAX_FAILURE_TEXT] + "..."
+        forward = action is OnEngineError.FORWARD
+        _log.error(
+            "the contract engine failed on a %s request (%s); %s (on_engine_error: %s)",
+            signal,
+            failure,
+            "forwarding it unchanged" if forward else "refusing it with INTERNAL",
+            action.value,
+            exc_info=error,
+        )
+        self._observer.engine_failed(signal, action)
+        if forward:
+            self._enqueue(Batch(signal, request, 0), context)
+            return b""
+        self._observer.request_refused(signal, "engine_error")
+        context.abort(
+            grpc.StatusCode.INTERNAL,
+            f"the contract engine failed on this {signal} request ({failure}); it was not forwarded,"
+            " and resending it would fail again: a sidecar bug, see its log",
+        )
 
     def _admit(self, signal: Signal, outcome: Outcome[Any], seconds: float, context: grpc.ServicerContext) -> bytes:
         if outcome.sent:

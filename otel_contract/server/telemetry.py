@@ -26,6 +26,7 @@ import otel_contract
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import Signal
 from otel_contract.rules import Action
+from otel_contract.server.config import OnEngineError
 
 # prometheus_client's CONTENT_TYPE_LATEST says version=1.0.0; generate_latest writes 0.0.4 text.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -91,6 +92,9 @@ class SelfTelemetry:
         )
         self._refused = meter.create_counter(
             _P + "refused_requests_total", "{request}", "Export requests the receiver refused"
+        )
+        self._engine_errors = meter.create_counter(
+            _P + "engine_errors_total", "{request}", "Requests on which the contract engine failed (a bug)"
         )
         self._sent_requests = meter.create_counter(
             _P + "exporter_sent_requests_total", "{request}", "Export attempts downstream, by outcome"
@@ -160,8 +164,13 @@ class SelfTelemetry:
             )
 
     def request_refused(self, signal: Signal, reason: str) -> None:
-        """The receiver refused a request: ``queue_full``, ``shutting_down``, ``too_large`` or ``malformed``."""
+        """The receiver refused a request: ``queue_full``, ``shutting_down``, ``too_large``, ``malformed``
+        or ``engine_error``."""
         self._refused.add(1, {"signal": signal.value, "reason": reason})
+
+    def engine_failed(self, signal: Signal, action: OnEngineError) -> None:
+        """The engine failed on a request, which was then rejected or forwarded as ``on_engine_error`` says."""
+        self._engine_errors.add(1, {"signal": signal.value, "action": action.value})
 
     def exported(self, signal: Signal, items: int, outcome: str, seconds: float) -> None:
         """One export attempt ended: ``success``, ``retried`` (will be tried again) or ``failed`` (given up)."""
