@@ -186,6 +186,22 @@ def test_flagged_only_is_ok_with_zero_rejected_and_a_warning(contract: Path, otl
     assert "deprecated-metric" in response.partial_success.error_message
 
 
+def test_a_huge_name_in_the_request_does_not_come_back_in_full(contract: Path, otlp_sink: OtlpSink) -> None:
+    # The findings quote the request's names; five of them must not make an answer the size of the request.
+    names = [f"{i}{'x' * 400_000}" for i in range(6)]
+    payload = metrics_request(
+        *(counter(name, [({"seq": "1"}, 1.0)]) for name in names), resource={"service.name": "shop"}
+    ).SerializeToString()
+    with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
+        client = RawClient(sidecar.endpoint)
+        raw, _ = client.export(Signal.METRICS, payload)
+        client.close()
+    message = ExportMetricsServiceResponse.FromString(raw).partial_success.error_message
+    assert "unknown-metric" in message
+    assert "more characters)" in message
+    assert len(raw) < 4096
+
+
 def test_audit_mode_forwards_what_enforce_rejects(contract: Path, otlp_sink: OtlpSink) -> None:
     payload = _orders([({"user.id": "u-1"}, 1.0)])
     with running(config_for(contract, otlp_sink.endpoint, audit=True)) as sidecar:

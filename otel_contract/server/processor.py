@@ -26,6 +26,9 @@ from otel_contract.server.shims import ShimRuntime
 from otel_contract.shims import compile_shims
 
 _MAX_MESSAGE_FINDINGS = 5
+# A finding's text quotes names and values from the request; an attacker's megabyte-long metric name
+# must not come back in a response larger than the client's receive limit (gRPC's default is 4 MiB).
+_MAX_FINDING_TEXT = 300
 
 
 def contract_label(contract: CompiledContract) -> str:
@@ -50,11 +53,17 @@ _WORDING: Mapping[Signal, _Wording] = MappingProxyType(
 
 def _describe(findings: list[Finding]) -> str:
     parts = [
-        f"{f.rule.slug} on {f.metric or f.attribute or 'the request'} ({f.count} times: {f.message})"
+        _cut(f"{f.rule.slug} on {f.metric or f.attribute or 'the request'} ({f.count} times: {f.message})")
         for f in sorted(findings, key=lambda f: -f.count)[:_MAX_MESSAGE_FINDINGS]
     ]
     more = len(findings) - _MAX_MESSAGE_FINDINGS
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _cut(text: str) -> str:
+    if len(text) <= _MAX_FINDING_TEXT:
+        return text
+    return f"{text[: _MAX_FINDING_TEXT - 40]}... ({len(text) - _MAX_FINDING_TEXT + 40} more characters)"
 
 
 def response_for(signal: Signal, outcome: Outcome[Any], contract: str) -> bytes:
