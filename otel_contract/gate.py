@@ -22,7 +22,7 @@ from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
 from otel_contract.engine.invariants import InvariantTracker
 from otel_contract.findings import Finding, Location
-from otel_contract.inputs.otlp import Capture, InputError
+from otel_contract.inputs.otlp import Capture, InputError, Signal
 from otel_contract.reports import Report
 
 
@@ -127,12 +127,14 @@ def run(
     invariants = InvariantTracker(contract)
     for capture in captures:
         totals.add_findings(capture.findings)
-        request = capture.request
-        metrics = isinstance(request, ExportMetricsServiceRequest)
-        if isinstance(request, ExportMetricsServiceRequest) and linter and (capture.exposition or lint_otlp):
+        # A binary capture's request is parsed only for a linter: the engine parses its bytes itself.
+        metrics = capture.signal is Signal.METRICS
+        if metrics and linter and (capture.exposition or lint_otlp):
+            request = capture.request
+            assert isinstance(request, ExportMetricsServiceRequest)
             totals.add_findings(linter.lint(request, capture.location))
-        if isinstance(request, ExportMetricsServiceRequest) and capture.exposition and contract.prometheus_names:
-            _contract_names(request, contract.prometheus_names)
+        if capture.exposition and contract.prometheus_names and isinstance(capture.parsed, ExportMetricsServiceRequest):
+            _contract_names(capture.parsed, contract.prometheus_names)
         outcome = process_capture(capture, contract, state, options)
         totals.add(outcome)
         if metrics:

@@ -65,9 +65,15 @@ class CountingReader(io.RawIOBase):
             buffer[:size] = self._pushed_back[:size]
             self._pushed_back = self._pushed_back[size:]
             return size
-        data = self._read_some(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        # Straight into the caller's buffer when the source can: a large read is not copied twice.
+        readinto = getattr(self._source, "readinto1", None) or getattr(self._source, "readinto", None)
+        if readinto is None:
+            data = self._read_some(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        read: int = readinto(buffer) or 0
+        self._count(read)
+        return read
 
     def head(self) -> bytes:
         """The first bytes of the stream up to and including the first that is not white space (all of
@@ -95,10 +101,13 @@ class CountingReader(io.RawIOBase):
     def _read_some(self, size: int) -> bytes:
         read1 = getattr(self._source, "read1", None)
         data: bytes = read1(size) if read1 is not None else self._source.read(size)
-        self.bytes_read += len(data)
-        if not data or self.bytes_read - self._reported >= _REPORT_EVERY:
-            self.report()
+        self._count(len(data))
         return data
+
+    def _count(self, size: int) -> None:
+        self.bytes_read += size
+        if not size or self.bytes_read - self._reported >= _REPORT_EVERY:
+            self.report()
 
 
 def buffered(reader: CountingReader) -> BinaryIO:
