@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
@@ -69,12 +69,36 @@ class MappedPoint:
 
 @dataclass(frozen=True, slots=True)
 class FamilyContext:
-    """What mapping a family needs to know about the input as a whole."""
+    """What mapping a family needs to know about the input as a whole.
+
+    What the mapping drops is counted per family and reason until ``settle`` turns it into findings,
+    once the family is complete: a large family is mapped in parts, and reported as one.
+    """
 
     source: str
     now: int  # time of samples without a timestamp, in Unix nanoseconds
     openmetrics: bool
     findings: list[Finding]  # what the mapping dropped, for the capture that carries the family's points
+    _dropped: dict[tuple[str, str, Level | None], int] = field(default_factory=dict)
+
+    def drop(self, family: str, count: int, reason: str, level: Level | None) -> None:
+        key = (family, reason, level)
+        self._dropped[key] = self._dropped.get(key, 0) + count
+
+    def settle(self) -> None:
+        """The drops counted so far, as findings: the family they were about is complete."""
+        for (family, reason, level), count in self._dropped.items():
+            self.findings.append(
+                Finding.of(
+                    rules.INVALID_DATA_POINT,
+                    f"{family}: {count} series dropped: {reason}",
+                    location=Location(self.source),
+                    metric=family,
+                    count=count,
+                    level=level,
+                )
+            )
+        self._dropped.clear()
 
 
 # --- units (section "Metric Metadata") ------------------------------------------------------------
@@ -215,19 +239,6 @@ def _count(value: float, family: str, source: str) -> int:
     raise InputError(source, None, f"{family!r}: count {value!r} is not a non-negative integer")
 
 
-def _dropped(context: FamilyContext, family: str, count: int, reason: str, *, level: Level | None = None) -> None:
-    context.findings.append(
-        Finding.of(
-            rules.INVALID_DATA_POINT,
-            f"{family}: {count} series dropped: {reason}",
-            location=Location(context.source),
-            metric=family,
-            count=count,
-            level=level,
-        )
-    )
-
-
 # --- families ---------------------------------------------------------------------------------------
 
 
@@ -316,7 +327,7 @@ def _gauge_histogram(family: Family, context: FamilyContext) -> None:
     groups = _group(family.samples, "le")
     if groups:
         reason = "OTLP has no gauge histogram, and the OpenTelemetry Prometheus compatibility spec drops them"
-        _dropped(context, family.name, len(groups), reason, level=Level.WARNING)
+        context.drop(family.name, len(groups), reason, Level.WARNING)
 
 
 def _group(samples: Iterable[Sample], split_by: str) -> dict[tuple[tuple[str, str], ...], list[Sample]]:
@@ -352,7 +363,7 @@ def _grouped_points(
             f"no {family.name}_count sample, and the OpenTelemetry Prometheus compatibility spec"
             f" drops a {kind} without one"
         )
-        _dropped(context, family.name, missing_count, reason)
+        context.drop(family.name, missing_count, reason, None)
 
 
 def _histogram(family: Family, context: FamilyContext) -> Iterator[MappedPoint]:
@@ -364,7 +375,7 @@ def _histogram(family: Family, context: FamilyContext) -> Iterator[MappedPoint]:
     native = sum(1 for sample in family.samples if sample.native_histogram is not None)
     if native:
         reason = "native histograms are not read (the spec lets a reader drop them)"
-        _dropped(context, name, native, reason, level=Level.WARNING)
+        context.drop(name, native, reason, Level.WARNING)
 
     def build(samples: list[Sample]) -> HistogramDataPoint | None:
         point = HistogramDataPoint()

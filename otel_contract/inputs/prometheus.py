@@ -57,8 +57,11 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     ScopeMetrics,
 )
 from prometheus_client.metrics_core import Metric as Family
+from prometheus_client.openmetrics.parser import _parse_sample as _parse_openmetrics_line
 from prometheus_client.openmetrics.parser import text_fd_to_metric_families as _parse_openmetrics
+from prometheus_client.parser import _parse_sample as _parse_text_line
 from prometheus_client.parser import text_fd_to_metric_families as _parse_text
+from prometheus_client.samples import Sample
 
 import otel_contract
 from otel_contract.findings import Finding
@@ -220,19 +223,25 @@ def _read(
     max_points: int | None,
 ) -> Iterator[Capture]:
     context = FamilyContext(source, now, openmetrics, [])
-    feed = _Feed(_numbered(stream, source), track_counters=not openmetrics)
+    parts = _Parts(
+        _numbered(stream, source), openmetrics, max_family_samples=None if max_points is None else _PART_SAMPLES
+    )
     batch = _Batch(targets, resource)
     emitted = False
-    for family in _families(feed, source, openmetrics):
-        if _is_target_info(family) or _is_scope_info(family):
-            continue  # read by scan_targets: resource and scope attributes, not metrics
-        counter_name = feed.counter_name(family.name) if family.type == "counter" else None
-        for mapped in map_family(family, context, counter_name=counter_name):
-            batch.add(mapped)
-            if max_points is not None and batch.points >= max_points:
-                yield _capture(source, batch, context)
-                emitted = True
-                batch = _Batch(targets, resource)
+    for part in parts:
+        feed = _Feed(part, track_counters=not openmetrics)
+        for family in _families(feed, source, openmetrics):
+            if _is_target_info(family) or _is_scope_info(family):
+                continue  # read by scan_targets: resource and scope attributes, not metrics
+            counter_name = feed.counter_name(family.name) if family.type == "counter" else None
+            for mapped in map_family(family, context, counter_name=counter_name):
+                batch.add(mapped)
+                if max_points is not None and batch.points >= max_points:
+                    yield _capture(source, batch, context)
+                    emitted = True
+                    batch = _Batch(targets, resource)
+            if not (feed.exhausted and parts.continued):  # the family's last part: what it dropped is known
+                context.settle()
     if batch.points or context.findings or not emitted:
         yield _capture(source, batch, context)
 
@@ -265,6 +274,139 @@ def _numbered(stream: BinaryIO, source: str) -> Iterator[tuple[int | None, str]]
             raise InputError(source, number, f"not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
         if line:
             yield number, line
+
+
+# Samples of one family parsed at a time: a larger family is parsed in parts of about this many.
+_PART_SAMPLES = 10_000
+# A HELP/TYPE/UNIT line and the family it names (quoted UTF-8 names with their escapes).
+_METADATA = re.compile(r'\s*#\s+(?P<kind>HELP|TYPE|UNIT)\s+(?P<name>"(?:[^"\\]|\\.)*"|\S+)(?:\s+(?P<type>\S+))?')
+# The name a sample line starts with (an unquoted name: quoted names are never cut between).
+_SAMPLE_NAME = re.compile(r"\s*([^\s{#]+)")
+# The sample names of a family of each type, as the parsers tell a family's samples from the next
+# family's (prometheus_client.parser and .openmetrics.parser).
+_TEXT_SUFFIXES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"summary": ("", "_count", "_sum"), "histogram": ("_count", "_sum", "_bucket")}
+)
+_OPENMETRICS_SUFFIXES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "counter": ("_total", "_created"),
+        "summary": ("", "_count", "_sum", "_created"),
+        "histogram": ("_count", "_sum", "_bucket", "_created"),
+        "gaugehistogram": ("_gcount", "_gsum", "_bucket"),
+        "info": ("_info",),
+    }
+)
+# Labels that tell the samples of one point apart rather than one series from another.
+_POINT_LABELS = frozenset({"le", "quantile"})
+
+
+class _Parts:
+    """The lines of an exposition in parts, each parsed on its own, so that no family is held whole.
+
+    A parser yields a family only once it has read all of it, holding every sample; a family of
+    millions of samples would sit in memory at once. So once a family has ``max_family_samples``
+    samples in the current part, the part ends before the next sample of another series (never
+    inside a series: a histogram's buckets, count and sum stay together), and the next part starts
+    with the family's HELP/TYPE/UNIT lines again, then its remaining samples. Families below the
+    size are never cut. ``continued`` says whether the part just read ended inside a family.
+
+    Two checks of OpenMetrics' parser see one part at a time: a family name repeated after a
+    cut family, and a series whose samples are split by a cut, are not caught there.
+    """
+
+    def __init__(
+        self, lines: Iterator[tuple[int | None, str]], openmetrics: bool, *, max_family_samples: int | None
+    ) -> None:
+        self._lines = lines
+        self._openmetrics = openmetrics
+        self._max = max_family_samples
+        self._parse_sample = _parse_openmetrics_sample if openmetrics else _parse_text_sample
+        self._next: tuple[int | None, str] | None = None
+        self._family: str | None = None  # the family the HELP/TYPE lines named, while its samples go on
+        self._names: frozenset[str] = frozenset()  # its sample names
+        self._metadata: list[tuple[int | None, str]] = []  # its HELP/TYPE/UNIT lines
+        self._samples = 0  # its samples in this part
+        self._series: frozenset[tuple[str, str]] | None = None  # the series of the sample before
+        self._done = False
+        self.continued = False
+
+    def __iter__(self) -> Iterator[Iterator[tuple[int | None, str]]]:
+        while not self._done:
+            yield self._part()
+
+    def _part(self) -> Iterator[tuple[int | None, str]]:
+        if self.continued:
+            yield from self._metadata
+        self.continued = False
+        self._samples = 0
+        self._series = None
+        while True:
+            item = self._next if self._next is not None else next(self._lines, None)
+            self._next = None
+            if item is None:
+                self._done = True
+                return
+            if self._cut_before(item):
+                self._next = item
+                self.continued = True
+                if self._openmetrics:
+                    yield None, _EOF + "\n"  # the parser insists on its end marker
+                return
+            yield item
+
+    def _cut_before(self, item: tuple[int | None, str]) -> bool:
+        """Whether the part ends before ``item``; keeps track of the family and series it is in."""
+        line = item[1]
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            self._metadata_line(item)
+            return False
+        if not stripped or self._family is None or self._max is None:
+            return False
+        match = _SAMPLE_NAME.match(line)
+        if match is None or match[1] not in self._names:
+            self._family = None  # the parser starts another family here: nothing to repeat
+            return False
+        self._samples += 1
+        if self._samples <= self._max:
+            return False
+        try:
+            sample = self._parse_sample(stripped)
+        except (ValueError, IndexError, KeyError):
+            return False  # the parser will say what is wrong with it
+        family = self._family
+        series = frozenset((k, v) for k, v in sample.labels.items() if k not in _POINT_LABELS and k != family)
+        previous, self._series = self._series, series
+        return previous is not None and series != previous
+
+    def _metadata_line(self, item: tuple[int | None, str]) -> None:
+        line = item[1]
+        if line.strip() == _EOF:
+            self._family = self._max = None  # nothing may follow it
+            return
+        match = _METADATA.match(line)
+        if match is None:
+            return
+        name = match["name"]
+        if name != self._family:
+            self._family = None if name.startswith('"') else name
+            self._names = frozenset({name})
+            self._metadata = []
+            self._samples = 0
+            self._series = None
+        self._metadata.append(item)
+        if match["kind"] == "TYPE" and match["type"] is not None:
+            table = _OPENMETRICS_SUFFIXES if self._openmetrics else _TEXT_SUFFIXES
+            self._names = frozenset(name + suffix for suffix in table.get(match["type"], ("",)))
+
+
+def _parse_text_sample(line: str) -> Sample:
+    # The parsers' own sample parsing (private, but pinned), so a series is told as they tell it.
+    return cast(Sample, _parse_text_line(line))  # type: ignore[no-untyped-call]
+
+
+def _parse_openmetrics_sample(line: str) -> Sample:
+    return cast(Sample, _parse_openmetrics_line(line))  # type: ignore[no-untyped-call]
 
 
 def _declared_counter(line: str) -> str | None:
