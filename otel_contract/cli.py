@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from otel_contract import __version__, baseline, gate
 from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
-from otel_contract.contract.files import ContractFileError
+from otel_contract.contract.files import ContractFileError, WorkingTree
 from otel_contract.contract.files import resolve as resolve_contract
 from otel_contract.contract.loader import SCHEMA_RESOURCE
 from otel_contract.contract.model import Contract
@@ -27,7 +27,7 @@ from otel_contract.diff.formats import RENDERERS as DIFF_RENDERERS
 from otel_contract.diff.formats import SCHEMA_RESOURCE as DIFF_SCHEMA_RESOURCE
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import InputError, write_capture
+from otel_contract.inputs.otlp import MAX_MESSAGE_SIZE, InputError, Signal, write_capture
 from otel_contract.inputs.sources import FetchOptions, read_inputs
 from otel_contract.lint import PrometheusLinter
 from otel_contract.progress import Progress
@@ -161,6 +161,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="retries on connection errors, 429 and 5xx, with backoff (default 2)",
     )
+    _reading_options(validate)
     validate.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -183,6 +184,7 @@ def _build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("--output", "-o", metavar="OUTPUT", required=True, help="where to write, or -")
     _fail_on_option(normalize, default="none")
     normalize.add_argument("--audit", action="store_true", help="turn every reject into flag")
+    _reading_options(normalize)
     normalize.set_defaults(handler=_run_normalize)
 
     serve = commands.add_parser(
@@ -531,6 +533,30 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _reading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--signal",
+        choices=tuple(Signal),
+        help="the signal of binary OTLP inputs (.pb/.binpb, or protobuf on stdin) whose file name does not say it;"
+        " any other input must hold this signal",
+    )
+    parser.add_argument(
+        "--max-input-size",
+        type=_positive_int,
+        default=MAX_MESSAGE_SIZE // 2**20,
+        metavar="MIB",
+        help="the largest binary OTLP request read (protobuf is parsed whole, at about 4 times its size in memory;"
+        f" default {MAX_MESSAGE_SIZE // 2**20}). JSON and Prometheus text are streamed and need no limit",
+    )
+
+
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "signal": None if args.signal is None else Signal(args.signal),
+        "max_message_size": args.max_input_size * 2**20,
+    }
+
+
 def _budget_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-findings",
@@ -555,9 +581,12 @@ def _load(path: str, today: date | None) -> CompiledContract | None:
     try:
         return load_contract(path, today=today)
     except ContractError as error:
-        print(f"otel-contract: error: contract {path} cannot be used:", file=sys.stderr)
+        # One line per problem, as check prints them, naming the contract as it was given.
+        shown = WorkingTree().display(Path(path))
         for finding in error.findings:
-            print(f"  {text_report.format_finding(finding)}", file=sys.stderr)
+            if finding.location is not None and finding.location.file == shown:
+                finding = replace(finding, location=replace(finding.location, file=path))
+            print(f"otel-contract: {_unreadable_line(finding)}", file=sys.stderr)
         return None
 
 
@@ -581,7 +610,9 @@ def _run_validate(args: argparse.Namespace) -> int:
     linter = PrometheusLinter(contract.actions) if args.prometheus_lints != "off" else None
     progress = _progress(args.progress)
     try:
-        captures = read_inputs(args.inputs, fetch=fetch, progress=progress.update if progress else None)
+        captures = read_inputs(
+            args.inputs, fetch=fetch, progress=progress.update if progress else None, **_read_options(args)
+        )
         lint_otlp = args.prometheus_lints == "on"
         for _ in gate.run(captures, contract, _engine_options(args), totals, linter=linter, lint_otlp=lint_otlp):
             pass
@@ -605,6 +636,9 @@ def _run_validate(args: argparse.Namespace) -> int:
     notes = [f"{totals.items} data points in {totals.captures} requests, {totals.dropped} rejected"]
     if captures.skipped:
         notes.append(f"{len(captures.skipped)} files in directories skipped for their extension")
+    if captures.empty:
+        named = ", ".join(captures.empty[:3]) + (", ..." if len(captures.empty) > 3 else "")
+        notes.append(f"{len(captures.empty)} empty inputs read as no data ({named})")
     if accepted is not None:
         notes.append(f"{report.baselined} accepted by baseline {accepted.source}")
         if gone := accepted.gone(totals.findings):
@@ -652,7 +686,7 @@ def _run_normalize(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     totals = gate.Totals()
     try:
-        outcomes = gate.run(read_inputs([args.input]), contract, _engine_options(args), totals)
+        outcomes = gate.run(read_inputs([args.input], **_read_options(args)), contract, _engine_options(args), totals)
         write_capture(args.output, [outcome.request for outcome in outcomes])
     except InputError as error:
         print(f"otel-contract: error: {error}", file=sys.stderr)

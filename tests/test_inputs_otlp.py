@@ -508,6 +508,9 @@ def test_records_before_a_bad_line_are_yielded(tmp_path: Path) -> None:
 # Binary protobuf: the signal from the caller, the file name or a guess
 # ---------------------------------------------------------------------------
 
+# One resource record: an unknown field 99, then schema_url "x" (field 3 in all three signals).
+_UNRECOGNISABLE = b"\x0a\x06\x98\x06\x01\x1a\x01x"
+
 # Only a resource: the same bytes parse, and round-trip, as any of the three signals.
 _RESOURCE_ONLY = ExportMetricsServiceRequest(
     resource_metrics=[
@@ -547,13 +550,26 @@ def test_signal_argument_beats_the_file_name(tmp_path: Path) -> None:
     assert capture.signal is Signal.LOGS and isinstance(capture.request, ExportLogsServiceRequest)
 
 
-def test_empty_protobuf_needs_a_signal(tmp_path: Path) -> None:
-    path = tmp_path / "empty.pb"
-    path.write_bytes(b"")
-    with pytest.raises(InputError, match="an empty OTLP request: cannot tell its signal"):
-        list(read_captures(path))
-    (capture,) = read_captures(path, signal=Signal.TRACES)
-    assert capture.request == ExportTraceServiceRequest()
+def test_empty_captures_hold_no_request(tmp_path: Path) -> None:
+    # An empty capture is no data in every format: no request, no error (validate notes it).
+    for name, content in [("empty.pb", b""), ("empty.json", b""), ("blank.json", b" \n\n"), ("empty.jsonl", b"\n")]:
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert list(read_captures(path)) == []
+        assert list(read_captures(path, signal=Signal.TRACES)) == []
+    assert list(read_captures("-", stdin=io.BytesIO(b" \n\n"))) == []
+
+
+def test_unrecognisable_protobuf_names_the_signal_flag(tmp_path: Path) -> None:
+    # One resource record whose unknown field 99 comes before schema_url: every signal parses it, none
+    # without unknown fields or byte for byte, so the signal must be given.
+    path = tmp_path / "dump.pb"
+    path.write_bytes(_UNRECOGNISABLE)
+    assert str(_error(path)).endswith(
+        "pass --signal metrics|traces|logs or name the signal in the file name (e.g. dump.metrics.pb)"
+    )
+    (capture,) = read_captures(path, signal=Signal.LOGS)
+    assert capture.signal is Signal.LOGS and capture.request.resource_logs[0].schema_url == "x"  # type: ignore[union-attr]
 
 
 def test_guess_ranks_a_clean_round_trip_above_one_with_trailing_unknown_fields(tmp_path: Path) -> None:
@@ -779,7 +795,6 @@ def test_protobuf_of_unknown_fields_only(tmp_path: Path) -> None:
 
 
 def test_stdin_errors() -> None:
-    assert str(_error("-", stdin=io.BytesIO(b" \n\n"))) == "-: empty input: no OTLP request on stdin"
     assert str(_error("-", stdin=io.BytesIO(b'{"resourceLogs": []}\n{oops}\n'))) == (
         "-:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
     )

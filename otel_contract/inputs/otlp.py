@@ -356,10 +356,15 @@ def _load_json(data: str | bytes, source: str, *, first_line: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        reason = f"invalid JSON: {err.msg} (column {err.colno})"
+        # Text that ends too early fails after its last line break, on a line that is not there:
+        # the error belongs after the last character, on the last line that has one.
+        position = min(err.pos, len(text.rstrip(" \t\r\n")))
+        line = text.count("\n", 0, position)
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        reason = f"invalid JSON: {err.msg} (column {column})"
         if err.msg == "Extra data":
             reason += "; several requests need one document per line (JSON lines)"
-        raise InputError(source, first_line + err.lineno - 1, reason) from None
+        raise InputError(source, first_line + line, reason) from None
     except (ValueError, RecursionError) as err:  # integers too long, nesting too deep
         raise InputError(source, first_line, f"invalid JSON: {err}") from None
 
@@ -505,7 +510,7 @@ def _guess_protobuf(raw: bytes, source: str) -> tuple[Signal, OtlpRequest]:
     ranked += [(s, r) for s, r in candidates if not _has_unknown_fields(r)]
     if ranked:
         return ranked[0]
-    hint = "pass the signal or name it in the file name (e.g. dump.metrics.pb)"
+    hint = "pass --signal metrics|traces|logs or name the signal in the file name (e.g. dump.metrics.pb)"
     if candidates:
         raise InputError(source, None, f"not recognisably an OTLP metrics, traces or logs request; {hint}")
     if empty_parse:
@@ -560,6 +565,7 @@ def read_captures(
 
     Problems with the path itself (missing, a directory, an unknown extension) raise ``InputError``
     at once; problems with the content raise it while iterating, after the requests before them.
+    An empty capture (nothing but white space, or a zero-byte ``.pb``) holds no request.
 
     A ``.json`` file is one document unless its first record fits on one line and more follow: the
     Collector writes JSON lines into ``.json`` files. That is the outcome of parsing the file whole
@@ -630,13 +636,13 @@ def _read_stream(
     stream: BinaryIO, source: str, file_format: _Format, signal: Signal | None, max_message_size: int
 ) -> Iterator[Capture]:
     if file_format is _Format.PROTOBUF:
-        yield _protobuf_capture(_read_message(stream, source, max_message_size), source, signal)
+        raw = _read_message(stream, source, max_message_size)
+        if raw:  # an empty capture holds no request, in any format
+            yield _protobuf_capture(raw, source, signal)
         return
     head = _read_head(stream)
     if head is None:
-        if file_format is _Format.JSON:
-            raise InputError(source, None, "empty file: no OTLP JSON document")
-        return  # an empty JSON-lines capture holds no requests, which is no error
+        return  # an empty capture (nothing but white space) holds no request, which is no error
     if file_format is _Format.JSON_LINES:
         yield from _json_lines(stream, source, signal, head)
     else:
@@ -664,8 +670,7 @@ def _read_sniffed(
 ) -> Iterator[Capture]:
     head = _read_head(stream)
     if head is None:
-        where = "on stdin" if source == _STDIO else "in the input"
-        raise InputError(source, None, f"empty input: no OTLP request {where}")
+        return  # an empty input holds no request, as an empty file of any format
     if head.line.lstrip(JSON_SPACE).startswith(b"{"):
         yield from _json_document_or_lines(
             stream, source, signal, head, max_message_size, protobuf_fallback=True, lookahead=lookahead

@@ -203,8 +203,8 @@ def read_exposition(
 
     ``targets`` comes from ``scan_targets`` over the same text; ``resource`` holds attributes every
     resource starts from (a scrape's ``service.instance.id``, say), which a series' job/instance and
-    then target_info override. At least one capture is yielded, empty for an exposition with no
-    samples, so a reader's findings always have a capture to travel with. Findings about dropped
+    then target_info override. At least one capture is yielded, an empty request (no resource) for an
+    exposition with no samples, so a reader's findings always have a capture to travel with. Findings about dropped
     series travel with the capture that would have held them (or the next one).
     """
     if max_points is not None and max_points < 1:
@@ -544,9 +544,7 @@ class _Batch:
         self.points += 1
 
     def finish(self) -> ExportMetricsServiceRequest:
-        if not self._resources:  # nothing read: the resource and scope still say where from
-            self._scope((None, None), None)
-        return self._request
+        return self._request  # with no resource when nothing was read: no data, nothing to judge
 
     def _scope(self, target: TargetKey, scope: ScopeKey) -> ScopeMetrics:
         scope_metrics = self._scopes.get((target, scope))

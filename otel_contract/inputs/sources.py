@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import os
 import shutil
 import stat
@@ -46,9 +47,11 @@ from typing import IO, BinaryIO, cast
 from otel_contract.inputs.counting import CountingReader, ReadProgress, buffered
 from otel_contract.inputs.otlp import (
     JSON_SPACE,
+    MAX_MESSAGE_SIZE,
     OTLP_EXTENSIONS,
     Capture,
     InputError,
+    Signal,
     read_capture_stream,
     stat_mode,
 )
@@ -79,11 +82,20 @@ class _Input:
     extension: str  # lower case with the dot, for files; "" otherwise
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How every input is read: the signal the caller insists on, the largest binary request."""
+
+    signal: Signal | None
+    max_message_size: int
+
+
 class InputReader(Iterator[Capture]):
     """The captures of every input, lazily and in order.
 
     ``inputs`` lists what will be read (directories expanded); ``skipped`` the files found in
-    directories that were left out for their extension, so that the caller can say so.
+    directories that were left out for their extension, so that the caller can say so; ``empty``,
+    as reading goes on, the inputs that held no data at all (nothing but white space).
     """
 
     def __init__(
@@ -93,9 +105,12 @@ class InputReader(Iterator[Capture]):
         fetch: FetchOptions,
         stdin: BinaryIO | None,
         progress: ProgressCallback | None,
+        reading: _Reading,
     ) -> None:
         self.inputs: tuple[str, ...] = tuple(item.name for item in inputs)
         self.skipped: tuple[str, ...] = tuple(skipped)
+        self.empty: list[str] = []
+        self._reading = reading
         self._fetch = fetch
         self._stdin = stdin
         self._progress = progress
@@ -111,19 +126,24 @@ class InputReader(Iterator[Capture]):
     def _read_all(self, inputs: Sequence[_Input]) -> Iterator[Capture]:
         for item in inputs:
             tracker = _Tracker(item.name, self._progress, lambda: self._captures)
+            before = self._captures
             for capture in self._read(item, tracker):
                 self._captures += 1
                 tracker.report()
                 yield capture
+            if self._captures == before:
+                self.empty.append(item.name)
 
     def _read(self, item: _Input, tracker: _Tracker) -> Iterator[Capture]:
         if item.name == _STDIN:
-            return _read_stdin(self._stdin if self._stdin is not None else sys.stdin.buffer, tracker)
+            return _read_stdin(self._stdin if self._stdin is not None else sys.stdin.buffer, tracker, self._reading)
         if is_url(item.name):
+            _exposition_signal(item.name, self._reading)
             return scrape(item.name, self._fetch, on_read=tracker.read)
         if item.extension in EXPOSITION_EXTENSIONS:
+            _exposition_signal(item.name, self._reading)
             return _read_exposition_file(item, tracker)
-        return _read_otlp_file(item, tracker)
+        return _read_otlp_file(item, tracker, self._reading)
 
 
 class _Tracker:
@@ -156,11 +176,15 @@ def read_inputs(
     fetch: FetchOptions = _DEFAULT_FETCH,
     stdin: BinaryIO | None = None,
     progress: ProgressCallback | None = None,
+    signal: Signal | None = None,
+    max_message_size: int = MAX_MESSAGE_SIZE,
 ) -> InputReader:
     """The captures in ``inputs`` (paths, directories, URLs, ``-``), lazily; see the module docstring.
 
-    ``fetch`` says how URLs are fetched; ``stdin`` replaces ``sys.stdin.buffer``. Argument problems
-    raise ``InputError`` here, before anything is read.
+    ``fetch`` says how URLs are fetched; ``stdin`` replaces ``sys.stdin.buffer``. ``signal``: every
+    input must hold this signal, and binary protobuf whose name does not say its signal is read as
+    it; ``max_message_size``: the largest binary request read (``inputs.otlp.MAX_MESSAGE_SIZE``).
+    Argument problems raise ``InputError`` here, before anything is read.
     """
     planned: list[_Input] = []
     skipped: list[str] = []
@@ -174,7 +198,7 @@ def read_inputs(
             planned.append(_Input(name, ""))
         else:
             _plan_path(name, planned, skipped)
-    return InputReader(planned, skipped, fetch, stdin, progress)
+    return InputReader(planned, skipped, fetch, stdin, progress, _Reading(signal, max_message_size))
 
 
 def _plan_path(path: str, planned: list[_Input], skipped: list[str]) -> None:
@@ -243,15 +267,40 @@ def _counted(item: _Input, tracker: _Tracker) -> Iterator[BinaryIO]:
         raise InputError.unreadable(item.name, err) from None
 
 
-def _read_otlp_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
+def _exposition_signal(name: str, reading: _Reading) -> None:
+    if reading.signal not in (None, Signal.METRICS):
+        raise InputError(name, None, f"Prometheus text holds metrics, not {reading.signal}")
+
+
+def _read_otlp_file(item: _Input, tracker: _Tracker, reading: _Reading) -> Iterator[Capture]:
     with _counted(item, tracker) as stream:
-        yield from read_capture_stream(stream, item.name, extension=item.extension)
+        yield from read_capture_stream(
+            stream,
+            item.name,
+            extension=item.extension,
+            signal=reading.signal,
+            max_message_size=reading.max_message_size,
+        )
+
+
+def _is_blank(stream: BinaryIO) -> bool:
+    """Whether a seekable stream holds nothing but white space; the position is kept."""
+    position = stream.tell()
+    try:
+        while chunk := stream.read(io.DEFAULT_BUFFER_SIZE):
+            if chunk.strip(JSON_SPACE):
+                return False
+        return True
+    finally:
+        stream.seek(position)
 
 
 def _read_exposition_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
     try:
         # The first pass only picks out target_info lines; progress follows the second, which parses.
         with open(item.name, "rb") as scan:
+            if _is_blank(scan):
+                return  # no data, as an empty capture of any format
             openmetrics = EXPOSITION_EXTENSIONS[item.extension] or is_openmetrics(scan)
             targets = scan_targets(scan, item.name, openmetrics=openmetrics)
     except OSError as err:
@@ -260,14 +309,17 @@ def _read_exposition_file(item: _Input, tracker: _Tracker) -> Iterator[Capture]:
         yield from read_exposition(stream, item.name, openmetrics=openmetrics, targets=targets)
 
 
-def _read_stdin(stdin: BinaryIO, tracker: _Tracker) -> Iterator[Capture]:
+def _read_stdin(stdin: BinaryIO, tracker: _Tracker, reading: _Reading) -> Iterator[Capture]:
     tracker.read(0, _file_size(stdin))
     reader = CountingReader(stdin, tracker.counted)
     head = reader.head()
+    if not head.strip(JSON_SPACE):
+        return  # no data, as an empty capture of any format
     stream = buffered(reader)
     if not _is_text_exposition(head):
-        yield from read_capture_stream(stream, _STDIN)
+        yield from read_capture_stream(stream, _STDIN, signal=reading.signal, max_message_size=reading.max_message_size)
         return
+    _exposition_signal(_STDIN, reading)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
         shutil.copyfileobj(stream, spool)
         reader.report()
