@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from otel_contract import load_contract
 from otel_contract.engine import CardinalityState, process_metrics
-from otel_contract.inputs.otlp import read_captures, write_capture
+from otel_contract.inputs.otlp import parse_otlp_json, read_captures, to_otlp_json, write_capture
 
 from .conftest import CONTRACTS, TODAY, run_cli
 from .otlp_builders import (
@@ -134,3 +136,150 @@ def test_normalize_to_stdout(tmp_path: Path) -> None:
     result = run_cli("normalize", "-c", ECOMMERCE, str(tmp_path / "in.json"), "-o", "-")
     assert result.returncode == 0
     assert json.loads(result.stdout.splitlines()[0])["resourceMetrics"][0]["scopeMetrics"]
+
+
+# ---------------------------------------------------------------------------
+# Large inputs: memory does not follow the input's size
+# ---------------------------------------------------------------------------
+
+# Peak RSS of one command, read in a process of its own: getrusage(RUSAGE_CHILDREN) of pytest would
+# also count every earlier child.
+_PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
+
+
+def _padded_document(path: Path, megabytes: float) -> int:
+    """One OTLP/JSON document of done_when_request's resource record, repeated, each copy padded with an
+    unknown field (many small JSON values, which receivers ignore) so that the file is large while the
+    requests stay cheap to check. Returns the number of records."""
+    (record,) = to_otlp_json(done_when_request())["resourceMetrics"]
+    text = json.dumps({**record, "padding": [{"k": k} for k in range(400)]})
+    count = int(megabytes * 1_000_000 / len(text)) + 1
+    path.write_text('{"resourceMetrics": [\n' + ",\n".join([text] * count) + "\n]}\n")
+    return count
+
+
+def _peak_kib(*args: str) -> int:
+    command = [sys.executable, "-m", "otel_contract", *args]
+    result = subprocess.run([sys.executable, "-c", _PEAK_RSS, *command], capture_output=True, text=True, timeout=120)
+    code, peak = result.stdout.split()
+    assert code == "1", result.stderr  # done_when_request's findings
+    return int(peak) // (1024 if sys.platform == "darwin" else 1)  # bytes on macOS, KiB elsewhere
+
+
+def test_a_large_document_streams_in_bounded_memory(tmp_path: Path) -> None:
+    small, large = tmp_path / "small.json", tmp_path / "large.json"
+    _padded_document(small, 5)
+    _padded_document(large, 13)
+    grown = _peak_kib("validate", "-c", ECOMMERCE, str(large)) - _peak_kib("validate", "-c", ECOMMERCE, str(small))
+    # Read whole, 8 MB more of JSON took about 13 times that in memory; streamed, the peak stays put.
+    assert grown < 12_000, f"peak RSS grew by {grown} KiB for 8 MB more input"
+
+
+def test_a_streamed_document_reports_what_the_whole_one_does(tmp_path: Path) -> None:
+    streamed = tmp_path / "streamed.json"
+    count = _padded_document(streamed, 5)  # over 4 MiB: read one resource record at a time
+    whole = tmp_path / "whole.metrics.pb"  # the same records as one request, parsed whole
+    write_capture(whole, [parse_otlp_json(streamed.read_bytes(), source="x")[1]])
+    reports = []
+    for path in (streamed, whole):
+        result = run_cli("validate", "-c", ECOMMERCE, str(path), "--format", "json", "--today", "2026-11-22")
+        assert result.returncode == 1, result.stderr
+        reports.append(json.loads(result.stdout.replace(str(path), "INPUT")))
+    assert reports[0] == reports[1]
+    assert reports[0]["summary"]["data_points"] == 3 * count
+
+
+def test_a_large_binary_request_is_refused_over_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.metrics.pb"
+    request = done_when_request()
+    request.resource_metrics[0].resource.attributes.add(key="note").value.string_value = "x" * 2**21
+    write_capture(path, [request])  # one request of 2 MiB
+    result = run_cli("validate", "-c", ECOMMERCE, str(path), "--max-input-size", "1")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"otel-contract: error: {path}: a binary OTLP request over 1 MiB (--max-input-size)"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert run_cli("validate", "-c", ECOMMERCE, str(path), "--max-input-size", "3").returncode == 1
+
+
+# ---------------------------------------------------------------------------
+# Messages a new user meets
+# ---------------------------------------------------------------------------
+
+
+def test_signal_flag_reads_protobuf_the_name_does_not_type(tmp_path: Path) -> None:
+    # One resource record with an unknown field before schema_url: any signal parses it, none cleanly.
+    path = tmp_path / "dump.pb"
+    path.write_bytes(b"\x0a\x06\x98\x06\x01\x1a\x01x")
+    result = run_cli("validate", "-c", ECOMMERCE, str(path))
+    assert result.returncode == 2
+    assert "pass --signal metrics|traces|logs or name the signal in the file name" in result.stderr
+    result = run_cli("validate", "-c", ECOMMERCE, "--signal", "logs", str(path))
+    assert result.stderr.endswith("0 data points in 1 requests, 0 rejected\n")  # read; its resource lacks attributes
+    piped = subprocess.run(
+        [sys.executable, "-m", "otel_contract", "validate", "-c", ECOMMERCE, "--signal", "logs", "-"],
+        input=path.read_bytes(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert piped.stderr.endswith(b"0 data points in 1 requests, 0 rejected\n")
+    out = tmp_path / "out.jsonl"
+    assert run_cli("normalize", "-c", ECOMMERCE, "--signal", "traces", str(path), "-o", str(out)).returncode == 0
+    assert json.loads(out.read_text())["resourceSpans"][0]["schemaUrl"] == "x"
+
+
+def test_signal_flag_insists_on_the_signal(tmp_path: Path) -> None:
+    write_capture(tmp_path / "c.jsonl", [done_when_request()])
+    (tmp_path / "c.prom").write_text("up 1\n")
+    for name, reason in [
+        ("c.jsonl", ":1: expected an OTLP traces document, found resourceMetrics"),
+        ("c.prom", ": Prometheus text holds metrics, not traces"),
+    ]:
+        result = run_cli("validate", "-c", ECOMMERCE, "--signal", "traces", str(tmp_path / name))
+        assert result.returncode == 2
+        assert result.stderr == f"otel-contract: error: {tmp_path / name}{reason}\n"
+
+
+@pytest.mark.parametrize(
+    "name", ["empty.prom", "empty.om", "empty.txt", "empty.json", "empty.jsonl", "empty.metrics.pb", "-"]
+)
+def test_an_empty_input_is_no_data_in_every_format(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name != "-":
+        path.write_text("" if name.endswith(".pb") else "\n  \n")
+    args = [str(path) if name != "-" else "-"]
+    result = run_cli("validate", "-c", "tests/data/captures/shop-contract.yaml", *args, "--format", "json", stdin="")
+    report = json.loads(result.stdout)
+    # No data, so no finding about it: only the invariant on a metric that never appeared.
+    assert {f["rule"] for f in report["findings"]} == {"invariant"}, result.stderr
+    assert report["summary"]["data_points"] == 0
+    shown = str(path) if name != "-" else "-"
+    assert f"0 data points in 0 requests, 0 rejected; 1 empty inputs read as no data ({shown})" in result.stderr
+
+
+def test_unusable_contract_is_one_line_naming_it_as_given(tmp_path: Path) -> None:
+    write_capture(tmp_path / "c.jsonl", [done_when_request()])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("contract: x\nversion: [\n")
+    for contract, reason in [
+        (str(broken), f"{broken}:3:1: error[contract-syntax] did not find expected node content"),
+        ("nope.yaml", "error: nope.yaml: cannot read contract: No such file or directory"),
+    ]:
+        result = run_cli("validate", "-c", contract, str(tmp_path / "c.jsonl"))
+        assert result.returncode == 2
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"otel-contract: {reason}")
+
+
+def test_json_lines_error_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"resourceMetrics": []}\n{"resourceMetrics": [\n')  # line 2 ends too early
+    result = run_cli("validate", "-c", ECOMMERCE, str(path))
+    assert result.returncode == 2
+    assert result.stderr == f"otel-contract: error: {path}:2: invalid JSON: Expecting value (column 22)\n"

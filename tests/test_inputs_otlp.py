@@ -47,6 +47,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_contract.inputs.otlp import (
+    MAX_JSON_RECORD,
     Capture,
     InputError,
     OtlpRequest,
@@ -846,3 +847,65 @@ def test_capture_is_frozen(sdk_requests: dict[Signal, OtlpRequest]) -> None:
     capture = Capture("x.pb", Signal.LOGS, sdk_requests[Signal.LOGS], b"")
     with pytest.raises(AttributeError):
         capture.source = "y"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------
+# Large documents are streamed one resource record at a time
+# ---------------------------------------------------------------------------
+
+
+def _big_traces_document(sdk_requests: dict[Signal, OtlpRequest], records: int) -> dict[str, object]:
+    (record,) = to_otlp_json(sdk_requests[Signal.TRACES])["resourceSpans"]
+    return {"resourceSpans": [{**record, "padding": "p" * 2000} for _ in range(records)]}
+
+
+def test_a_large_document_reads_as_the_whole_one(sdk_requests: dict[Signal, OtlpRequest], tmp_path: Path) -> None:
+    document = _big_traces_document(sdk_requests, 1300)  # over 4 MiB: streamed
+    for path, text in [
+        (tmp_path / "big.json", json.dumps(document, indent=1)),
+        (tmp_path / "big.jsonl", json.dumps(document)),
+    ]:
+        path.write_text("\n" + text + "\n")
+        captures = list(read_captures(path))
+        assert len(captures) > 1
+        whole = parse_otlp_json(document, source="x")[1]
+        assert [r for c in captures for r in c.request.resource_spans] == list(whole.resource_spans)  # type: ignore[union-attr]
+        assert {c.source for c in captures} == ({str(path)} if path.suffix == ".json" else {f"{path}:2"})
+
+
+def test_a_streamed_document_names_errors_as_the_whole_one(
+    sdk_requests: dict[Signal, OtlpRequest], tmp_path: Path
+) -> None:
+    document = _big_traces_document(sdk_requests, 1300)
+    records = document["resourceSpans"]
+    assert isinstance(records, list)
+    records[1200] = {**records[1200], "scopeSpans": [{"spans": [{"traceId": "zz"}]}]}
+    with pytest.raises(InputError) as whole:
+        parse_otlp_json(document, source="x")
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(document, indent=1))
+    assert (
+        _error(path).reason
+        == whole.value.reason
+        == "resourceSpans[1200].scopeSpans[0].spans[0].traceId: not a hex ID: 'zz'"
+    )
+    path.write_text(json.dumps(document, indent=1)[:-100_000])  # cut short
+    assert str(_error(path)).startswith(f"{path}: invalid JSON after resourceSpans[")
+
+
+def test_a_resource_record_over_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "one-record.json"
+    path.write_text('{"resourceLogs": [{}, {"resource": {}, "padding": "' + "p" * (MAX_JSON_RECORD + 2**20) + '"}]}')
+    assert str(_error(path)) == (
+        f"{path}: resourceLogs[1] is over 32 MiB: a document this large is read one resource record at a time;"
+        " split the record into several, or capture JSON lines or protobuf"
+    )
+
+
+def test_json_error_at_the_end_of_a_line_names_that_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"resourceLogs": []}\n{"resourceLogs": [\n')
+    assert str(_error(path)) == f"{path}:2: invalid JSON: Expecting value (column 19)"
+    path = tmp_path / "c.json"
+    path.write_text('{\n  "resourceLogs": [\n\n')
+    assert str(_error(path)) == f"{path}:2: invalid JSON: Expecting value (column 20)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -575,3 +576,67 @@ def test_a_drop_after_the_last_full_request_still_reports() -> None:
     captures = _read(text, openmetrics=False, max_points=2)
     assert [len(c.findings) for c in captures] == [0, 1]
     assert _metrics(captures[1].request) == {}  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# A family larger than five requests is parsed in parts, with the same result
+# ---------------------------------------------------------------------------
+
+
+def _one_family(series: int, *, histogram: bool = False, openmetrics: bool = False) -> str:
+    """One family of ``series`` series (a histogram without _count on every tenth series), then a gauge."""
+    if not histogram:
+        family = "requests" if openmetrics else "requests_total"  # OpenMetrics names the family without _total
+        lines = [f"# HELP {family} Requests.", f"# TYPE {family} counter"]
+        lines += [f'requests_total{{job="shop",route="/r/{i}"}} {i}' for i in range(series)]
+    else:
+        lines = ["# HELP latency_seconds Latency.", "# TYPE latency_seconds histogram"]
+        for i in range(series):
+            labels = f'route="/r/{i}"'
+            lines += [f'latency_seconds_bucket{{{labels},le="{le}"}} {n}' for n, le in enumerate(("0.1", "1", "+Inf"))]
+            if i % 10:  # OpenMetrics wants _sum and _count together, or neither
+                lines += [f"latency_seconds_sum{{{labels}}} 1.5", f"latency_seconds_count{{{labels}}} 2"]
+    lines += ["# TYPE up gauge", "up 1"] + (["# EOF"] if openmetrics else [])
+    return "\n".join(lines) + "\n"
+
+
+def _points_by_metric(captures: list[Capture]) -> dict[str, list[bytes]]:
+    points: dict[str, list[bytes]] = {}
+    for capture in captures:
+        assert isinstance(capture.request, ExportMetricsServiceRequest)
+        for name, metric in _metrics(capture.request).items():
+            points.setdefault(name, []).extend(point.SerializeToString() for point in _points(metric))
+    return points
+
+
+@pytest.mark.parametrize(
+    ("histogram", "openmetrics"), [(False, False), (True, False), (False, True), (True, True)], ids=str
+)
+def test_a_family_parsed_in_parts_reads_as_a_whole(histogram: bool, openmetrics: bool) -> None:
+    text = _one_family(700, histogram=histogram, openmetrics=openmetrics)
+    # max_points=20 parses in parts of 100 samples; None reads the whole family in one parse.
+    parts = _read(text, openmetrics=openmetrics, max_points=20)
+    (whole,) = _read(text, openmetrics=openmetrics)
+    assert _points_by_metric(parts) == _points_by_metric([whole])
+    dropped = [f for capture in parts for f in capture.findings]
+    assert [(f.rule, f.count, f.message) for f in dropped] == [(f.rule, f.count, f.message) for f in whole.findings]
+    if histogram:  # one finding for the family, not one per part
+        (finding,) = dropped
+        assert finding.count == 70 and finding.message.startswith("latency_seconds: 70 series dropped")
+
+
+def test_a_large_family_is_not_held_whole() -> None:
+    text = _one_family(8_000)
+
+    def peak(max_points: int | None) -> int:
+        tracemalloc.start()
+        try:
+            for _ in _read(text, openmetrics=False, max_points=max_points):
+                pass
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    # The parser holds a family's samples until its end: 8,000 at once when read whole, at most a
+    # part of 100 (five requests of 20 points) in parts.
+    assert peak(20) < peak(None) / 5

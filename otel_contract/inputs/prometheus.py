@@ -32,7 +32,9 @@ with the time reading started.
 An input is read twice when it holds ``target_info``: first ``scan_targets`` picks out the target and
 scope info lines (no other line is parsed), then ``read_exposition`` parses family by family and
 emits an export request whenever ``max_points`` data points are ready, so a large exposition never
-becomes one giant request and every request carries the resource of the whole exposition.
+becomes one giant request and every request carries the resource of the whole exposition. A family
+larger than five requests' worth of samples is parsed in parts (``_Parts``), so that not even one
+family is held whole.
 
 Errors: ``InputError`` naming the source and, when the parser tells which line it choked on, the line.
 """
@@ -224,7 +226,9 @@ def _read(
 ) -> Iterator[Capture]:
     context = FamilyContext(source, now, openmetrics, [])
     parts = _Parts(
-        _numbered(stream, source), openmetrics, max_family_samples=None if max_points is None else _PART_SAMPLES
+        _numbered(stream, source),
+        openmetrics,
+        max_family_samples=None if max_points is None else max_points * _PART_REQUESTS,
     )
     batch = _Batch(targets, resource)
     emitted = False
@@ -276,8 +280,8 @@ def _numbered(stream: BinaryIO, source: str) -> Iterator[tuple[int | None, str]]
             yield number, line
 
 
-# Samples of one family parsed at a time: a larger family is parsed in parts of about this many.
-_PART_SAMPLES = 10_000
+# A family is parsed in parts of this many requests' worth of samples (10,000 by default).
+_PART_REQUESTS = 5
 # A HELP/TYPE/UNIT line and the family it names (quoted UTF-8 names with their escapes).
 _METADATA = re.compile(r'\s*#\s+(?P<kind>HELP|TYPE|UNIT)\s+(?P<name>"(?:[^"\\]|\\.)*"|\S+)(?:\s+(?P<type>\S+))?')
 # The name a sample line starts with (an unquoted name: quoted names are never cut between).
