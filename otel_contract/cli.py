@@ -108,7 +108,8 @@ def _build_parser() -> argparse.ArgumentParser:
         " the sidecar would report (the same rules, the same counts), plus what only a CI run over all inputs can"
         " tell: the contract's invariants, Prometheus naming lints (what promtool check metrics reports) and, for"
         " URLs, the scrape's Content-Type and whether prometheus-adapter can map the series to Pods.",
-        epilog="INPUT: .pb/.binpb (binary OTLP; the signal from the name, e.g. dump.metrics.pb, else guessed),"
+        epilog="INPUT: .pb/.binpb (binary OTLP; the signal from --signal, else the name, e.g. dump.metrics.pb, else"
+        " guessed),"
         " .json (one OTLP/JSON document, or the Collector file exporter's JSON lines), .jsonl/.ndjson,"
         " .prom/.txt (Prometheus text 0.0.4), .om/.openmetrics (OpenMetrics 1.0), a directory (searched"
         " recursively), an http(s)://.../metrics URL, or - for stdin (format sniffed). Exit codes: 0 nothing at or"
