@@ -135,7 +135,7 @@ def with_values(text: str, file: str, values: Mapping[str, FrontValue]) -> str:
     """``text`` (a whole RFC or the template) with ``values`` set in its front matter, comments and key order
     kept; a key the front matter lacks is appended. Lists are written in flow style: ``[alice, bob]``."""
     parts = split(text, file)
-    _mapping(parts.front, file)  # the same errors, with lines, as parse()
+    _mapping(parts.front, file)  # the same errors, with lines, as parse(); ruamel.yaml reads only what passes
     round_trip = YAML(typ="rt")
     round_trip.width = 1000
     round_trip.representer.add_representer(type(None), _represent_null)

@@ -25,6 +25,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from otel_contract import rules
 from otel_contract.contract import lint_contract
+from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
 from otel_contract.contract.model import Contract, Stability
 from otel_contract.rules import Level
 from otel_contract.usage.contract_files import defining_files
@@ -94,6 +95,11 @@ def archive(root: str | os.PathLike[str], contract: Contract, names: Sequence[st
 
 
 def _edit(text: str, path: Path, names: Sequence[str], version: str | None) -> str:
+    # ruamel.yaml reads without bounds: it gets only text that the bounded reader accepts.
+    try:
+        parse_yaml(text, str(path))
+    except YamlSyntaxError as error:
+        raise ArchiveError(f"{error.location}: {error.reason}") from None
     _, sequence_indent, dash_offset = load_yaml_guess_indent(text)
     yaml = YAML()
     yaml.preserve_quotes = True

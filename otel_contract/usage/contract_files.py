@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
 
 
 def merge_order(root: Path) -> list[Path]:
@@ -44,7 +44,11 @@ def defining_files(root: Path) -> dict[str, Path]:
 
 
 def _load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text("utf-8"))
+    try:
+        document, _ = parse_yaml(path.read_text("utf-8"), str(path))
+    except YamlSyntaxError:
+        return None  # lint_contract, which read the contract first, reports it
+    return document
 
 
 def _includes(document: Any) -> list[str]:

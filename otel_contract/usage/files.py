@@ -6,8 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import yaml
-
+from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml_documents
 from otel_contract.usage.grafana import NotADashboard, scan_dashboard
 from otel_contract.usage.model import Scan
 from otel_contract.usage.rules import NotARuleFile, scan_rule_documents
@@ -73,13 +72,9 @@ def _dashboard(path: Path) -> Scan:
 
 def _rule_file(path: Path) -> Scan:
     try:
-        documents = list(yaml.safe_load_all(_text(path)))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise UsageInputError(f"{where}: not YAML: {error.problem or error.context}") from None
-    except yaml.YAMLError as error:
-        raise UsageInputError(f"{path}: not YAML: {error}") from None
+        documents = parse_yaml_documents(_text(path), str(path))
+    except YamlSyntaxError as error:
+        raise UsageInputError(f"{error.location}: not YAML: {error.reason}") from None
     try:
         return scan_rule_documents(documents, str(path))
     except NotARuleFile as error:

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-import yaml
-
+from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
 from otel_contract.contract.files import ContractFileError, run_git
 from otel_contract.contract.model import Contract
 from otel_contract.diff.version import SemanticVersion, version_key
@@ -72,8 +71,8 @@ def _version_history(path: Path) -> list[tuple[date, str]] | str:
         commit, _, day = line.partition(" ")
         text = _git(path.parent, "show", f"{commit}:./{path.name}")
         try:
-            document = yaml.safe_load(text or "")
-        except yaml.YAMLError:
+            document, _ = parse_yaml(text or "", f"{commit}:{path.name}")
+        except YamlSyntaxError:
             continue
         version = document.get("version") if isinstance(document, dict) else None
         if isinstance(version, str):
