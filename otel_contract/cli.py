@@ -83,6 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _fail_on_option(check, default="error")
     _budget_option(check)
     _today_option(check)
+    _include_option(check)
     rfc_options = check.add_argument_group("RFC options")
     rfc_options.add_argument(
         "--require-rfc",
@@ -202,6 +203,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--config", metavar="PIPELINE.yaml", help="pipeline config (design §5 shape)")
     serve.add_argument("--contract", "-c", metavar="CONTRACT", help="contract file (overrides contract.path)")
+    _include_option(serve)
     serve.add_argument("--endpoint", metavar="HOST:PORT", help="receiver endpoint (default 127.0.0.1:4317)")
     serve.add_argument("--exporter-endpoint", metavar="HOST:PORT", help="downstream OTLP/gRPC endpoint")
     serve.add_argument("--export-file", metavar="PATH", help="also append forwarded data as OTLP JSON lines")
@@ -319,6 +321,7 @@ def _build_parser() -> argparse.ArgumentParser:
         " an RFC); default text",
     )
     diff.add_argument("--output", "-o", metavar="FILE", help="write the diff to FILE instead of stdout")
+    _include_option(diff)
     diff.add_argument(
         "--fail-on",
         choices=tuple(choice.value for choice in FailOn),
@@ -356,6 +359,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rfc_new.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract after the change")
     rfc_new.add_argument("--base", metavar="BASE", help=rfc_base_help)
+    _include_option(rfc_new)
     rfc_new.add_argument("--dir", metavar="DIR", help="the RFC directory (default: rfcs/ next to the contract)")
     rfc_new.add_argument(
         "--author", action="append", default=[], metavar="NAME", help="an author (repeat; default: git user.name)"
@@ -377,6 +381,7 @@ def _build_parser() -> argparse.ArgumentParser:
     rfc_update.add_argument("rfc", metavar="RFC", help="the RFC file")
     rfc_update.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract after the change")
     rfc_update.add_argument("--base", metavar="BASE", help=rfc_base_help)
+    _include_option(rfc_update)
     rfc_update.set_defaults(handler=_run_rfc)
     rfc_list = rfc_commands.add_parser(
         "list",
@@ -506,6 +511,16 @@ def _header(text: str) -> tuple[str, str]:
 def _contract_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contract", "-c", required=True, metavar="CONTRACT", help="the contract YAML file")
     _today_option(parser)
+    _include_option(parser)
+
+
+def _include_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-include-outside",
+        action="store_true",
+        help="let include: read files outside the contract's directory tree (refused by default, so that a"
+        " contract from a pull request cannot read other files of the machine)",
+    )
 
 
 def _today_option(parser: argparse.ArgumentParser) -> None:
@@ -577,10 +592,10 @@ def _fail_on_option(parser: argparse.ArgumentParser, *, default: str) -> None:
     )
 
 
-def _load(path: str, today: date | None) -> CompiledContract | None:
+def _load(path: str, today: date | None, allow_outside: bool) -> CompiledContract | None:
     """The compiled contract, or None after printing why it cannot be used (exit 2)."""
     try:
-        return load_contract(path, today=today)
+        return load_contract(path, today=today, allow_include_outside=allow_outside)
     except ContractError as error:
         # One line per problem, as check prints them, naming the contract as it was given.
         shown = WorkingTree().display(Path(path))
@@ -596,7 +611,7 @@ def _engine_options(args: argparse.Namespace) -> EngineOptions:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    contract = _load(args.contract, args.today)
+    contract = _load(args.contract, args.today, args.allow_include_outside)
     if contract is None:
         return EXIT_USAGE
     accepted: baseline.Baseline | None = None
@@ -682,7 +697,7 @@ def _verdict(findings: Sequence[Finding], fail_on: Level | None, max_findings: i
 
 
 def _run_normalize(args: argparse.Namespace) -> int:
-    contract = _load(args.contract, args.today)
+    contract = _load(args.contract, args.today, args.allow_include_outside)
     if contract is None:
         return EXIT_USAGE
     totals = gate.Totals()
@@ -751,7 +766,7 @@ def _run_check(args: argparse.Namespace) -> int:
         rfc_base = args.rfc_base or default_ref(os.environ, Path.cwd())
     for path in args.contracts:
         try:
-            result = lint_contract(path, today=args.today)
+            result = lint_contract(path, today=args.today, allow_include_outside=args.allow_include_outside)
         except ContractUnreadable as error:
             unreadable = True
             for finding in error.findings:
@@ -821,6 +836,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         queue_dir=args.queue_dir,
         audit=args.audit,
         workers=args.workers,
+        allow_include_outside=args.allow_include_outside,
     )
     level = args.log_level.strip().upper()
     if level not in _LOG_LEVELS:
@@ -852,7 +868,7 @@ def _run_usage(args: argparse.Namespace) -> int:
     if not args.dashboards and not args.rules:
         print("otel-contract: error: usage needs --dashboards DIR or --rules DIR (or both)", file=sys.stderr)
         return EXIT_USAGE
-    compiled = _load(args.contract, args.today)
+    compiled = _load(args.contract, args.today, args.allow_include_outside)
     if compiled is None:
         return EXIT_USAGE
     contract = compiled.contract
@@ -868,7 +884,10 @@ def _run_usage(args: argparse.Namespace) -> int:
     written = None
     if args.write:
         try:
-            written = usage.archive(args.contract, contract, [m.name for m in report.candidates])
+            candidates = [m.name for m in report.candidates]
+            written = usage.archive(
+                args.contract, contract, candidates, allow_include_outside=args.allow_include_outside
+            )
         except usage.ArchiveError as error:
             print(f"otel-contract: error: cannot write {args.contract}: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -916,7 +935,7 @@ def _run_render(args: argparse.Namespace) -> int:
         flags = ", ".join("--format" if name == "adapter_format" else "--" + name.replace("_", "-") for name in foreign)
         print(f"otel-contract: error: {flags} does not apply to render {chosen.name}", file=sys.stderr)
         return EXIT_USAGE
-    contract = _load(args.contract, args.today)
+    contract = _load(args.contract, args.today, args.allow_include_outside)
     if contract is None:
         return EXIT_USAGE
     options = ArtefactOptions(today=args.today or date.today(), **{name: getattr(args, name) for name in OPTION_FIELDS})
@@ -947,12 +966,12 @@ def _write_text(text: str, path: str | None) -> bool:
     return True
 
 
-def _read_model(spec: str) -> Contract | None:
+def _read_model(spec: str, allow_outside: bool) -> Contract | None:
     """The model of the contract that ``spec`` names (a path or git:REF:PATH), or None after saying why
     it cannot be compared (exit 2). Semantic errors do not stop a comparison; they are mentioned."""
     try:
         files, path = resolve_contract(spec)
-        result = lint_contract(path, files=files)
+        result = lint_contract(path, files=files, allow_include_outside=allow_outside)
     except ContractFileError as error:
         print(f"otel-contract: error: {error}", file=sys.stderr)
         return None
@@ -976,7 +995,8 @@ def _read_model(spec: str) -> Contract | None:
 
 
 def _run_diff(args: argparse.Namespace) -> int:
-    old, new = _read_model(args.old), _read_model(args.new)
+    outside = args.allow_include_outside
+    old, new = _read_model(args.old, outside), _read_model(args.new, outside)
     if old is None or new is None:
         return EXIT_USAGE
     result = compare(old, new)
@@ -1020,8 +1040,8 @@ def _rfc_new(args: argparse.Namespace) -> int:
     if not args.title.strip():
         print("otel-contract: error: the RFC needs a TITLE", file=sys.stderr)
         return EXIT_USAGE
-    new = _rfc_contract(args.contract)
-    base = _rfc_base(args.base, args.contract) if new else None
+    new = _rfc_contract(args.contract, args.allow_include_outside)
+    base = _rfc_base(args.base, args.contract, args.allow_include_outside) if new else None
     if new is None or base is None:
         return EXIT_USAGE
     directory = Path(args.dir) if args.dir else Path(args.contract).parent / "rfcs"
@@ -1075,8 +1095,8 @@ def _rfc_update(args: argparse.Namespace) -> int:
     text = store.read_text(path)
     shown = store.display(path)
     rfc = parse(text, shown, number_of(path.name) or 0)
-    new = _rfc_contract(args.contract)
-    base = _rfc_base(args.base, args.contract) if new else None
+    new = _rfc_contract(args.contract, args.allow_include_outside)
+    base = _rfc_base(args.base, args.contract, args.allow_include_outside) if new else None
     if new is None or base is None:
         return EXIT_USAGE
     if rfc.contract != new.name:
@@ -1112,21 +1132,21 @@ def _rfc_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _rfc_contract(spec: str) -> Contract | None:
+def _rfc_contract(spec: str, allow_outside: bool) -> Contract | None:
     from otel_contract.contract.files import GIT_PREFIX
 
     if spec.startswith(GIT_PREFIX):
         print(f"otel-contract: error: -c takes the contract file after the change, not {spec}", file=sys.stderr)
         return None
-    return _read_model(spec)
+    return _read_model(spec, allow_outside)
 
 
-def _rfc_base(base: str | None, contract_path: str) -> _RfcBase | None:
+def _rfc_base(base: str | None, contract_path: str, allow_outside: bool) -> _RfcBase | None:
     """The contract before the change, or None after saying why it cannot be read (exit 2)."""
     from otel_contract.rfc import git as rfc_git
 
     if base is not None:
-        old = _read_model(base)
+        old = _read_model(base, allow_outside)
         return _RfcBase(old, base) if old else None
     try:
         ref = rfc_git.default_ref(os.environ, Path.cwd())
@@ -1136,7 +1156,7 @@ def _rfc_base(base: str | None, contract_path: str) -> _RfcBase | None:
     except ContractFileError as error:
         print(f"otel-contract: error: no --base, and the default base cannot be read: {error}", file=sys.stderr)
         return None
-    old = _read_model(spec)
+    old = _read_model(spec, allow_outside)
     return _RfcBase(old, spec) if old else None
 
 

@@ -161,23 +161,37 @@ def _merge(base: Any, override: Any, at: tuple[str, ...] = ()) -> Any:
     return override
 
 
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    """How one contract's files are read: from where, and where includes may lead."""
+
+    files: ContractFiles
+    within: Path | None  # the directory every include must resolve into; None: anywhere
+
+
 def _load_tree(
-    files: ContractFiles, path: Path, stack: tuple[Path, ...], seen: set[Path], included: list[str]
+    tree: _Tree, path: Path, stack: tuple[Path, ...], seen: set[Path], included: list[str]
 ) -> tuple[Any, list[Finding]]:
     """The merged document rooted at ``path`` and the findings of every file in it."""
+    files = tree.files
     display = files.display(path)
     document, findings = _read(files, path, display)
+    if not isinstance(document, LocDict) or "contract" not in document:
+        # Not a contract file. Say so without its keys or values: an include can name any file.
+        return None, [_not_a_contract(document, display)]
     findings += schema_findings(document, display, _validator(), rules.CONTRACT_SCHEMA, what="the contract")
-    if not isinstance(document, LocDict):
-        return None, findings
     merged: Any = None
     include_list = document.get("include")
     if isinstance(include_list, list):
         for index, entry in enumerate(include_list):
             if not isinstance(entry, str):
                 continue  # the schema reported it
-            target = (path.parent / entry).resolve()
+            target = (path.parent / entry).resolve()  # symlinks followed: a link out of the tree is out
             where = locate(document, ("include", index))
+            if tree.within is not None and not target.is_relative_to(tree.within):
+                # Refused before looking at the file, so that a refusal does not tell whether it exists.
+                findings.append(_outside(tree, entry, target, where, index))
+                continue
             if target in stack:
                 cycle = " -> ".join(files.display(p) for p in (*stack[stack.index(target) :], target))
                 findings.append(Finding.of(rules.CONTRACT_INCLUDE, f"include cycle: {cycle}", location=where))
@@ -196,7 +210,7 @@ def _load_tree(
                 continue
             seen.add(target)
             included.append(files.display(target))
-            child, child_findings = _load_tree(files, target, (*stack, target), seen, included)
+            child, child_findings = _load_tree(tree, target, (*stack, target), seen, included)
             findings += child_findings
             if child is not None:
                 merged = child if merged is None else _merge(merged, child)
@@ -205,21 +219,54 @@ def _load_tree(
     return (own if merged is None else _merge(merged, own)), findings
 
 
+def _not_a_contract(document: Any, display: str) -> Finding:
+    if not isinstance(document, LocDict):
+        [finding] = schema_findings(document, display, _validator(), rules.CONTRACT_SCHEMA, what="the contract")
+        return finding
+    return Finding.of(
+        rules.CONTRACT_SCHEMA,
+        "not a contract file: it has no 'contract' key (every contract file, an included one too, starts with"
+        " contract: NAME and version: X.Y.Z)",
+        location=document.loc,
+        path="(top level)",
+    )
+
+
+def _outside(tree: _Tree, entry: str, target: Path, where: Location | None, index: int) -> Finding:
+    assert tree.within is not None
+    files = tree.files
+    resolved = files.display(target)
+    shown = repr(entry) if resolved == entry else f"{entry!r} ({resolved})"  # a symlink: where it leads
+    return Finding.of(
+        rules.CONTRACT_INCLUDE,
+        f"included file {shown} is outside the directory of the top-level contract ({files.display(tree.within)});"
+        " --allow-include-outside (serve: contract.allow_include_outside) allows it",
+        location=where,
+        path=format_path(("include", index)),
+    )
+
+
 # --- entry points ----------------------------------------------------------------------------------
 
 
 def lint_contract(
-    path: str | os.PathLike[str], *, today: date | None = None, files: ContractFiles | None = None
+    path: str | os.PathLike[str],
+    *,
+    today: date | None = None,
+    files: ContractFiles | None = None,
+    allow_include_outside: bool = False,
 ) -> LintResult:
     """Every finding of the contract at ``path`` and its includes, read from ``files`` (default: the
-    working tree).
+    working tree). An include that resolves (symlinks followed) outside the directory of ``path`` is
+    a ``contract-include`` error and is not read, unless ``allow_include_outside``.
 
     Raises ``ContractUnreadable`` when a file cannot be read or parsed as YAML.
     """
     files = files or WorkingTree()
     root = Path(path).resolve()
+    tree = _Tree(files, None if allow_include_outside else root.parent)
     included: list[str] = []
-    document, findings = _load_tree(files, root, (root,), {root}, included)
+    document, findings = _load_tree(tree, root, (root,), {root}, included)
     display = files.display(root)
     contract: Contract | None = None
     if document is not None and not any(f.rule is rules.CONTRACT_SCHEMA for f in findings):
@@ -229,13 +276,15 @@ def lint_contract(
     return LintResult(display, contract, tuple(findings))
 
 
-def load_contract(path: str | os.PathLike[str], *, today: date | None = None) -> CompiledContract:
+def load_contract(
+    path: str | os.PathLike[str], *, today: date | None = None, allow_include_outside: bool = False
+) -> CompiledContract:
     """The compiled contract at ``path``, for the sidecar and ``validate``.
 
     Raises ``ContractError`` listing every error (expired shims excepted: they are reported at
     runtime), or ``ContractUnreadable``.
     """
-    result = lint_contract(path, today=today)
+    result = lint_contract(path, today=today, allow_include_outside=allow_include_outside)
     errors = [f for f in result.findings if f.level is Level.ERROR and f.rule not in _TOLERATED_AT_RUNTIME]
     if errors or result.contract is None:
         raise ContractError(errors)

@@ -101,6 +101,7 @@ class SidecarConfig:
     otlp_telemetry_interval: float = 60.0
     drain_timeout: float = 20.0
     source: str = "(command line)"
+    allow_include_outside: bool = False
 
     def __post_init__(self) -> None:
         checks = (
@@ -129,6 +130,7 @@ class Overrides:
     queue_dir: str | None = None
     audit: bool = False
     workers: int | None = None
+    allow_include_outside: bool = False
 
 
 # --- parsing helpers ---------------------------------------------------------------------------------
@@ -372,6 +374,7 @@ def build_config(
         otlp_telemetry_interval=parse_duration(otlp_telemetry.get("interval", "60s")),
         drain_timeout=parse_duration(raw.get("shutdown", {}).get("drain_timeout", "20s")),
         source=source,
+        allow_include_outside=overrides.allow_include_outside or contract_raw.get("allow_include_outside", False),
     )
 
 

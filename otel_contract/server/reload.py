@@ -47,12 +47,14 @@ class ContractWatcher:
         *,
         interval: float,
         watch: bool,
+        allow_include_outside: bool = False,
         on_loaded: Callable[[CompiledContract], None],
         on_refused: Callable[[ContractError], None],
     ) -> None:
         self._path = Path(path)
         self._interval = interval
         self._watch = watch
+        self._allow_include_outside = allow_include_outside
         self._on_loaded = on_loaded
         self._on_refused = on_refused
         self._files = self._files_of(current)
@@ -94,7 +96,7 @@ class ContractWatcher:
 
     def reload_now(self) -> bool:
         try:
-            contract = load_contract(self._path)
+            contract = load_contract(self._path, allow_include_outside=self._allow_include_outside)
         except ContractError as error:
             _log.error(
                 "contract reload refused, the previous contract stays in force: %s",

@@ -74,7 +74,7 @@ class Sidecar:
         config = self.config
         # Before anything starts (and logs): a port in use is then the one line the user sees.
         check_bindable(config.receiver.endpoint, what="receiver.endpoint", reuse_port=config.workers > 1)
-        contract = load_contract(config.contract_path)
+        contract = load_contract(config.contract_path, allow_include_outside=config.allow_include_outside)
         self.processor = ContractProcessor(contract, audit=config.audit, env=self._env)
         self.telemetry = SelfTelemetry(
             instance_id=self._instance_id,
@@ -121,6 +121,7 @@ class Sidecar:
             contract,
             interval=config.reload_interval,
             watch=config.reload,
+            allow_include_outside=config.allow_include_outside,
             on_loaded=self._contract_loaded,
             on_refused=self._contract_refused,
         )

@@ -49,8 +49,11 @@ class ArchiveResult:
     bump: str  # "none" | "patch" | "minor" | "major"
 
 
-def archive(root: str | os.PathLike[str], contract: Contract, names: Sequence[str]) -> ArchiveResult:
-    """Archive the metrics ``names`` of ``contract`` (loaded from ``root``) in its files."""
+def archive(
+    root: str | os.PathLike[str], contract: Contract, names: Sequence[str], *, allow_include_outside: bool = False
+) -> ArchiveResult:
+    """Archive the metrics ``names`` of ``contract`` (loaded from ``root``) in its files; the result is
+    checked as ``lint_contract`` with ``allow_include_outside`` checks it."""
     # Imported here: the diff package classifies the change; nothing else in usage needs it.
     from otel_contract.diff import compare, next_version
 
@@ -79,7 +82,9 @@ def archive(root: str | os.PathLike[str], contract: Contract, names: Sequence[st
     for path, text in rewritten.items():
         _replace_file(path, text)
     errors = [
-        f for f in lint_contract(root_path).findings if f.level is Level.ERROR and f.rule is not rules.EXPIRED_SHIM
+        f
+        for f in lint_contract(root_path, allow_include_outside=allow_include_outside).findings
+        if f.level is Level.ERROR and f.rule is not rules.EXPIRED_SHIM
     ]
     if errors:
         for path, text in originals.items():
