@@ -204,7 +204,9 @@ def test_missing_file_is_unreadable(tmp_path: Path) -> None:
         lint_contract(tmp_path / "absent.yaml")
 
 
-@pytest.mark.parametrize(("text", "message"), [("", "empty"), ("- a\n- b\n", "not a mapping")])
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "empty"), ("- a\n- b\n", "the contract is a sequence, not a mapping")]
+)
 def test_a_document_that_is_not_a_mapping_is_a_schema_error(write, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
     [finding] = lint_contract(write("c.yaml", text)).findings
     assert finding.rule is rules.CONTRACT_SCHEMA and message in finding.message

@@ -12,7 +12,7 @@ from typing import Any, cast
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
 
-from otel_contract.contract._yaml import LocDict, format_path, locate
+from otel_contract.contract._yaml import LocDict, format_path, locate, yaml_kind
 from otel_contract.findings import Finding, Location
 from otel_contract.rules import Rule
 
@@ -20,7 +20,7 @@ from otel_contract.rules import Rule
 def schema_findings(document: Any, display: str, validator: Validator, rule: Rule, *, what: str) -> list[Finding]:
     """Every way ``document`` (parsed with positions) fails ``validator``, as findings of ``rule``."""
     if not isinstance(document, LocDict):
-        kind = "empty" if document is None else f"a {type(document).__name__}, not a mapping"
+        kind = "empty" if document is None else f"{yaml_kind(document)}, not a mapping"
         loc = getattr(document, "loc", Location(display, 1, 1))
         return [Finding.of(rule, f"{what} is {kind}", location=loc)]
     findings: list[Finding] = []
@@ -70,6 +70,18 @@ def _alternatives_message(error: ValidationError) -> str:
     return f"{_message(best_match(error.context))} (no alternative of {error.validator} matched)"
 
 
+# JSON Schema's type names as a YAML author knows them.
+_YAML_WORDS = {
+    "object": "a mapping",
+    "array": "a sequence",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+
+
 def _message(error: ValidationError) -> str:
     instance = error.instance
     if error.validator == "enum":
@@ -79,14 +91,20 @@ def _message(error: ValidationError) -> str:
         return f"{instance!r} is not one of {', '.join(options)}{suggestion}"
     if error.validator == "type":
         expected = error.validator_value
-        expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
-        got = "null" if instance is None else type(instance).__name__
+        names = expected if isinstance(expected, list) else [expected]
+        expected_text = " or ".join(_YAML_WORDS.get(str(name), str(name)) for name in names)
+        # The value itself only when it is a scalar: a collection can be long, and need not be a contract's.
+        got = (
+            yaml_kind(instance)
+            if instance is None or isinstance(instance, dict | list)
+            else f"{yaml_kind(instance)} {instance!r}"
+        )
         quote_hint = (
             " (quote it: YAML reads it as a number)"
             if expected == "string" and isinstance(instance, int | float)
             else ""
         )
-        return f"expected {expected_text}, got {got} {instance!r}{quote_hint}"
+        return f"expected {expected_text}, got {got}{quote_hint}"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     return error.message
