@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from otel_contract import __version__, baseline, gate
 from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
-from otel_contract.contract.files import ContractFileError, WorkingTree
+from otel_contract.contract.files import ContractFileError
 from otel_contract.contract.files import resolve as resolve_contract
 from otel_contract.contract.loader import SCHEMA_RESOURCE
 from otel_contract.contract.model import Contract
@@ -598,10 +598,7 @@ def _load(path: str, today: date | None, allow_outside: bool) -> CompiledContrac
         return load_contract(path, today=today, allow_include_outside=allow_outside)
     except ContractError as error:
         # One line per problem, as check prints them, naming the contract as it was given.
-        shown = WorkingTree().display(Path(path))
-        for finding in error.findings:
-            if finding.location is not None and finding.location.file == shown:
-                finding = replace(finding, location=replace(finding.location, file=path))
+        for finding in error.named_as(path):
             print(f"otel-contract: {_unreadable_line(finding)}", file=sys.stderr)
         return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,46 @@ def test_an_input_over_16_mib_is_refused_before_parsing(tmp_path: Path) -> None:
     path.write_text(HEADER + "description: '" + "x" * (16 * 2**20) + "'\n", "utf-8")
     with pytest.raises(ContractUnreadable, match="larger than 16 MiB"):
         lint_contract(path)
+
+
+def test_a_huge_contract_file_is_refused_without_being_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    with path.open("wb") as file:
+        file.write(HEADER.encode())
+        file.truncate(2 * 2**30)  # sparse: 2 GiB on paper, nothing on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(ContractUnreadable, match="larger than 16 MiB"):
+            lint_contract(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20
+
+
+def test_usage_refuses_a_dashboard_nested_too_deep_in_one_line(tmp_path: Path) -> None:
+    dashboards = tmp_path / "dashboards"
+    dashboards.mkdir()
+    (dashboards / "deep.json").write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    contract = shop_contract(tmp_path / "shop.yaml")
+    result = run_cli("usage", "-c", str(contract), "--dashboards", str(dashboards), "--today", "2026-11-22")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "deep.json: not a dashboard: JSON nested too deeply" in result.stderr
+
+
+def test_serve_names_each_problem_of_an_unusable_contract_on_its_own_line(tmp_path: Path) -> None:
+    contract = tmp_path / "c.yaml"
+    contract.write_text(
+        "contract: c\nversion: 1.0.0\nmetrics:\n"
+        "  - {name: a, type: gauge, unit: sec}\n  - {name: b, type: gauge, unit: bytes}\n"
+    )
+    result = run_cli("serve", "--contract", str(contract), "--console", timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) >= 2
+    assert all(re.match(rf"otel-contract serve: {re.escape(str(contract))}:\d+:\d+: error\[", line) for line in lines)
 
 
 def test_a_contract_using_a_few_aliases_still_loads(tmp_path: Path) -> None:

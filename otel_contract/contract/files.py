@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from otel_contract.contract._yaml import MAX_YAML_BYTES
+
 GIT_PREFIX = "git:"
 
 # `git show` of one blob; bounded so that a hung git (a lock, a credential prompt) fails the command.
@@ -40,9 +42,14 @@ class WorkingTree:
 
     def read_bytes(self, path: Path) -> bytes:
         try:
-            return path.read_bytes()
+            with path.open("rb") as file:
+                # Read one byte past the YAML limit: a 2 GB file is refused without being read whole.
+                data = file.read(MAX_YAML_BYTES + 1)
         except OSError as error:
             raise ContractFileError(f"cannot read contract: {error.strerror or error}") from None
+        if len(data) > MAX_YAML_BYTES:
+            raise ContractFileError(f"larger than {MAX_YAML_BYTES // 2**20} MiB, the most a YAML input may be")
+        return data
 
     def is_file(self, path: Path) -> bool:
         return path.is_file()

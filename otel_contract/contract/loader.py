@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -50,6 +50,17 @@ class ContractError(Exception):
         summary = f"{first.source}: {first.message}" if first else "invalid contract"
         more = len(self.findings) - 1
         super().__init__(summary + (f" (and {more} more)" if more > 0 else ""))
+
+    def named_as(self, path: str) -> tuple[Finding, ...]:
+        """The findings with the top-level contract named as the user gave it (``path``), not as the
+        loader displays it (relative to the current directory), so an error names the file typed."""
+        shown = WorkingTree().display(Path(path))
+        return tuple(
+            replace(finding, location=replace(finding.location, file=path))
+            if finding.location is not None and finding.location.file == shown
+            else finding
+            for finding in self.findings
+        )
 
 
 class ContractUnreadable(ContractError):

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from types import FrameType
 
 from otel_contract.contract import ContractError
+from otel_contract.reports.text import format_finding
 from otel_contract.server.config import SidecarConfig, with_worker
 from otel_contract.server.sidecar import Sidecar
 
@@ -41,10 +42,11 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def _print_contract_error(error: ContractError, path: str) -> None:
-    print(f"otel-contract serve: the contract {path} cannot be loaded:", file=sys.stderr)
-    for finding in error.findings or ():
-        where = f"{finding.source}: " if finding.source else ""
-        print(f"  {where}{finding.rule.level.label}[{finding.rule.slug}]: {finding.message}", file=sys.stderr)
+    # One line per problem, as check prints them, so that a log line is a whole error.
+    for finding in error.named_as(path):
+        print(f"otel-contract serve: {format_finding(finding)}", file=sys.stderr)
+    if not error.findings:
+        print(f"otel-contract serve: the contract {path} cannot be loaded: {error}", file=sys.stderr)
 
 
 def run_sidecar(config: SidecarConfig, env: Mapping[str, str], worker: int = 0) -> int:

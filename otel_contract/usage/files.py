@@ -64,10 +64,14 @@ def _dashboard(path: Path) -> Scan:
         document = json.loads(_text(path))
     except json.JSONDecodeError as error:
         raise UsageInputError(f"{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
+    except RecursionError:
+        raise UsageInputError(f"{path}: not a dashboard: JSON nested too deeply to read") from None
     try:
         return scan_dashboard(document, str(path))
     except NotADashboard as error:
         return Scan(skipped=(str(error),))
+    except RecursionError:
+        raise UsageInputError(f"{path}: not a dashboard: panels nested too deeply to read") from None
 
 
 def _rule_file(path: Path) -> Scan:
