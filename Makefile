@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo test lint lock clean
+.PHONY: install run demo test lint docs lock clean
 
 # pip runs --quiet (its full output is hundreds of lines): the echo lines say what is going on.
 $(STAMP): pyproject.toml requirements.lock
@@ -45,6 +45,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## docs: rewrite the copies of the rule catalog (README's table, the contract schema's rule enum) from rules.py
+docs: $(STAMP)
+	$(BIN)/python tools/sync_catalog.py
 
 ## lock: re-pin requirements.lock to what pyproject.toml's ranges resolve to today
 lock:

@@ -34,7 +34,7 @@ from otel_contract.progress import Progress
 from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
 from otel_contract.reports import text as text_report
 from otel_contract.reports.json import SCHEMA_RESOURCE as REPORT_SCHEMA_RESOURCE
-from otel_contract.rules import RULES, Level, Scope
+from otel_contract.rules import RULES, Level
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -400,6 +400,12 @@ def _build_parser() -> argparse.ArgumentParser:
         description="The rule catalog.",
     )
     explain.add_argument("slug", nargs="?", help="show one rule")
+    explain.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="text (one line per rule, the default) or markdown (the table of the README's rule catalog)",
+    )
     explain.set_defaults(handler=_run_rules)
 
     usage = commands.add_parser(
@@ -812,8 +818,13 @@ def _run_rules(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         selected = [RULES[args.slug]]
+    if args.format == "markdown":
+        from otel_contract.reports.markdown import rule_table
+
+        print(rule_table(selected), end="")
+        return EXIT_OK
     for rule in selected:
-        scope = "/".join(s.name.lower() for s in Scope if s in rule.scope and s.name)
+        scope = "/".join(rule.scope_names)
         print(f"{rule.slug:28} {rule.level.label:8} {rule.action.value:7} {scope:19} {rule.summary}")
     return EXIT_OK
 

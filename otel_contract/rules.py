@@ -56,18 +56,30 @@ class Rule:
     action: Action
     scope: Scope
     summary: str
+    only_in: str = ""
+    """The one command that reports the rule, where the other commands of its scope never do."""
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def scope_names(self) -> tuple[str, ...]:
+        """Where it fires, lower case, in ``Scope`` order: ``("telemetry", "contract")``."""
+        return tuple(scope.name.lower() for scope in Scope if scope in self.scope and scope.name)
 
 
 _CATALOG: list[Rule] = []
 
 
-def _rule(slug: str, level: Level, action: Action, scope: Scope, summary: str) -> Rule:
-    rule = Rule(slug, level, action, scope, summary)
+def _rule(slug: str, level: Level, action: Action, scope: Scope, summary: str, only_in: str = "") -> Rule:
+    rule = Rule(slug, level, action, scope, summary, only_in)
     _CATALOG.append(rule)
     return rule
+
+
+def _validate_rule(slug: str, level: Level, action: Action, scope: Scope, summary: str) -> Rule:
+    # The CI gate reads scrapes and lints Prometheus names; the sidecar does neither.
+    return _rule(slug, level, action, scope, summary, only_in="validate")
 
 
 _T = Scope.TELEMETRY
@@ -127,14 +139,14 @@ INVARIANT = _rule("invariant", E, FLAG, _T, "A cross-metric invariant does not h
 CONTRACT_SCHEMA = _rule("contract-schema", E, FLAG, _C, "The contract file does not match the contract schema.")
 
 # --- input rules (``otel-contract validate`` on a scrape) -------------------------------------------
-SCRAPE_CONTENT_TYPE = _rule(
+SCRAPE_CONTENT_TYPE = _validate_rule(
     "scrape-content-type",
     W,
     FLAG,
     _T,
     "A /metrics endpoint answered with a Content-Type that is not Prometheus text 0.0.4 or OpenMetrics 1.0.0.",
 )
-POD_MAPPING = _rule(
+POD_MAPPING = _validate_rule(
     "pod-mapping",
     W,
     FLAG,
@@ -143,27 +155,29 @@ POD_MAPPING = _rule(
 )
 
 # --- Prometheus naming lints (``validate``; what ``promtool check metrics`` reports) --------------
-PROM_HELP = _rule("prom-help", W, FLAG, _T, "A metric has no help text (HELP, or an OTLP description).")
-PROM_COUNTER_SUFFIX = _rule("prom-counter-suffix", W, FLAG, _T, 'A counter\'s name does not end in "_total".')
-PROM_TOTAL_SUFFIX = _rule("prom-total-suffix", W, FLAG, _T, 'A metric that is not a counter ends in "_total".')
-PROM_BASE_UNIT = _rule(
+PROM_HELP = _validate_rule("prom-help", W, FLAG, _T, "A metric has no help text (HELP, or an OTLP description).")
+PROM_COUNTER_SUFFIX = _validate_rule("prom-counter-suffix", W, FLAG, _T, 'A counter\'s name does not end in "_total".')
+PROM_TOTAL_SUFFIX = _validate_rule("prom-total-suffix", W, FLAG, _T, 'A metric that is not a counter ends in "_total".')
+PROM_BASE_UNIT = _validate_rule(
     "prom-base-unit", W, FLAG, _T, "The name carries a non-base unit (milliseconds, not seconds; kilobytes, not bytes)."
 )
-PROM_UNIT_ABBREVIATION = _rule(
+PROM_UNIT_ABBREVIATION = _validate_rule(
     "prom-unit-abbreviation", W, FLAG, _T, "The name carries an abbreviated unit (ms, sec, kb) instead of the word."
 )
-PROM_CAMEL_CASE = _rule("prom-camel-case", W, FLAG, _T, "A metric or label name is camelCase, not snake_case.")
-PROM_RESERVED_SUFFIX = _rule(
+PROM_CAMEL_CASE = _validate_rule("prom-camel-case", W, FLAG, _T, "A metric or label name is camelCase, not snake_case.")
+PROM_RESERVED_SUFFIX = _validate_rule(
     "prom-reserved-suffix", W, FLAG, _T, "A name ends in _bucket, _count or _sum without being a histogram or summary."
 )
-PROM_RESERVED_LABEL = _rule(
+PROM_RESERVED_LABEL = _validate_rule(
     "prom-reserved-label", W, FLAG, _T, "An le label outside a histogram, quantile outside a summary, or a __ label."
 )
-PROM_RESERVED_CHARS = _rule(
+PROM_RESERVED_CHARS = _validate_rule(
     "prom-reserved-chars", W, FLAG, _T, "A metric name contains ':', which is reserved for recording rules."
 )
-PROM_TYPE_IN_NAME = _rule("prom-type-in-name", W, FLAG, _T, "A metric name includes its type (counter, gauge, ...).")
-PROM_DUPLICATE = _rule(
+PROM_TYPE_IN_NAME = _validate_rule(
+    "prom-type-in-name", W, FLAG, _T, "A metric name includes its type (counter, gauge, ...)."
+)
+PROM_DUPLICATE = _validate_rule(
     "prom-duplicate", E, FLAG, _T, "The same series (name and labels) appears twice in one exposition or request."
 )
 
@@ -200,11 +214,16 @@ AUTOSCALING_SIGNAL = _rule(
     E,
     FLAG,
     _C,
-    "An autoscaling signal cannot feed its HPA: unknown metric, no pod/namespace label, no rate window, bad target.",
+    "An autoscaling signal cannot feed its HPA: unknown metric, unmappable series, bad window, target or replicas.",
 )
 # Judged against a git base, so only ``check --require-rfc`` reports it (not lint_contract alone).
 MISSING_RFC = _rule(
-    "missing-rfc", E, FLAG, _C, "The contract version changed, but no RFC names the contract and its new version."
+    "missing-rfc",
+    E,
+    FLAG,
+    _C,
+    "The contract version changed, but no RFC names the contract and its new version.",
+    only_in="check --require-rfc",
 )
 
 # --- pipeline config rules (``otel-contract serve``) ---------------------------------------------

@@ -210,6 +210,8 @@ def test_unknown_metric_is_flagged_and_forwarded(ecommerce: CompiledContract) ->
 def test_unknown_metric_breaking_the_naming_pattern(ecommerce: CompiledContract) -> None:
     outcome = process_metrics(metrics_request(gauge("Checkout.Cart", [({}, 3.0)])), ecommerce)
     assert {f.rule for f in outcome.findings} == {rules.UNKNOWN_METRIC, rules.METRIC_NAME}
+    assert [m.name for m in all_metrics(outcome.request)] == ["Checkout.Cart"]
+    assert outcome.rejected == 0  # metric-name flags, as the catalog and the README's table say
 
 
 def test_type_mismatch_rejects_the_metric(ecommerce: CompiledContract) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from otel_contract.findings import Finding, count_by_level
 from otel_contract.reports import RenderOptions, Report, fails, label, visible
-from otel_contract.rules import Level
+from otel_contract.rules import Level, Rule, Scope
 
 FOLD_ROWS = 50
 
@@ -93,6 +93,21 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
         "| --- | --- | --- | --- | ---: | --- | --- |",
     ]
     return header + rows
+
+
+def rule_table(rules: Iterable[Rule]) -> str:
+    """The rule catalog as a table: the README's copy is this output (``make docs`` writes it there)."""
+    lines = [table_row(["rule", "level", "runtime action", "fires on", "what"]), table_row(["---"] * 5)]
+    for rule in rules:
+        fires_on = " + ".join(rule.scope_names)
+        if rule.only_in:
+            fires_on += f" ({code_span(rule.only_in)})"
+        # Only telemetry has data to act on; a contract or config finding is reported, never acted on.
+        action = rule.action.value if Scope.TELEMETRY in rule.scope else "—"
+        # The catalog's own prose, shown as written (no cell_text escapes): only a "|" would break the row.
+        what = rule.summary.replace("|", "\\|")
+        lines.append(table_row([code_span(rule.slug), rule.level.label, action, fires_on, what]))
+    return "\n".join(lines) + "\n"
 
 
 def table_row(cells: Sequence[str]) -> str:
