@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## docs: rewrite the copies of the rule catalog (README's table, the contract schema's rule enum) from rules.py
+## docs: rewrite the copies of the catalogs (README's rule and change tables, the schema's rule enum) from the code
 docs: $(STAMP)
 	$(BIN)/python tools/sync_catalog.py
 

@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 
 from otel_contract.contract import lint_contract
 from otel_contract.diff import KINDS, Bump, Impact, bump_between, compare, next_version, required_bump
-from otel_contract.diff.formats import load_schema, render_json, render_markdown, to_json
+from otel_contract.diff.formats import change_table, load_schema, render_json, render_markdown, to_json
 from otel_contract.diff.model import version_gate
 from tests.conftest import CONTRACTS, REPO, git, run_cli
 
@@ -298,10 +298,12 @@ def test_every_kind_in_the_catalog_has_a_case() -> None:
     assert covered == set(KINDS)
 
 
-def test_the_readme_lists_every_change_kind() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    missing = [slug for slug in KINDS if f"`{slug}`" not in readme]
-    assert not missing
+def test_the_readme_change_table_is_generated_from_the_catalog() -> None:
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines(keepends=True)
+    markers = [i for i, line in enumerate(lines) if line.strip() in ("<!-- changes:begin -->", "<!-- changes:end -->")]
+    assert len(markers) == 2, "README.md: the change table goes between the changes:begin and changes:end lines"
+    documented = "".join(lines[markers[0] + 1 : markers[1]])
+    assert documented == change_table(KINDS.values()), "README.md's change table is not diff/kinds.py's: run make docs"
 
 
 def _diff_of(tmp_path: Path, base_doc: Doc, edit: Callable[[Doc], None]):  # type: ignore[no-untyped-def]

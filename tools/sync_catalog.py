@@ -1,8 +1,9 @@
-"""Rewrite the copies of the rule catalog that live outside ``otel_contract/rules.py`` (``make docs``).
+"""Rewrite the copies of the catalogs that live outside the code (``make docs``).
 
-Two files carry it for readers that cannot import Python: the README's rule table (between the
-``rules`` markers) and the contract JSON Schema's ``telemetryRule`` enum (editors complete
-``policy:`` keys from it). Both are generated from the catalog; tests fail when either differs.
+Two files carry them for readers that cannot import Python: the README's rule table (between the
+``rules`` markers, from ``otel_contract/rules.py``) and change table (between the ``changes``
+markers, from ``otel_contract/diff/kinds.py``), and the contract JSON Schema's ``telemetryRule``
+enum (editors complete ``policy:`` keys from it). All are generated; tests fail when one differs.
 
     python tools/sync_catalog.py            # rewrite both
     python tools/sync_catalog.py --check    # exit 1 naming each stale file, write nothing
@@ -16,13 +17,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from otel_contract.diff.formats import change_table
+from otel_contract.diff.kinds import KINDS
 from otel_contract.reports.markdown import rule_table
 from otel_contract.rules import RULES, Scope
 
 README = "README.md"
 SCHEMA = "otel_contract/contract/schema/contract-v1.schema.json"
-BEGIN = "<!-- rules:begin -->"
-END = "<!-- rules:end -->"
+# The README's generated blocks: marker name -> the table that goes between its marker lines.
+_BLOCKS: dict[str, Callable[[], str]] = {
+    "rules": lambda: rule_table(RULES.values()),
+    "changes": lambda: change_table(KINDS.values()),
+}
 
 # The enum's items sit on their own lines between "[" and "]"; the rest of the file is hand-written.
 _ENUM = re.compile(r'("telemetryRule": \{[^{}]*?"enum": \[\n)[^\]]*?(\n *\])')
@@ -35,13 +41,20 @@ class SyncError(Exception):
 
 
 def readme(text: str) -> str:
-    """``text`` with the catalog's table between the marker lines (prose may quote the markers)."""
+    """``text`` with each catalog's table between its marker lines (prose may quote the markers)."""
+    for name, table in _BLOCKS.items():
+        text = _block(text, name, table())
+    return text
+
+
+def _block(text: str, name: str, table: str) -> str:
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     lines = text.splitlines(keepends=True)
-    begins = [index for index, line in enumerate(lines) if line.strip() == BEGIN]
-    ends = [index for index, line in enumerate(lines) if line.strip() == END]
+    begins = [index for index, line in enumerate(lines) if line.strip() == begin]
+    ends = [index for index, line in enumerate(lines) if line.strip() == end]
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
-        raise SyncError(f"{README}: expected one {BEGIN} line, then one {END} line, around the rule table")
-    return "".join([*lines[: begins[0] + 1], rule_table(RULES.values()), *lines[ends[0] :]])
+        raise SyncError(f"{README}: expected one {begin} line, then one {end} line, around the {name} table")
+    return "".join([*lines[: begins[0] + 1], table, *lines[ends[0] :]])
 
 
 def schema(text: str) -> str:
@@ -77,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     stale = [name for name in _COPIES if wanted[name] != texts[name]]
     for name in stale:
         if args.check:
-            print(f"{name}: differs from the catalog in otel_contract/rules.py; run make docs")
+            print(f"{name}: differs from the catalogs in the code; run make docs")
         else:
             (args.root / name).write_text(wanted[name], encoding="utf-8")
-            print(f"{name}: rewritten from the catalog in otel_contract/rules.py")
+            print(f"{name}: rewritten from the catalogs in the code")
     return 1 if args.check and stale else 0
 
 

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from otel_contract.diff.kinds import Area, Impact
+from otel_contract.diff.kinds import Area, ChangeKind, Impact
 from otel_contract.diff.model import Change, ContractDiff, Side
 from otel_contract.reports import visible
 from otel_contract.reports.markdown import cell_text, code_span, table_row
@@ -25,6 +25,14 @@ def load_schema() -> Mapping[str, Any]:
         resources.files("otel_contract.reports").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
     )
     return document
+
+
+def change_table(kinds: Iterable[ChangeKind]) -> str:
+    """The change catalog as a table: the README's copy is this output (``make docs`` writes it there)."""
+    lines = [table_row(["kind", "impact", "what"]), table_row(["---"] * 3)]
+    for kind in kinds:
+        lines.append(table_row([code_span(kind.slug), kind.impact.label, kind.summary.replace("|", "\\|")]))
+    return "\n".join(lines) + "\n"
 
 
 def _side(side: Side) -> str:
