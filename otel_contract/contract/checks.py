@@ -15,8 +15,8 @@ import promql_parser
 
 from otel_contract import rules, units
 from otel_contract.autoscaling import signals
-from otel_contract.contract._yaml import format_path, locate
 from otel_contract.contract.model import SEMVER, Contract, MetricType, Stability
+from otel_contract.contract.yaml_source import format_path, locate
 from otel_contract.findings import Finding
 from otel_contract.patterns import Pattern, PatternError, compile_pattern
 from otel_contract.rules import Rule

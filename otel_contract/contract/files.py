@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from otel_contract.contract._yaml import MAX_YAML_BYTES
+from otel_contract.contract.yaml_source import MAX_YAML_BYTES
 
 GIT_PREFIX = "git:"
 

@@ -25,12 +25,12 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from otel_contract import rules
-from otel_contract.contract._schema_errors import schema_findings
-from otel_contract.contract._yaml import LocDict, LocList, YamlSyntaxError, format_path, locate, parse_yaml
 from otel_contract.contract.checks import run_checks
 from otel_contract.contract.compiled import CompiledContract, compile_contract
 from otel_contract.contract.files import ContractFileError, ContractFiles, WorkingTree
 from otel_contract.contract.model import Contract, build_contract
+from otel_contract.contract.schema_errors import schema_findings
+from otel_contract.contract.yaml_source import LocDict, LocList, YamlSyntaxError, format_path, locate, parse_yaml
 from otel_contract.findings import Finding, Location
 from otel_contract.rules import Level
 

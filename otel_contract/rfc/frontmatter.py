@@ -16,8 +16,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 
-from otel_contract.contract._yaml import LocDict, YamlSyntaxError, parse_yaml
 from otel_contract.contract.model import SEMVER
+from otel_contract.contract.yaml_source import LocDict, YamlSyntaxError, parse_yaml
 from otel_contract.findings import Location
 from otel_contract.rfc.model import Rfc, RfcError, Status
 

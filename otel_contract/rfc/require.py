@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from otel_contract import rules
-from otel_contract.contract._yaml import YamlSyntaxError, locate, parse_yaml
 from otel_contract.contract.model import Contract
+from otel_contract.contract.yaml_source import YamlSyntaxError, locate, parse_yaml
 from otel_contract.findings import Finding, Location
 from otel_contract.rfc.model import Rfc, Status
 

@@ -21,8 +21,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from otel_contract import rules
-from otel_contract.contract._schema_errors import schema_findings
-from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
+from otel_contract.contract.schema_errors import schema_findings
+from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml
 from otel_contract.durations import parse_duration
 from otel_contract.findings import Finding, Location
 from otel_contract.server.endpoints import endpoint_problem, parse_endpoint

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
+from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml
 
 
 def merge_order(root: Path) -> list[Path]:

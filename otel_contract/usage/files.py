@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml_documents
+from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml_documents
 from otel_contract.usage.grafana import NotADashboard, scan_dashboard
 from otel_contract.usage.model import Scan
 from otel_contract.usage.rules import NotARuleFile, scan_rule_documents

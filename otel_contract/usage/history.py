@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from otel_contract.contract._yaml import YamlSyntaxError, parse_yaml
 from otel_contract.contract.files import ContractFileError, run_git
 from otel_contract.contract.model import Contract
+from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml
 from otel_contract.diff.version import SemanticVersion, version_key
 from otel_contract.usage.analysis import Introduced
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
 
-from otel_contract.contract._yaml import LocDict, format_path, locate, yaml_kind
+from otel_contract.contract.yaml_source import LocDict, format_path, locate, yaml_kind
 from otel_contract.findings import Finding, Location
 from otel_contract.rules import Rule
 
