@@ -31,8 +31,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_contract.contract import CompiledContract, load_contract
 from otel_contract.engine import CardinalityState, process_metrics
-from otel_contract.server.shims import ShimRuntime
 from otel_contract.shims import compile_shims
+from otel_contract.shims.runtime import ShimRuntime
 
 REPO = Path(__file__).resolve().parent.parent
 T0_NS = 1_700_000_000 * 10**9

@@ -37,6 +37,10 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+# The instrumentation scope of the compat shims' series: the engine passes a scope of these through as the
+# contract's own output (a sidecar upstream appended it), the shims write it.
+SHIM_SCOPE = "otel-contract/compat"
+
 
 class ShadowView(enum.Enum):
     ATTRIBUTES = "attributes"

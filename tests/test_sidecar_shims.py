@@ -18,8 +18,8 @@ from opentelemetry.sdk.resources import Resource
 from otel_contract.contract import load_contract
 from otel_contract.engine import process_metrics
 from otel_contract.inputs.otlp import Signal
-from otel_contract.server.shims import ShimRuntime
 from otel_contract.shims import compile_shims
+from otel_contract.shims.runtime import ShimRuntime
 from tests.conftest import CONTRACTS
 from tests.otlp_builders import counter, metrics_request
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture

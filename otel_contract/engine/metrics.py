@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, DataPointFlags
 
 from otel_contract import rules, units
-from otel_contract._wire import shadow_request
+from otel_contract._wire import SHIM_SCOPE, shadow_request
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
 from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
@@ -27,7 +27,6 @@ from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import FIELD_OF_TYPE, INT64_MAX, INT64_MIN, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Location
-from otel_contract.shims import SCOPE_NAME as SHIM_SCOPE
 
 _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 _TEMPORALITY = {

@@ -22,8 +22,8 @@ from otel_contract.engine import CardinalityState, EngineOptions, Outcome, proce
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import Signal
 from otel_contract.rules import Action
-from otel_contract.server.shims import ShimRuntime
 from otel_contract.shims import compile_shims
+from otel_contract.shims.runtime import ShimRuntime
 
 _MAX_MESSAGE_FINDINGS = 5
 # A finding's text quotes names and values from the request; an attacker's megabyte-long metric name

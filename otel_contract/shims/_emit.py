@@ -16,10 +16,11 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric, ScopeMetrics
 
 import otel_contract
+from otel_contract._wire import SHIM_SCOPE
 from otel_contract.shims._plan import Element
 from otel_contract.shims._series import Labels
 
-SCOPE_NAME = "otel-contract/compat"
+SCOPE_NAME = SHIM_SCOPE
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
 

@@ -1,4 +1,4 @@
-"""Compat shims in the sidecar: the evaluator plus what needs a clock.
+"""Compat shims over a stream of requests: the evaluator plus what needs a clock.
 
 Past its expiry a shim keeps emitting (a dashboard must not break at 3 a.m.): every evaluation
 counts an ``expired-shim`` finding in self-telemetry and a warning is logged at most once per
@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from otel_contract.findings import Finding
-from otel_contract.shims import CompiledShim, ShimEvaluator, absent_input
+from otel_contract.shims.evaluator import CompiledShim, ShimEvaluator, absent_input
 
 _log = logging.getLogger("otel_contract.shims")
 
