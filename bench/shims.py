@@ -9,7 +9,7 @@ handling the same sequence are timed in one process, ``--repeat`` times each, in
 
   floor    parse + serialize each request (the least a normalizer does)
   engine   the contract engine alone (process_metrics + to_bytes), as with no compat section
-  shims    the engine, then the shims (ShimRuntime.process) and the appended output
+  shims    the pipeline: the engine, then the shims (Pipeline.process + to_bytes)
 
 plus ``other``: the engine + shims on a request without the shims' input (the cost of looking).
 Figures are ratios taken in the same run; nothing is asserted.
@@ -22,7 +22,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -31,8 +30,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_contract.contract import CompiledContract, load_contract
 from otel_contract.engine import CardinalityState, process_metrics
-from otel_contract.shims import compile_shims
-from otel_contract.shims.runtime import ShimRuntime
+from otel_contract.inputs.otlp import Signal
+from otel_contract.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 T0_NS = 1_700_000_000 * 10**9
@@ -98,14 +97,12 @@ def _engine(contract: CompiledContract) -> Callable[[list[bytes]], None]:
 
 def _with_shims(contract: CompiledContract, points: list[int]) -> Callable[[list[bytes]], None]:
     def run(payloads: list[bytes]) -> None:
-        state = CardinalityState()
-        runtime = ShimRuntime(compile_shims(contract.contract), contract.id, today=lambda: date(2026, 11, 22))
+        pipeline = Pipeline(contract, today=date(2026, 11, 22))
         emitted = 0
         for payload in payloads:
-            outcome = process_metrics(payload, contract, state=state)
-            added = runtime.process(outcome.request)
-            emitted += added.points
-            replace(outcome, appended=added.payload).to_bytes()
+            result = pipeline.process(Signal.METRICS, payload)
+            emitted += result.appended_items
+            result.to_bytes()
         points.append(emitted)
 
     return run

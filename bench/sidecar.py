@@ -396,14 +396,14 @@ def deployment(bench: Bench, kind: str, scenario: str, variant: str) -> Iterator
 
 
 def engine_ms_per_request(payloads: Payloads) -> float | None:
-    """Mean wall time of the sidecar's ContractProcessor.process + to_bytes on these payloads, no gRPC."""
+    """Mean wall time of the sidecar's Pipeline.process + to_bytes on these payloads, no gRPC."""
     try:
         from otel_contract.contract import load_contract
         from otel_contract.inputs.otlp import Signal
-        from otel_contract.server.processor import ContractProcessor
+        from otel_contract.pipeline import Pipeline
     except Exception:
         return None
-    processor = ContractProcessor(load_contract(CONTRACT), audit=False, env={})
+    processor = Pipeline(load_contract(CONTRACT))
     for request in payloads.requests:  # warm-up: caches, and the series into the cardinality state
         processor.process(Signal.METRICS, request).to_bytes()
     calls, started = 0, time.perf_counter()

@@ -633,7 +633,9 @@ def _run_validate(args: argparse.Namespace) -> int:
             args.inputs, fetch=fetch, progress=progress.update if progress else None, **_read_options(args)
         )
         lint_otlp = args.prometheus_lints == "on"
-        for _ in gate.run(captures, contract, _engine_options(args), totals, linter=linter, lint_otlp=lint_otlp):
+        for _ in gate.run(
+            captures, contract, _engine_options(args), totals, linter=linter, lint_otlp=lint_otlp, today=args.today
+        ):
             pass
     except InputError as error:
         print(f"otel-contract: error: {error}", file=sys.stderr)
@@ -705,8 +707,9 @@ def _run_normalize(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     totals = gate.Totals()
     try:
-        outcomes = gate.run(read_inputs([args.input], **_read_options(args)), contract, _engine_options(args), totals)
-        write_capture(args.output, [outcome.request for outcome in outcomes])
+        captures = read_inputs([args.input], **_read_options(args))
+        results = gate.run(captures, contract, _engine_options(args), totals, today=args.today)
+        write_capture(args.output, (result.forwarded_request() for result in results))
     except InputError as error:
         print(f"otel-contract: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -717,10 +720,14 @@ def _run_normalize(args: argparse.Namespace) -> int:
     sys.stderr.write(text_report.render([report], RenderOptions()))
     print(
         f"{text_report.summary([report])}: wrote {totals.captures} requests,"
-        f" {totals.items - totals.dropped} of {totals.items} data points, to {args.output}",
+        f" {totals.items - totals.dropped} of {totals.items} data points{_derived(totals.appended)}, to {args.output}",
         file=sys.stderr,
     )
     return EXIT_FINDINGS if fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
+
+
+def _derived(points: int) -> str:
+    return f" plus {points} from compat shims and smoothed signals" if points else ""
 
 
 def _threshold(fail_on: str) -> Level | None:

@@ -1,38 +1,40 @@
-"""Run the engine over captured telemetry: what ``validate`` and ``normalize`` share.
+"""Run the pipeline over captured telemetry: what ``validate`` and ``normalize`` share.
 
-The same engine functions the sidecar calls, one capture (one export request) at a time, with one
-cardinality state for the whole run; findings are merged across captures by (rule, metric,
-attribute) with their counts added, so a violation is reported as the sidecar would count it.
+The same ``Pipeline`` the sidecar runs, one capture (one export request) at a time, with one
+pipeline (cardinality state, compat shims, smoothed signals) for the whole run; findings are merged
+across captures by (rule, metric, attribute) with their counts added, so a violation is reported as
+the sidecar would count it, and ``normalize`` writes what the sidecar would forward.
 
-Besides the engine, a run adds what only a whole run can tell: what the readers noticed about the
-inputs (a scrape's Content-Type), optional lints of the metrics as they arrived (Prometheus naming,
-``Linter``), and the contract's invariants over all inputs together, judged when the run ends.
+The CLI's own steps are hooks around the pipeline, all in ``run``: before it, what the readers
+noticed about the inputs (a scrape's Content-Type), optional lints of the metrics as they arrived
+(Prometheus naming, ``Linter``) and the renaming of an exposition's series to contract names; after
+it, the contract's invariants over all inputs together, judged when the run ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
+from otel_contract.engine import EngineOptions
 from otel_contract.engine.invariants import InvariantTracker
 from otel_contract.findings import Finding, Location
 from otel_contract.inputs.otlp import Capture, InputError, Signal
+from otel_contract.pipeline import Pipeline, Result
 from otel_contract.reports import Report
 
 
-def process_capture(
-    capture: Capture, contract: CompiledContract, state: CardinalityState, options: EngineOptions
-) -> Outcome[Any]:
-    """The engine's outcome; ``InputError`` (one line naming the capture) when the engine cannot give one."""
+def _process(capture: Capture, pipeline: Pipeline) -> Result:
+    """The pipeline's result; ``InputError`` (one line naming the capture) when it cannot give one."""
     payload: Any = capture.raw if capture.raw is not None else capture.request
     try:
-        return process_signal(capture.signal, payload, contract, state=state, options=options, source=capture.location)
+        return pipeline.process(capture.signal, payload, source=capture.location)
     except DecodeError as error:  # the reader parsed it already; kept for raw bytes from elsewhere
         raise InputError(capture.source, None, f"not an OTLP request: {error}") from None
     except Exception as error:  # an engine bug (bad values are findings): one line and exit 2, not a traceback
@@ -49,15 +51,17 @@ class Totals:
     items: int = 0
     dropped: int = 0
     captures: int = 0
+    appended: int = 0  # points of the compat shims' and smoothed signals' series
     _findings: dict[tuple[str, str | None, str | None], Finding] = field(default_factory=dict)
 
     metrics: set[str] = field(default_factory=set)  # contract metrics seen, for per-metric reports
 
-    def add(self, outcome: Outcome[Any]) -> None:
+    def add(self, result: Result) -> None:
         self.captures += 1
-        self.items += outcome.items
-        self.dropped += outcome.dropped
-        self.add_findings(outcome.findings)
+        self.items += result.items
+        self.dropped += result.dropped
+        self.appended += result.appended_items
+        self.add_findings(result.findings)
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         for finding in findings:
@@ -117,13 +121,14 @@ def run(
     *,
     linter: Linter | None = None,
     lint_otlp: bool = False,
-) -> Iterator[Outcome[Any]]:
-    """Each capture's outcome, in order, while ``totals`` accumulates; invariants join it at the end.
+    today: date | None = None,
+) -> Iterator[Result]:
+    """Each capture's result, in order, while ``totals`` accumulates; invariants join it at the end.
 
     ``linter`` sees the metrics read from Prometheus text or OpenMetrics, and with ``lint_otlp`` the
-    metrics read from OTLP captures too.
+    metrics read from OTLP captures too. ``today`` is the day compat shims' expiry is judged on.
     """
-    state = CardinalityState()
+    pipeline = Pipeline(contract, options, today=today)
     invariants = InvariantTracker(contract)
     for capture in captures:
         totals.add_findings(capture.findings)
@@ -135,10 +140,10 @@ def run(
             totals.add_findings(linter.lint(request, capture.location))
         if capture.exposition and contract.prometheus_names and isinstance(capture.parsed, ExportMetricsServiceRequest):
             _contract_names(capture.parsed, contract.prometheus_names)
-        outcome = process_capture(capture, contract, state, options)
-        totals.add(outcome)
+        result = _process(capture, pipeline)
+        totals.add(result)
         if metrics:
-            invariants.observe(outcome.request)
-            totals.metrics |= _contract_metrics(outcome.request, contract)
-        yield outcome
+            invariants.observe(result.request)
+            totals.metrics |= _contract_metrics(result.request, contract)
+        yield result
     totals.add_findings(invariants.findings())

@@ -30,7 +30,8 @@ from otel_contract import load_contract
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, process_signal
 from otel_contract.inputs.otlp import Signal
-from otel_contract.server.processor import ContractProcessor, response_for
+from otel_contract.pipeline import Pipeline
+from otel_contract.server.processor import response_for
 
 from .conftest import CONTRACTS, TODAY
 from .hostile_requests import (
@@ -67,14 +68,14 @@ class _Target:
 
     contract: CompiledContract
     state: CardinalityState
-    processor: ContractProcessor
+    processor: Pipeline
 
 
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory: pytest.TempPathFactory) -> list[_Target]:
     shop = shop_contract(Path(tmp_path_factory.mktemp("fuzz")) / "shop.yaml", extra=SHOP_EXTRA)
     contracts = [*_CONTRACTS, load_contract(shop, today=TODAY)]
-    return [_Target(c, CardinalityState(), ContractProcessor(c, audit=False, env={})) for c in contracts]
+    return [_Target(c, CardinalityState(), Pipeline(c)) for c in contracts]
 
 
 def _span(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -323,10 +323,10 @@ def _failing_engine(*args: Any, **kwargs: Any) -> Any:
 def test_validate_names_the_file_and_the_failure_when_the_engine_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bug can no longer be produced by input: one is injected where the CLI calls the engine."""
+    """A bug can no longer be produced by input: one is injected where the pipeline calls the engine."""
     path = tmp_path / "capture.pb"
     path.write_bytes(metrics_request(orders([{"seq": "1"}])).SerializeToString())
-    monkeypatch.setattr("otel_contract.gate.process_signal", _failing_engine)
+    monkeypatch.setattr("otel_contract.pipeline.process_signal", _failing_engine)
     code = main(["validate", "-c", str(CONTRACTS / "ecommerce.yaml"), str(path), "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err

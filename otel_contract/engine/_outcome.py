@@ -66,11 +66,6 @@ class Outcome(Generic[RequestT]):
     merged: int
     changed: bool
     original: bytes | None = None
-    appended: bytes = b""
-    """Serialized requests of the same signal sent after the forwarded one (compat shims' output)."""
-    appended_items: int = 0
-    side_findings: tuple[Finding, ...] = ()
-    """Findings about the sidecar's own work (compat shims): self-telemetry only, never told to the client."""
 
     @property
     def forwarded(self) -> int:
@@ -81,14 +76,8 @@ class Outcome(Generic[RequestT]):
         """What the client is told in OTLP ``partial_success``: rejected plus merged duplicates."""
         return self.rejected + self.merged
 
-    @property
-    def sent(self) -> int:
-        """Items sent downstream: the forwarded ones plus the appended ones."""
-        return self.forwarded + self.appended_items
-
     def to_bytes(self) -> bytes:
-        """The bytes to forward: the original ones when nothing changed, else the normalized request;
-        then the appended ones (protobuf concatenates repeated fields, so this is one valid request)."""
+        """The bytes to forward: the original ones when nothing changed, else the normalized request."""
         if not self.changed and self.original is not None:
-            return self.original + self.appended
-        return self.request.SerializeToString() + self.appended
+            return self.original
+        return self.request.SerializeToString()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -28,12 +28,12 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from otel_contract.engine import Outcome
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import Signal
+from otel_contract.pipeline import Pipeline, Result
 from otel_contract.server._batch import EXPORT_METHODS, Batch
 from otel_contract.server.config import MIB, OnEngineError, ReceiverSettings
-from otel_contract.server.processor import ContractProcessor, response_for
+from otel_contract.server.processor import response_for
 
 _log = logging.getLogger("otel_contract.receiver")
 
@@ -102,7 +102,7 @@ class Receiver:
     def __init__(
         self,
         settings: ReceiverSettings,
-        processor: ContractProcessor,
+        processor: Pipeline,
         admission: Admission,
         observer: ReceiverObserver,
         *,
@@ -225,7 +225,7 @@ class Receiver:
             " and resending it would fail again: a sidecar bug, see its log",
         )
 
-    def _admit(self, signal: Signal, outcome: Outcome[Any], seconds: float, context: grpc.ServicerContext) -> bytes:
+    def _admit(self, signal: Signal, outcome: Result, seconds: float, context: grpc.ServicerContext) -> bytes:
         if outcome.sent:
             self._enqueue(Batch(signal, outcome.to_bytes(), outcome.sent), context)
         self._observer.request_processed(

@@ -1,4 +1,4 @@
-"""The sidecar's pipeline, wired: receiver -> contract processor -> sending queue -> sender -> exporters.
+"""The sidecar's pipeline, wired: receiver -> contract pipeline -> sending queue -> sender -> exporters.
 
 Lifecycle: ``start()`` loads the contract (a broken one stops the start with every reason), opens the
 queue (a persistent one re-delivers what a previous run left), then starts sending, self-telemetry,
@@ -13,15 +13,17 @@ import os
 import socket
 import threading
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from otel_contract.contract import ContractError, load_contract
 from otel_contract.contract.compiled import CompiledContract
+from otel_contract.engine import EngineOptions
+from otel_contract.pipeline import Pipeline
 from otel_contract.server.config import SidecarConfig
 from otel_contract.server.endpoints import check_bindable
 from otel_contract.server.exporters import ConsoleExporter, Exporter, FanoutExporter, FileExporter, OtlpGrpcExporter
 from otel_contract.server.health import Health
-from otel_contract.server.processor import ContractProcessor, contract_label
 from otel_contract.server.queue import SendingQueue, open_queue
 from otel_contract.server.receiver import Receiver
 from otel_contract.server.reload import ContractWatcher
@@ -56,7 +58,7 @@ class Sidecar:
         self._stopped = threading.Event()
         self._started = threading.Event()
         self._reload_pending = False
-        self.processor: ContractProcessor | None = None
+        self.processor: Pipeline | None = None
         self.queue: SendingQueue | None = None
         self.telemetry: SelfTelemetry | None = None
         self.receiver: Receiver | None = None
@@ -75,7 +77,7 @@ class Sidecar:
         # Before anything starts (and logs): a port in use is then the one line the user sees.
         check_bindable(config.receiver.endpoint, what="receiver.endpoint", reuse_port=config.workers > 1)
         contract = load_contract(config.contract_path, allow_include_outside=config.allow_include_outside)
-        self.processor = ContractProcessor(contract, audit=config.audit, env=self._env)
+        self.processor = Pipeline(contract, EngineOptions(audit=config.audit, env=MappingProxyType(dict(self._env))))
         self.telemetry = SelfTelemetry(
             instance_id=self._instance_id,
             otlp_endpoint=config.otlp_telemetry_endpoint,
@@ -134,7 +136,7 @@ class Sidecar:
             "otel-contract sidecar%s listening on %s (OTLP/gRPC), contract %s (%s), exporting to %s%s",
             f" worker {self._worker}" if config.workers > 1 else "",
             self.endpoint,
-            contract_label(contract),
+            contract.id,
             "audit" if config.audit else "enforce",
             config.exporter.destinations,
             telemetry_at,
@@ -217,7 +219,7 @@ class Sidecar:
         self.processor.swap(contract)
         self.telemetry.contract_reloaded(True)
         self.telemetry.set_contract(contract.contract.name, contract.contract.version)
-        _log.info("contract reloaded: %s (was %s)", contract_label(contract), previous)
+        _log.info("contract reloaded: %s (was %s)", contract.id, previous)
 
     def _contract_refused(self, error: ContractError) -> None:
         assert self.telemetry is not None

@@ -21,6 +21,10 @@ from otel_contract.findings import Finding
 from otel_contract.shims.evaluator import CompiledShim, ShimEvaluator, absent_input
 
 _log = logging.getLogger("otel_contract.shims")
+# validate and normalize run the same pipeline but configure no logging: without a handler of its own,
+# Python would print these sidecar warnings (which point at the sidecar's self-telemetry) on their stderr.
+# The sidecar's handlers on the root logger still get them.
+_log.addHandler(logging.NullHandler())
 
 DEFAULT_WARN_EVERY = 600.0
 DEFAULT_INPUT_TIMEOUT = 600.0
