@@ -11,7 +11,6 @@ run) happens around a pipeline, in ``otel_contract.gate``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -115,7 +114,6 @@ class Pipeline:
         self._options = options if options is not None else EngineOptions()
         self._state = state if state is not None else CardinalityState()
         self._today: Callable[[], date] = (lambda: today) if today is not None else date.today
-        self._lock = threading.Lock()
         self._stage = self._build(contract)
 
     @property
@@ -130,9 +128,8 @@ class Pipeline:
     def swap(self, contract: CompiledContract) -> None:
         """Activate ``contract``; its shims and smoothed signals start afresh (a rate needs two samples
         of the new plan, an average its first interval)."""
-        stage = self._build(contract)
-        with self._lock:
-            self._stage = stage
+        # One assignment: a request in flight keeps the stage it read, the next one gets the new stage.
+        self._stage = self._build(contract)
 
     def process(self, signal: Signal, payload: Any, *, source: Location | None = None) -> Result:
         """The result for one request (bytes or a message, which is not modified); raises
