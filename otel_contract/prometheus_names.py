@@ -14,7 +14,9 @@ The strategies are Prometheus' ``otlp.translation_strategy`` values:
 * ``NoTranslation``: the contract's names as they are, e.g. a Go service scraped directly that
   exposes its counter as ``hpa_app_consume_count``.
 
-Escaping and the unit words are those of the OpenTelemetry Python SDK's Prometheus exporter.
+Escaping and the unit words are those of the OpenTelemetry Python SDK's Prometheus exporter, imported
+on first use: its package pulls in the SDK's metrics and prometheus-client (about 135 ms), which no
+command should pay at start-up, ``--help`` included.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
-
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
+from functools import cache
+from types import MappingProxyType, ModuleType
 
 from otel_contract.contract.model import Metric, MetricType
 
@@ -60,6 +61,13 @@ _CLASSIC_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TOTAL = "_total"
 
 
+@cache
+def _exporter_mapping() -> ModuleType:
+    from opentelemetry.exporter.prometheus import _mapping
+
+    return _mapping
+
+
 def is_classic_name(name: str) -> bool:
     """Whether ``name`` is a metric name PromQL can write bare (Prometheus 2 accepts nothing else)."""
     return _CLASSIC_NAME.fullmatch(name) is not None
@@ -79,10 +87,10 @@ def series_name(
     strategy: TranslationStrategy = DEFAULT_STRATEGY,
 ) -> str:
     """The Prometheus name of an OTLP metric; a histogram's or summary's series add ``_bucket`` etc."""
-    translated = sanitize_full_name(name) if strategy.escapes else name
+    translated = str(_exporter_mapping().sanitize_full_name(name)) if strategy.escapes else name
     if not strategy.adds_suffixes:
         return translated
-    word = "ratio" if unit == "1" and metric_type is MetricType.GAUGE else map_unit(unit or "")
+    word = "ratio" if unit == "1" and metric_type is MetricType.GAUGE else str(_exporter_mapping().map_unit(unit or ""))
     if counter:
         translated = translated.removesuffix(_TOTAL)
     if word and not translated.endswith("_" + word):
@@ -101,7 +109,7 @@ def is_counter(metric: Metric) -> bool:
 
 def label_name(key: str, strategy: TranslationStrategy = DEFAULT_STRATEGY) -> str:
     """The Prometheus label an attribute key becomes."""
-    return sanitize_attribute(key) if strategy.escapes else key
+    return str(_exporter_mapping().sanitize_attribute(key)) if strategy.escapes else key
 
 
 def translated_names(metrics: Iterable[Metric], taken: Iterable[str]) -> Mapping[str, str]:
