@@ -395,3 +395,28 @@ def test_unreadable_contract_is_a_usage_error() -> None:
     result = run_cli("usage", "-c", "no/such/contract.yaml", "--dashboards", str(HANDMADE))
     assert result.returncode == 2
     assert "no/such/contract.yaml" in result.stderr
+
+
+# --- series names in every translation strategy (issue 17, bug 2) -------------------------------------------
+
+
+def test_a_dashboard_on_the_translated_counter_name_uses_the_metric(tmp_path: Path) -> None:
+    """hpa_app_consume_count is a counter: render adapter/hpa query it as hpa_app_consume_count_total
+    (the default translation, as the Collector and prometheus-client expose it), so a dashboard that does
+    uses it; a dashboard on the classic name hpa_app_produce_count uses that one."""
+    adapter = run_cli("render", "adapter", "-c", str(REPO / "contracts" / "hpa-app.yaml"))
+    assert adapter.returncode == 0, adapter.stderr
+    assert "hpa_app_consume_count_total" in adapter.stdout
+    dashboard = {
+        "title": "Queue",
+        "panels": [
+            {"title": "Consumed", "targets": [{"refId": "A", "expr": "sum(rate(hpa_app_consume_count_total[5m]))"}]},
+            {"title": "Produced", "targets": [{"refId": "A", "expr": "sum(rate(hpa_app_produce_count[5m]))"}]},
+        ],
+    }
+    (tmp_path / "queue.json").write_text(json.dumps(dashboard), "utf-8")
+    report, _ = _usage_json("-c", str(REPO / "contracts" / "hpa-app.yaml"), "--dashboards", str(tmp_path))
+    uses = {metric["name"]: [use["series"] for use in metric["uses"]] for metric in report["metrics"]}
+    assert uses["hpa_app_consume_count"] == ["hpa_app_consume_count_total"]
+    assert uses["hpa_app_produce_count"] == ["hpa_app_produce_count"]
+    assert uses["hpa_app_queue_length"] == []

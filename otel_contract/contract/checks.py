@@ -15,7 +15,7 @@ import promql_parser
 
 from otel_contract import rules, units
 from otel_contract.autoscaling import signals
-from otel_contract.contract.model import SEMVER, Contract, MetricType, Stability
+from otel_contract.contract.model import SEMVER, Contract, Stability
 from otel_contract.contract.yaml_source import format_path, locate
 from otel_contract.findings import Finding
 from otel_contract.patterns import Pattern, PatternError, compile_pattern
@@ -23,9 +23,6 @@ from otel_contract.rules import Rule
 from otel_contract.shims import UnsupportedExpression, compile_shim, shim_inputs
 
 Path = tuple[str | int, ...]
-
-# Series names a histogram or summary metric ``m`` contributes to PromQL.
-_SERIES_SUFFIXES = ("_bucket", "_count", "_sum")
 
 
 @dataclass
@@ -286,18 +283,8 @@ def _selector_names(expr: Any) -> list[str]:
     return names
 
 
-def _contract_series(contract: Contract) -> set[str]:
-    series = set()
-    for metric in contract.metrics:
-        series.add(metric.name)
-        if metric.type in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-            series.update(metric.name + suffix for suffix in _SERIES_SUFFIXES)
-    return series
-
-
 def _check_shims(contract: Contract, out: Reporter) -> None:
-    known = _contract_series(contract)
-    inputs = shim_inputs(contract)
+    inputs = shim_inputs(contract)  # the series the contract's metrics yield (prometheus_names)
     for index, shim in enumerate(contract.compat):
         try:
             expr = promql_parser.parse(shim.expr)
@@ -310,7 +297,7 @@ def _check_shims(contract: Contract, out: Reporter) -> None:
             )
         else:
             names = _selector_names(expr)
-            unknown = [name for name in names if name not in known]
+            unknown = [name for name in names if name not in inputs]
             if not names or len(unknown) == len(names):
                 what = ", ".join(repr(n) for n in unknown) if unknown else "no metric by name"
                 out.report(

@@ -4,8 +4,10 @@ An invariant cannot be judged on one request: ``ratio`` compares two metrics' to
 run, and ``present`` asks whether a metric appeared at all. ``InvariantTracker`` is fed every
 normalized metrics request (so aliases already carry their canonical names) and reports at the end.
 
-A term names a contract metric, or a histogram's or summary's ``_count`` / ``_sum`` (as Prometheus
-exposes them: ``http_server_duration_seconds_count``). Its value is the sum over its series of:
+A term names a series of a contract metric as ``prometheus_names.contract_series`` spells it: the
+metric (``http_requests``, or translated, ``http_requests_total``), or a histogram's or summary's
+``_count`` / ``_sum`` (``http_server_duration_seconds_count``); a ``_bucket`` reads as the ``+Inf``
+bucket, the count. Its value is the sum over its series of:
 
 * cumulative sums, histograms and summaries, and gauges: the series' latest point (by time);
 * delta sums and histograms: every point added up.
@@ -17,7 +19,7 @@ the metrics that invariants name, and nothing for any other metric.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,13 +28,14 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from otel_contract import rules
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.contract.model import Invariant, MetricType
+from otel_contract.contract.model import Invariant
 from otel_contract.findings import Finding, Location
+from otel_contract.prometheus_names import SeriesPart, contract_series
 from otel_contract.rules import Action, Level
 
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
-_COMPONENT_SUFFIXES = ("_count", "_sum")
-_WITH_COMPONENTS = (MetricType.HISTOGRAM, MetricType.EXPONENTIAL_HISTOGRAM, MetricType.SUMMARY)
+# A series' part -> what the term reads of the points (a whole histogram or summary reads its count).
+_COMPONENTS = {"count": "count", "sum": "sum", "bucket": "count"}
 
 _SeriesKey = tuple[Any, ...]
 
@@ -66,16 +69,11 @@ class _Totals:
             return sum(values)
 
 
-def _resolve(name: str, contract: CompiledContract) -> _Term:
-    compiled = contract.metrics.get(name)
-    if compiled is not None:
-        return _Term(name, name, "value")
-    for suffix in _COMPONENT_SUFFIXES:
-        base = name.removesuffix(suffix)
-        compiled = contract.metrics.get(base) if base != name else None
-        if compiled is not None and compiled.metric.type in _WITH_COMPONENTS:
-            return _Term(name, base, suffix[1:])
-    return _Term(name, name, "value")  # not in the contract: read it as it arrives
+def _resolve(name: str, series: Mapping[str, SeriesPart]) -> _Term:
+    part = series.get(name)
+    if part is None:
+        return _Term(name, name, "value")  # not in the contract: read it as it arrives
+    return _Term(name, part.metric, _COMPONENTS.get(part.part, "value"))
 
 
 def _attributes_key(attributes: Iterable[Any]) -> tuple[tuple[str, bytes], ...]:
@@ -100,9 +98,10 @@ class InvariantTracker:
         self._action = contract.actions[rules.INVARIANT]
         self._invariants = contract.contract.invariants if self._action is not Action.IGNORE else ()
         self._terms: dict[str, _Term] = {}
+        series = contract_series(contract.contract.metrics) if self._invariants else {}
         for invariant in self._invariants:
             for name in (*(invariant.ratio or ()), *((invariant.present,) if invariant.present else ())):
-                self._terms[name] = _resolve(name, contract)
+                self._terms[name] = _resolve(name, series)
         self._by_metric: dict[str, list[_Term]] = {}
         for term in self._terms.values():
             self._by_metric.setdefault(term.metric, []).append(term)

@@ -44,7 +44,9 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from otel_contract import rules
 from otel_contract._wire import ShadowView, frame, shadow_request
+from otel_contract.contract.model import MetricType
 from otel_contract.findings import Finding, Location
+from otel_contract.prometheus_names import part_suffixes
 from otel_contract.rules import Action, Rule
 
 PROMETHEUS_RULES: tuple[Rule, ...] = (
@@ -152,11 +154,14 @@ _TYPE_NAMES = ("counter", "gauge", "summary", "histogram", "gauge_histogram")
 
 _CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 
+# suffix: the types that may end in it, because they expose <name>_bucket, _count and _sum series
+_SERIES_OF = {
+    PromType.HISTOGRAM: part_suffixes(MetricType.HISTOGRAM),
+    PromType.SUMMARY: part_suffixes(MetricType.SUMMARY),
+}
 _RESERVED_SUFFIXES: Mapping[str, tuple[PromType, ...]] = {
-    # suffix: the types that may end in it (they expose <name>_bucket, _count and _sum series)
-    "_bucket": (PromType.HISTOGRAM,),
-    "_count": (PromType.HISTOGRAM, PromType.SUMMARY),
-    "_sum": (PromType.HISTOGRAM, PromType.SUMMARY),
+    suffix: tuple(kind for kind, series in _SERIES_OF.items() if suffix in series)
+    for suffix in dict.fromkeys(suffix for series in _SERIES_OF.values() for suffix in series if suffix)
 }
 
 _PLURAL = {PromType.HISTOGRAM: "histograms", PromType.SUMMARY: "summaries"}

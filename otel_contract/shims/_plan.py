@@ -348,6 +348,14 @@ class _Compiler:
                 str(node), where, f"{name} is no series of a contract metric (histograms give _bucket, _count, _sum)"
             )
         series, metric = known
+        if series.part == "histogram":
+            raise UnsupportedExpression(
+                str(node), where, f"{name} is a native histogram; shims read the classic series (_bucket, _count, _sum)"
+            )
+        if series.part == "bucket" and metric.otlp_kind != "histogram":
+            raise UnsupportedExpression(
+                str(node), where, f"{name}: an exponential histogram has no le buckets in the stream; read _count, _sum"
+            )
         offset = _milliseconds(node.offset) if node.offset is not None else 0
         if offset < 0:
             raise UnsupportedExpression(str(node), where, "a negative offset reads the future")

@@ -2,26 +2,28 @@
 
 An OTLP metric becomes the series the OpenTelemetry Collector's Prometheus exporters would write
 (OpenTelemetry spec, "Prometheus and OpenMetrics Compatibility", "OTLP Metric points to
-Prometheus"): the contract name as the series name, ``_bucket{le}``, ``_count`` and ``_sum`` for
+Prometheus"): the series names ``prometheus_names.contract_series`` gives (the contract name, or its
+translation with unit word and ``_total``), ``_bucket{le}``, ``_count`` and ``_sum`` for
 histograms, ``{quantile}``, ``_count`` and ``_sum`` for summaries, attribute keys sanitized to label
-names, and ``job``/``instance`` from ``service.namespace``/``service.name`` and
-``service.instance.id``. Delta points are accumulated into the cumulative value Prometheus would see.
-A point flagged "no recorded value" is a staleness marker, as the Collector's Prometheus exporters
-write it: instant selectors see nothing from it on, range selectors skip it.
+names by ``prometheus_names.label_name``, and ``job``/``instance`` from
+``service.namespace``/``service.name`` and ``service.instance.id``. Delta points are accumulated
+into the cumulative value Prometheus would see. A point flagged "no recorded value" is a staleness
+marker, as the Collector's Prometheus exporters write it: instant selectors see nothing from it on,
+range selectors skip it.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+from otel_contract.prometheus_names import SeriesPart, label_name
 
 Labels: TypeAlias = tuple[tuple[str, str], ...]
 """Sorted (name, value) pairs, without ``__name__``."""
@@ -29,7 +31,6 @@ T = TypeVar("T")
 
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 _NO_RECORDED_VALUE = 1  # DataPointFlags.FLAG_NO_RECORDED_VALUE: a staleness marker, not a sample
-_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
 class Sample(NamedTuple):
@@ -39,29 +40,8 @@ class Sample(NamedTuple):
     stale: bool = False  # a staleness marker (value NaN): the series ended here
 
 
-class SeriesKind(NamedTuple):
-    """Where a Prometheus series comes from in an OTLP metric."""
-
-    metric: str
-    part: str  # "value" | "bucket" | "count" | "sum" | "quantile"
-
-
-def series_parts(metric: str, otlp_kind: str) -> Mapping[str, SeriesKind]:
-    """The Prometheus series names an OTLP metric of ``otlp_kind`` ("sum", "histogram", ...) yields."""
-    if otlp_kind == "histogram":
-        parts = {"_bucket": "bucket", "_count": "count", "_sum": "sum"}
-    elif otlp_kind == "summary":
-        parts = {"": "quantile", "_count": "count", "_sum": "sum"}
-    else:
-        parts = {"": "value"}
-    return {metric + suffix: SeriesKind(metric, part) for suffix, part in parts.items()}
-
-
-@lru_cache(maxsize=4096)  # attribute keys are few and repeat on every point
-def label_name(key: str) -> str:
-    """An attribute key as a Prometheus label name: invalid characters become ``_``."""
-    name = _INVALID_LABEL_CHARS.sub("_", key)
-    return "key_" + name if name[:1].isdigit() else name
+SeriesKind = SeriesPart
+"""Where a Prometheus series comes from in an OTLP metric: its name and part (``"value"``, ``"bucket"``, ...)."""
 
 
 def format_bound(bound: float) -> str:

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_contract import rules
 from otel_contract.contract.model import Contract, Shim
 from otel_contract.findings import Finding
+from otel_contract.prometheus_names import contract_series, is_counter
 from otel_contract.rules import Action
 from otel_contract.shims._emit import Recorded, emit
 from otel_contract.shims._plan import Element, InputMetric, Node, compile_expression
@@ -27,7 +28,6 @@ from otel_contract.shims._series import (
     SeriesStore,
     metrics_of,
     observations,
-    series_parts,
 )
 
 DEFAULT_MAX_SERIES = 50_000
@@ -56,14 +56,15 @@ class CompiledShim:
 
 
 def shim_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
-    """Every Prometheus series name the contract's metrics yield, for ``compile_shim``."""
-    inputs: dict[str, tuple[SeriesKind, InputMetric]] = {}
-    for metric in contract.metrics:
-        kind = metric.type.value
-        spec = InputMetric(kind, metric.unit, bool(metric.monotonic) if metric.monotonic is not None else kind == "sum")
-        for name, series in series_parts(metric.name, kind).items():
-            inputs.setdefault(name, (series, spec))
-    return inputs
+    """Every Prometheus series name the contract's metrics yield (``prometheus_names.contract_series``:
+    the contract's names and their translations), for ``compile_shim``."""
+    specs = {
+        metric.name: InputMetric(
+            metric.type.value, metric.unit, is_counter(metric) if metric.monotonic is None else metric.monotonic
+        )
+        for metric in contract.metrics
+    }
+    return {name: (series, specs[series.metric]) for name, series in contract_series(contract.metrics).items()}
 
 
 def compile_shim(shim: Shim, inputs: Mapping[str, tuple[SeriesKind, InputMetric]]) -> CompiledShim:

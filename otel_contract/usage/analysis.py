@@ -1,9 +1,11 @@
 """Per contract metric: which queries use it, and whether it is an archive candidate. Pure: no I/O.
 
-A query uses a metric when one of its selectors matches one of the metric's series names (its name,
-``_bucket``/``_count``/``_sum`` for histograms, ``_count``/``_sum`` for summaries, its aliases, each
-also with ``.`` and other characters Prometheus does not allow turned into ``_``), or a series
-derived from them by a recording rule or a compat shim, transitively ("through" that rule).
+A query uses a metric when one of its selectors matches one of the metric's series names, or a series
+derived from them by a recording rule or a compat shim, transitively ("through" that rule). The names
+are ``prometheus_names.metric_series`` of the metric and its aliases: every translation strategy's,
+so both the classic ``hpa_app_consume_count`` and the default ``hpa_app_consume_count_total`` (unit
+words, ``_total``, escaping), each with ``_bucket``/``_count``/``_sum`` for histograms (the bare
+name being the native histogram) and ``_count``/``_sum`` for summaries.
 
 An archive candidate is a metric that nothing uses, is not archived already, and was introduced
 (the date its ``since`` version was reached, found by the caller) at least the archive window
@@ -19,16 +21,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from otel_contract.contract.model import Contract, Metric, MetricType, Stability
+from otel_contract.prometheus_names import metric_series
 from otel_contract.usage.model import Derivation, MatchOp, NameMatcher, Query, Scan, Source
 from otel_contract.usage.promql import PromqlError, read_selectors
 
-_INVALID = re.compile(r"[^A-Za-z0-9_:]")
 _WINDOW = re.compile(r"(?P<amount>[1-9][0-9]*)(?P<unit>d|mo)")
-_SUFFIXES: Mapping[MetricType, tuple[str, ...]] = {
-    MetricType.HISTOGRAM: ("_bucket", "_count", "_sum"),
-    MetricType.EXPONENTIAL_HISTOGRAM: ("_bucket", "_count", "_sum"),
-    MetricType.SUMMARY: ("_count", "_sum"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +110,8 @@ class UsageReport:
 
 
 def series_names(metric: Metric) -> tuple[str, ...]:
-    """The Prometheus series names under which queries read ``metric``."""
-    names: dict[str, None] = {}
-    for base in (metric.name, *(alias.name for alias in metric.aliases)):
-        for form in (base, _INVALID.sub("_", base)):
-            names[form] = None
-            for suffix in _SUFFIXES.get(metric.type, ()):
-                names[form + suffix] = None
-    return tuple(names)
+    """The Prometheus series names under which queries read ``metric`` (or one of its aliases)."""
+    return tuple(metric_series(metric, aliases=True))
 
 
 def shim_derivations(contract: Contract) -> tuple[Derivation, ...]:
