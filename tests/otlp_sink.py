@@ -136,6 +136,11 @@ class OtlpSink:
         with self._cond:
             self._script.append(_Script(answer, calls))
 
+    def answer_ok(self) -> None:
+        """Forget every scripted answer: the next calls are answered OK (the downstream recovered)."""
+        with self._cond:
+            self._script.clear()
+
     def fail_next(self, calls: int, code: grpc.StatusCode, *, retry_after: float | None = None) -> None:
         self.answer_next(calls, Answer(code, f"sink says {code.name}", retry_after))
 

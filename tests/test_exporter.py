@@ -23,14 +23,14 @@ from otel_contract.server.exporters import (
     ConsoleExporter,
     Exporter,
     ExportError,
-    FanoutExporter,
     FileExporter,
     OtlpGrpcExporter,
     OtlpGrpcSettings,
     TlsSettings,
 )
+from otel_contract.server.fanout import ExporterQueue, ExporterQueues, open_exporter_queue
 from otel_contract.server.queue import QUEUE_FILE, MemoryQueue, QueueSettings, SendingQueue, SqliteQueue, open_queue
-from otel_contract.server.sender import QueuedSender, RetrySettings, _Backoff
+from otel_contract.server.sender import NullObserver, QueuedSender, RetrySettings, _Backoff
 
 from .conftest import REPO
 from .otlp_builders import gauge, logs_request, metrics_request, traces_request
@@ -599,28 +599,23 @@ def test_the_console_exporter_prints_counts_or_json() -> None:
     assert '"resourceSpans"' in text and '"resourceLogs"' in text
 
 
-def test_fanout_is_retryable_only_when_every_failure_is(otlp_sink: OtlpSink, tmp_path: Path) -> None:
-    file = FileExporter(tmp_path / "fanout.jsonl")
-    first, second = grpc_exporter(otlp_sink), grpc_exporter(otlp_sink)
-    fanout = FanoutExporter([file, first, second])
+def test_a_request_goes_to_every_exporter_queue_or_to_none(tmp_path: Path) -> None:
+    """Each exporter's queue persists in its own directory; one full queue refuses the request everywhere."""
 
-    otlp_sink.fail_next(1, grpc.StatusCode.UNAVAILABLE, retry_after=1.0)
-    otlp_sink.fail_next(1, grpc.StatusCode.UNAVAILABLE, retry_after=3.0)
-    with pytest.raises(ExportError) as both_retryable:
-        fanout.export(metrics_batch("m"))
-    otlp_sink.fail_next(1, grpc.StatusCode.UNAVAILABLE)
-    otlp_sink.fail_next(1, grpc.StatusCode.INVALID_ARGUMENT)
-    with pytest.raises(ExportError) as one_permanent:
-        fanout.export(metrics_batch("m"))
-    otlp_sink.answer_next(1, Answer(rejected=1))
-    result = fanout.export(metrics_batch("m"))
-    fanout.close()
+    def exporter_queue(name: str, queue_size: int) -> ExporterQueue:
+        settings = QueueSettings(queue_size=queue_size, directory=str(tmp_path / "q"))
+        exporter = FileExporter(tmp_path / f"{name}.jsonl")
+        return open_exporter_queue(name, name, exporter, settings, FAST_RETRY, NullObserver())
 
-    assert (both_retryable.value.retryable, both_retryable.value.retry_after) == (True, 3.0)
-    assert not one_permanent.value.retryable
-    assert "INVALID_ARGUMENT" in str(one_permanent.value)
-    assert (result.rejected, result.message) == (1, "sink rejected 1")
-    assert len(list(read_captures(tmp_path / "fanout.jsonl"))) == 3
+    queues = ExporterQueues([exporter_queue("otlp", 1), exporter_queue("file", 5)])
+    admitted = [queues.offer(metrics_batch(f"m{index}")) for index in range(3)]
+    sizes = {each.name: each.queue.size() for each in queues.exporters}
+    paths = {each.name: each.queue.path for each in queues.exporters}
+    queues.close()
+
+    assert admitted == [True, False, False]
+    assert sizes == {"otlp": 1, "file": 1}  # the refused requests are in neither queue
+    assert paths == {name: str(tmp_path / "q" / name / QUEUE_FILE) for name in ("otlp", "file")}
 
 
 # --- sender --------------------------------------------------------------------------------------

@@ -489,3 +489,28 @@ def test_the_receiver_serves_mutual_tls(contract: Path, otlp_sink: OtlpSink, cer
         channel.unary_unary(method)(payload, timeout=10)
         channel.close()
         assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 1)
+
+
+def test_each_exporter_has_its_own_queue_and_retry(contract: Path, otlp_sink: OtlpSink, tmp_path: Path) -> None:
+    """A failing OTLP downstream neither holds back the file exporter nor makes it write a request twice."""
+
+    def delivered() -> bytes:
+        return b"".join(received.payload for received in otlp_sink.requests)
+
+    out = tmp_path / "forwarded.jsonl"
+    tags = [f"request-{index}" for index in range(8)]  # more requests than the OTLP exporter has consumers
+    otlp_sink.fail_next(10**6, grpc.StatusCode.UNAVAILABLE)
+    with running(config_for(contract, otlp_sink.endpoint, export_file=str(out))) as sidecar:
+        client = RawClient(sidecar.endpoint)
+        for tag in tags:
+            client.export(Signal.METRICS, _orders([({"seq": tag}, 1.0)]))
+            # Written while the OTLP exporter is still retrying: its queue does not hold the file's back.
+            assert wait_until(lambda tag=tag: out.exists() and f'"{tag}"' in out.read_text("utf-8"), timeout=5.0)
+        client.close()
+        # Let the OTLP exporter retry a few times before the downstream recovers.
+        assert otlp_sink.wait_for(lambda: otlp_sink.calls >= 2 * len(tags))
+        otlp_sink.answer_ok()
+        assert otlp_sink.wait_for(lambda: all(tag.encode() in delivered() for tag in tags))
+    written = out.read_text("utf-8")
+    assert {tag: written.count(f'"{tag}"') for tag in tags} == dict.fromkeys(tags, 1)
+    assert {tag: delivered().count(tag.encode()) for tag in tags} == dict.fromkeys(tags, 1)

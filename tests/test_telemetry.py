@@ -87,11 +87,13 @@ def _record_everything(telemetry: SelfTelemetry) -> None:
             telemetry.request_refused(signal, reason)
         for action in OnEngineError:
             telemetry.engine_failed(signal, action)
-        for outcome in ("success", "retried", "failed"):
-            telemetry.exported(signal, 8, outcome, 0.02)
-        telemetry.downstream_rejected(signal, 1)
+        for exporter in ("otlp", "file", "console"):
+            for outcome in ("success", "retried", "failed"):
+                telemetry.for_exporter(exporter).exported(signal, 8, outcome, 0.02)
+            telemetry.for_exporter(exporter).downstream_rejected(signal, 1)
     telemetry.shims_evaluated(points=4, findings=(Finding.of(rules.EXPIRED_SHIM, "x"),))
-    telemetry.observe_queue(lambda: 2, lambda: 1000)
+    for exporter in ("otlp", "file", "console"):
+        telemetry.observe_queue(exporter, lambda: 2, lambda: 1000)
     telemetry.contract_reloaded(True)
     telemetry.contract_reloaded(False)
     telemetry.set_contract("otel-contract-self", "0.2.0")
@@ -185,11 +187,15 @@ def test_set_contract_moves_the_info_series(telemetry: SelfTelemetry) -> None:
 
 def test_queue_gauges_read_the_callbacks_at_scrape_time(telemetry: SelfTelemetry) -> None:
     size = [0]
-    telemetry.observe_queue(lambda: size[0], lambda: 50)
+    telemetry.observe_queue("otlp", lambda: size[0], lambda: 50)
     size[0] = 17
     text = telemetry.exposition().decode()
-    assert _samples(text, "otel_contract_exporter_queue_size") == ["otel_contract_exporter_queue_size 17.0"]
-    assert _samples(text, "otel_contract_exporter_queue_capacity") == ["otel_contract_exporter_queue_capacity 50.0"]
+    assert _samples(text, "otel_contract_exporter_queue_size") == [
+        'otel_contract_exporter_queue_size{exporter="otlp"} 17.0'
+    ]
+    assert _samples(text, "otel_contract_exporter_queue_capacity") == [
+        'otel_contract_exporter_queue_capacity{exporter="otlp"} 50.0'
+    ]
 
 
 def test_instances_are_independent() -> None:

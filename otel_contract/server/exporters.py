@@ -1,4 +1,4 @@
-"""Where batches go: an OTLP/gRPC downstream (the Collector), a JSON-lines file, the console, or several.
+"""Where batches go: an OTLP/gRPC downstream (the Collector), a JSON-lines file, or the console.
 
 An exporter sends one ``Batch`` and either returns the downstream's ``partial_success`` or raises
 ``ExportError``, which says whether a later attempt may succeed (the OTLP spec's retryable codes,
@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import IO, Protocol, TypeAlias
@@ -392,51 +392,11 @@ class ConsoleExporter:
         pass
 
 
-class FanoutExporter:
-    """Exports each batch to every exporter, in order.
-
-    If any fails, the batch fails: retryable only when every failure is, after the longest
-    ``retry_after`` asked for. A retry sends the batch to all of them again, so the ones that
-    succeeded see it twice; the local exporters (file, console) are not expected to fail.
-    ``rejected`` is the most any downstream rejected (they each saw the same items).
-    """
-
-    def __init__(self, exporters: Sequence[Exporter]) -> None:
-        if not exporters:
-            raise ValueError("a fan-out needs at least one exporter")
-        self._exporters = tuple(exporters)
-
-    def export(self, batch: Batch) -> ExportResult:
-        errors: list[ExportError] = []
-        results: list[ExportResult] = []
-        for exporter in self._exporters:
-            try:
-                results.append(exporter.export(batch))
-            except ExportError as err:
-                errors.append(err)
-        if errors:
-            delays = [err.retry_after for err in errors if err.retry_after is not None]
-            codes = {err.code for err in errors}
-            raise ExportError(
-                "; ".join(str(err) for err in errors),
-                retryable=all(err.retryable for err in errors),
-                retry_after=max(delays) if delays else None,
-                code=codes.pop() if len(codes) == 1 else None,
-            )
-        messages = [result.message for result in results if result.message]
-        return ExportResult(rejected=max(result.rejected for result in results), message="; ".join(messages))
-
-    def close(self) -> None:
-        for exporter in self._exporters:
-            exporter.close()
-
-
 __all__ = [
     "ConsoleExporter",
     "ExportError",
     "ExportResult",
     "Exporter",
-    "FanoutExporter",
     "FileExporter",
     "OtlpGrpcExporter",
     "OtlpGrpcSettings",

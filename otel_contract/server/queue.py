@@ -152,8 +152,8 @@ class SendingQueue(Protocol):
         """Data points, spans and log records queued, leased ones included."""
         ...
 
-    def accepting(self) -> bool:
-        """Whether the next small request would be accepted: not closed and not full."""
+    def accepting(self, size: int = 1) -> bool:
+        """Whether a request of ``size`` payload bytes would be accepted now: not closed and not full."""
         ...
 
     def close(self) -> None:
@@ -290,9 +290,9 @@ class _QueueBase(abc.ABC):
         with self._cond:
             return self._items
 
-    def accepting(self) -> bool:
+    def accepting(self, size: int = 1) -> bool:
         with self._cond:
-            return not self._closed and self._has_room(1)
+            return not self._closed and self._has_room(size)
 
     def close(self) -> None:
         with self._cond:

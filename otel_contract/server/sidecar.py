@@ -1,9 +1,10 @@
-"""The sidecar's pipeline, wired: receiver -> contract pipeline -> sending queue -> sender -> exporters.
+"""The sidecar's pipeline, wired: receiver -> contract pipeline -> per exporter: sending queue -> sender.
 
-Lifecycle: ``start()`` loads the contract (a broken one stops the start with every reason), opens the
-queue (a persistent one re-delivers what a previous run left), then starts sending, self-telemetry,
-health, the receiver and the reload watcher. ``shutdown()`` is SIGTERM's path: refuse new requests with
-UNAVAILABLE, let in-flight ones finish, drain the queue up to the deadline, flush, close.
+Lifecycle: ``start()`` loads the contract (a broken one stops the start with every reason), opens each
+exporter's queue (a persistent one re-delivers what a previous run left), then starts sending,
+self-telemetry, health, the receiver and the reload watcher. ``shutdown()`` is SIGTERM's path: refuse
+new requests with UNAVAILABLE, let in-flight ones finish, drain every queue up to the deadline, flush,
+close.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -22,28 +23,33 @@ from otel_contract.engine import EngineOptions
 from otel_contract.pipeline import Pipeline
 from otel_contract.server.config import SidecarConfig
 from otel_contract.server.endpoints import check_bindable
-from otel_contract.server.exporters import ConsoleExporter, Exporter, FanoutExporter, FileExporter, OtlpGrpcExporter
+from otel_contract.server.exporters import ConsoleExporter, Exporter, FileExporter, OtlpGrpcExporter
+from otel_contract.server.fanout import ExporterQueue, ExporterQueues, open_exporter_queue
 from otel_contract.server.health import Health
-from otel_contract.server.queue import SendingQueue, open_queue
+from otel_contract.server.queue import QUEUE_FILE, SendingQueue
 from otel_contract.server.receiver import Receiver
 from otel_contract.server.reload import ContractWatcher
-from otel_contract.server.sender import QueuedSender
 from otel_contract.server.status import StatusServer
 from otel_contract.server.telemetry import SelfTelemetry
 
 _log = logging.getLogger("otel_contract.sidecar")
 
 
-def build_exporter(config: SidecarConfig) -> Exporter:
+def build_exporters(config: SidecarConfig) -> list[tuple[str, str, Exporter]]:
+    """Each configured exporter as (name, destination, exporter); the name is also its queue's directory."""
     settings = config.exporter
-    exporters: list[Exporter] = []
+    exporters: list[tuple[str, str, Exporter]] = []
     if settings.otlp is not None:
-        exporters.append(OtlpGrpcExporter(settings.otlp))
+        exporters.append(("otlp", f"otlp://{settings.otlp.endpoint}", OtlpGrpcExporter(settings.otlp)))
     if settings.file:
-        exporters.append(FileExporter(settings.file))
+        exporters.append(("file", f"file:{settings.file}", FileExporter(settings.file)))
     if settings.console:
-        exporters.append(ConsoleExporter(verbosity=settings.console))
-    return exporters[0] if len(exporters) == 1 else FanoutExporter(exporters)
+        exporters.append(("console", "console", ConsoleExporter(verbosity=settings.console)))
+    return exporters
+
+
+def _capacity(queue: SendingQueue) -> Callable[[], int]:
+    return lambda: queue.capacity
 
 
 class Sidecar:
@@ -59,12 +65,10 @@ class Sidecar:
         self._started = threading.Event()
         self._reload_pending = False
         self.processor: Pipeline | None = None
-        self.queue: SendingQueue | None = None
+        self.queues: ExporterQueues | None = None
         self.telemetry: SelfTelemetry | None = None
         self.receiver: Receiver | None = None
         self.status: StatusServer | None = None
-        self._sender: QueuedSender | None = None
-        self._exporter: Exporter | None = None
         self._health: Health | None = None
         self._watcher: ContractWatcher | None = None
 
@@ -84,23 +88,16 @@ class Sidecar:
             otlp_interval=config.otlp_telemetry_interval,
         )
         self.telemetry.set_contract(contract.contract.name, contract.contract.version)
-        self.queue = open_queue(config.exporter.queue)
-        queue = self.queue
-        self.telemetry.observe_queue(queue.size, lambda: queue.capacity)
-        if queue.size():
-            _log.info("sending queue holds %d request(s) from a previous run; delivering them first", queue.size())
-        self._exporter = build_exporter(config)
-        self._sender = QueuedSender(
-            queue,
-            self._exporter,
-            config.exporter.retry,
-            consumers=config.exporter.queue.num_consumers,
-            observer=self.telemetry,
-            max_batch_items=config.exporter.queue.batch_max_size,
-            flush_timeout=config.exporter.queue.flush_timeout,
-            destination=config.exporter.destinations,
-        )
-        self._sender.start()
+        self.queues = self._open_queues(self.telemetry)
+        for each in self.queues.exporters:
+            self.telemetry.observe_queue(each.name, each.queue.size, _capacity(each.queue))
+            if each.queue.size():
+                _log.info(
+                    "the %s exporter's queue holds %d request(s) from a previous run; delivering them first",
+                    each.name,
+                    each.queue.size(),
+                )
+        self.queues.start()
         self._health = Health()
         if config.prometheus_endpoint:
             self.status = StatusServer(config.prometheus_endpoint, self.telemetry, self.ready, self.health)
@@ -109,7 +106,7 @@ class Sidecar:
             self.receiver = Receiver(
                 config.receiver,
                 self.processor,
-                queue,
+                self.queues,
                 self.telemetry,
                 reuse_port=config.workers > 1,
                 extra_services=self._health.add_to,
@@ -141,6 +138,34 @@ class Sidecar:
             config.exporter.destinations,
             telemetry_at,
         )
+
+    def _open_queues(self, telemetry: SelfTelemetry) -> ExporterQueues:
+        directory = self.config.exporter.queue.directory
+        if directory is not None and os.path.exists(legacy := os.path.join(directory, QUEUE_FILE)):
+            # Before each exporter had its own queue (a subdirectory per exporter), they shared this one.
+            _log.warning(
+                "%s is the sending queue of an older version and is not read any more: each exporter now "
+                "queues in %s; requests still in it are not delivered",
+                legacy,
+                os.path.join(directory, "<exporter>"),
+            )
+        exporters = build_exporters(self.config)
+        opened: list[ExporterQueue] = []
+        try:
+            for name, destination, exporter in exporters:
+                settings = self.config.exporter
+                observer = telemetry.for_exporter(name)
+                opened.append(
+                    open_exporter_queue(name, destination, exporter, settings.queue, settings.retry, observer)
+                )
+        except BaseException:
+            # Nothing started yet: close what was opened, so that no database stays locked.
+            if opened:
+                ExporterQueues(opened).close()
+            for _, _, exporter in exporters[len(opened) :]:
+                exporter.close()
+            raise
+        return ExporterQueues(opened)
 
     @property
     def endpoint(self) -> str:
@@ -176,12 +201,9 @@ class Sidecar:
         if self._watcher is not None:
             self._watcher.stop()
         left = 0
-        if self._sender is not None:
-            left = self._sender.drain(self.config.drain_timeout)
-        if self._exporter is not None:
-            self._exporter.close()
-        if self.queue is not None:
-            self.queue.shutdown()  # drain() closed it; this releases the database of a persistent queue
+        if self.queues is not None:
+            left = sum(self.queues.drain(self.config.drain_timeout).values())
+            self.queues.close()  # drain() closed the queues; this releases a persistent queue's database
         if self.status is not None:
             self.status.stop()
         if self.telemetry is not None:
@@ -199,17 +221,26 @@ class Sidecar:
             return False, "starting"
         if self._shutting_down.is_set():
             return False, "shutting down"
-        if self.queue is None or not self.queue.accepting():
+        if self.queues is None:
             return False, "sending queue full"
+        full = [each.name for each in self.queues.exporters if not each.queue.accepting()]
+        if full:
+            return False, f"sending queue full ({', '.join(full)})"
         return True, f"ready, contract {self.processor.label}"
 
     def health(self) -> dict[str, Any]:
-        queue = self.queue
+        queues = self.queues.exporters if self.queues else ()
         return {
             "status": "shutting_down" if self._shutting_down.is_set() else "ok",
             "contract": self.processor.label if self.processor else None,
             "mode": "audit" if self.config.audit else "enforce",
-            "queue": {"size": queue.size(), "capacity": queue.capacity} if queue else None,
+            # The fullest queue is the one that refuses requests first.
+            "queue": max(
+                ({"size": each.queue.size(), "capacity": each.queue.capacity} for each in queues),
+                key=lambda queue: queue["size"],
+                default=None,
+            ),
+            "queues": {each.name: {"size": each.queue.size(), "capacity": each.queue.capacity} for each in queues},
             "worker": self._worker,
         }
 

@@ -65,7 +65,7 @@ class SelfTelemetry:
         # A scrape pushes collected data into the Prometheus collector's queue and pops it again;
         # two concurrent scrapes could pop each other's data, so scrapes take turns.
         self._scrape_lock = threading.Lock()
-        self._queue: tuple[Callable[[], int], Callable[[], int]] | None = None
+        self._queues: dict[str, tuple[Callable[[], int], Callable[[], int]]] = {}
         self._contract: tuple[str, str] | None = None
         self._build_instruments(provider)
 
@@ -172,19 +172,24 @@ class SelfTelemetry:
         """The engine failed on a request, which was then rejected or forwarded as ``on_engine_error`` says."""
         self._engine_errors.add(1, {"signal": signal.value, "action": action.value})
 
-    def exported(self, signal: Signal, items: int, outcome: str, seconds: float) -> None:
+    def for_exporter(self, exporter: str) -> _ExporterTelemetry:
+        """The ``SendObserver`` of one exporter's sender: its metrics carry ``exporter=<name>``."""
+        return _ExporterTelemetry(self, exporter)
+
+    def exported(self, exporter: str, signal: Signal, items: int, outcome: str, seconds: float) -> None:
         """One export attempt ended: ``success``, ``retried`` (will be tried again) or ``failed`` (given up)."""
-        self._sent_requests.add(1, {"outcome": outcome})
-        self._sent_items.add(items, {"signal": signal.value, "outcome": outcome})
-        self._export_duration.record(seconds, {"signal": signal.value, "outcome": outcome})
+        self._sent_requests.add(1, {"exporter": exporter, "outcome": outcome})
+        labels = {"exporter": exporter, "signal": signal.value, "outcome": outcome}
+        self._sent_items.add(items, labels)
+        self._export_duration.record(seconds, labels)
 
-    def downstream_rejected(self, signal: Signal, items: int) -> None:
+    def downstream_rejected(self, exporter: str, signal: Signal, items: int) -> None:
         """The downstream accepted a request but rejected ``items`` of it (its partial_success)."""
-        self._downstream_rejected.add(items, {"signal": signal.value})
+        self._downstream_rejected.add(items, {"exporter": exporter, "signal": signal.value})
 
-    def observe_queue(self, size: Callable[[], int], capacity: Callable[[], int]) -> None:
-        """Report the sending queue's size and capacity, read at each collection."""
-        self._queue = (size, capacity)
+    def observe_queue(self, exporter: str, size: Callable[[], int], capacity: Callable[[], int]) -> None:
+        """Report ``exporter``'s sending queue size and capacity, read at each collection."""
+        self._queues = {**self._queues, exporter: (size, capacity)}  # replaced, never mutated: read unlocked
 
     def contract_reloaded(self, ok: bool) -> None:
         self._reloads.add(1, {"result": "success" if ok else "failure"})
@@ -211,18 +216,30 @@ class SelfTelemetry:
     # --- observable-gauge callbacks ------------------------------------------------------------------
 
     def _observe_size(self, _options: CallbackOptions) -> Iterable[Observation]:
-        queue = self._queue
-        return [Observation(queue[0]())] if queue else []
+        return [Observation(size(), {"exporter": name}) for name, (size, _) in self._queues.items()]
 
     def _observe_capacity(self, _options: CallbackOptions) -> Iterable[Observation]:
-        queue = self._queue
-        return [Observation(queue[1]())] if queue else []
+        return [Observation(capacity(), {"exporter": name}) for name, (_, capacity) in self._queues.items()]
 
     def _observe_contract(self, _options: CallbackOptions) -> Iterable[Observation]:
         # Observable gauges report only what the callback returns, so the old label set is gone
         # from the next collection on.
         contract = self._contract
         return [Observation(1, {"contract": contract[0], "version": contract[1]})] if contract else []
+
+
+class _ExporterTelemetry:
+    """``SelfTelemetry`` as one exporter's ``SendObserver``."""
+
+    def __init__(self, telemetry: SelfTelemetry, exporter: str) -> None:
+        self._telemetry = telemetry
+        self._exporter = exporter
+
+    def exported(self, signal: Signal, items: int, outcome: str, seconds: float) -> None:
+        self._telemetry.exported(self._exporter, signal, items, outcome, seconds)
+
+    def downstream_rejected(self, signal: Signal, items: int) -> None:
+        self._telemetry.downstream_rejected(self._exporter, signal, items)
 
 
 def _otlp_reader(endpoint: str, interval: float) -> MetricReader:

@@ -1,0 +1,112 @@
+"""One queue, one set of consumers and one retry per exporter, as the Collector's exporterhelper does.
+
+The receiver offers each accepted request to ``ExporterQueues``, which stores it in every exporter's
+queue; each exporter's sender then delivers and retries on its own, so an OTLP downstream that is down
+neither holds back the file and console exporters nor makes them write a request twice.
+
+Admission is all or nothing as far as bounds go: under one lock, a request is offered only when every
+queue has room for it, so a full queue refuses the request everywhere (UNAVAILABLE, the client retries).
+Only a storage error in a later queue (a full or failing disk under a persistent one) can refuse a
+request that earlier queues already hold; those copies are kept, as the Collector's fan-out keeps what
+the exporters before the failing one took, and the client's retry delivers it to them a second time
+(at-least-once).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from otel_contract.server._batch import Batch
+from otel_contract.server.exporters import Exporter
+from otel_contract.server.queue import QueueSettings, SendingQueue, open_queue
+from otel_contract.server.sender import QueuedSender, RetrySettings, SendObserver
+
+
+@dataclass(frozen=True)
+class ExporterQueue:
+    """One exporter with the queue and sender that feed it; ``name`` labels its logs and metrics."""
+
+    name: str
+    destination: str
+    queue: SendingQueue
+    exporter: Exporter
+    sender: QueuedSender
+
+
+def open_exporter_queue(
+    name: str,
+    destination: str,
+    exporter: Exporter,
+    settings: QueueSettings,
+    retry: RetrySettings,
+    observer: SendObserver,
+) -> ExporterQueue:
+    """Open ``name``'s queue (under ``<directory>/<name>`` when persistent) and its sender, not started."""
+    if settings.directory is not None:
+        settings = replace(settings, directory=os.path.join(settings.directory, name))
+    queue = open_queue(settings)
+    sender = QueuedSender(
+        queue,
+        exporter,
+        retry,
+        consumers=settings.num_consumers,
+        observer=observer,
+        max_batch_items=settings.batch_max_size,
+        flush_timeout=settings.flush_timeout,
+        destination=destination,
+    )
+    return ExporterQueue(name, destination, queue, exporter, sender)
+
+
+class ExporterQueues:
+    """The receiver's ``Admission``: every request goes to every exporter's queue."""
+
+    def __init__(self, exporters: Sequence[ExporterQueue]) -> None:
+        if not exporters:
+            raise ValueError("at least one exporter is needed")
+        self.exporters = tuple(exporters)
+        # Serializes admissions, so that room seen in every queue is still there when offering.
+        self._lock = threading.Lock()
+
+    def offer(self, batch: Batch) -> bool:
+        with self._lock:
+            if not all(each.queue.accepting(batch.size) for each in self.exporters):
+                return False
+            # Every queue offered to, even after a refusal: a copy stored is a copy delivered.
+            results = [each.queue.offer(batch) for each in self.exporters]
+        return all(results)
+
+    def accepting(self) -> bool:
+        return all(each.queue.accepting() for each in self.exporters)
+
+    def start(self) -> None:
+        for each in self.exporters:
+            each.sender.start()
+
+    def drain(self, deadline_seconds: float) -> dict[str, int]:
+        """Drain every queue at once within the deadline; the requests each left undelivered."""
+        left: dict[str, int] = {}
+
+        def drain_one(each: ExporterQueue) -> Callable[[], None]:
+            return lambda: left.__setitem__(each.name, each.sender.drain(deadline_seconds))
+
+        threads = [
+            threading.Thread(target=drain_one(each), name=f"otel-contract-drain-{each.name}") for each in self.exporters
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return left
+
+    def close(self) -> None:
+        """Close the exporters and release the queues' storage (call after ``drain``)."""
+        for each in self.exporters:
+            each.exporter.close()
+            each.queue.shutdown()
+
+
+__all__ = ["ExporterQueue", "ExporterQueues", "open_exporter_queue"]
