@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from otel_contract.server.config import ConfigError, OnEngineError, Overrides, load_config, parse_duration, with_worker
+from otel_contract.server.config import (
+    ConfigError,
+    OnEngineError,
+    Overrides,
+    load_config,
+    parse_duration,
+    schema_path,
+    with_worker,
+)
+from otel_contract.server.queue import QueueSettings
+from otel_contract.server.sender import RetrySettings
 from tests.conftest import CONTRACTS, REPO, run_cli
 
 
@@ -242,3 +254,33 @@ def test_the_kubernetes_configmaps_hold_a_valid_pipeline_and_the_example_contrac
     # Regenerate the ConfigMap (command in its header) whenever the example contract changes.
     assert contract_map["data"]["contract.yaml"] == (REPO / "contracts/ecommerce.yaml").read_text("utf-8")
     assert contract_map["data"]["base-org.yaml"] == (REPO / "contracts/base/org.yaml").read_text("utf-8")
+
+
+def _schema_defaults(properties: dict[str, Any]) -> dict[str, Any]:
+    """The ``default`` of every key, nested objects included; a key without one is left out."""
+    found: dict[str, Any] = {}
+    for key, node in properties.items():
+        if "properties" in node:
+            found[key] = _schema_defaults(node["properties"])
+        elif "default" in node:
+            found[key] = node["default"]
+    return found
+
+
+def test_the_schema_defaults_are_the_settings_defaults() -> None:
+    """The pipeline schema documents each component's defaults; the settings classes own them."""
+    schema = json.loads(Path(schema_path()).read_text("utf-8"))
+    exporter = schema["properties"]["exporter"]["properties"]
+    retry = _schema_defaults(exporter["retry_on_failure"]["properties"])
+    queue = _schema_defaults(exporter["sending_queue"]["properties"])
+
+    assert set(retry) == set(exporter["retry_on_failure"]["properties"])  # every key has its default
+    assert RetrySettings.from_config(retry) == RetrySettings()
+    assert QueueSettings.from_config(queue) == QueueSettings()
+    assert queue == {
+        "num_consumers": 4,
+        "queue_size": 1000,
+        "queue_size_mib": 256,
+        "batch": {"flush_timeout": "200ms", "max_size": 8192},
+        "storage": {"max_size_mib": 1024},  # directory has none: no directory means in memory
+    }

@@ -245,27 +245,10 @@ def _exporter(raw: Mapping[str, Any], base: Path, overrides: Overrides, env: Map
         if isinstance(console_raw, Mapping)
         else None
     )
-    retry_raw = raw.get("retry_on_failure", {})
-    retry = RetrySettings(
-        enabled=retry_raw.get("enabled", True),
-        initial_interval=parse_duration(retry_raw.get("initial_interval", "5s")),
-        max_interval=parse_duration(retry_raw.get("max_interval", "30s")),
-        max_elapsed_time=parse_duration(retry_raw.get("max_elapsed_time", "300s")),
-        multiplier=float(retry_raw.get("multiplier", 1.5)),
-        randomization_factor=float(retry_raw.get("randomization_factor", 0.5)),
-    )
+    retry = RetrySettings.from_config(raw.get("retry_on_failure", {}))
     queue_raw = raw.get("sending_queue", {})
-    storage = queue_raw.get("storage", {})
-    directory = overrides.queue_dir or _resolve(base, storage.get("directory"))
-    queue = QueueSettings(
-        num_consumers=queue_raw.get("num_consumers", 4),
-        queue_size=queue_raw.get("queue_size", 1000),
-        queue_size_bytes=int(queue_raw.get("queue_size_mib", 256) * MIB),
-        directory=directory,
-        max_disk_bytes=int(storage.get("max_size_mib", 1024) * MIB),
-        flush_timeout=parse_duration(queue_raw.get("batch", {}).get("flush_timeout", "200ms")),
-        batch_max_size=queue_raw.get("batch", {}).get("max_size", 8192),
-    )
+    directory = overrides.queue_dir or _resolve(base, queue_raw.get("storage", {}).get("directory"))
+    queue = QueueSettings.from_config(queue_raw, directory)
     return ExporterSettings(
         otlp=otlp,
         file=_resolve(base, file) if not overrides.export_file else overrides.export_file,

@@ -20,16 +20,18 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from otel_contract.durations import parse_duration
 from otel_contract.inputs.otlp import Signal
 from otel_contract.server._batch import Batch
 
 _log = logging.getLogger("otel_contract.exporter")
 
 QUEUE_FILE = "queue.sqlite3"
+_MIB = 2**20  # the pipeline config gives byte bounds in MiB
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,23 @@ class QueueSettings:
             problems.append(f"directory: must be a non-empty path, got {self.directory!r}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], directory: str | None = None) -> QueueSettings:
+        """``exporter.sending_queue`` as the pipeline config writes it (MiB, durations such as ``200ms``),
+        persisted in ``directory`` (resolved by the caller) when set; a key not set keeps the default
+        above. Raises ``ValueError`` naming every value refused."""
+        defaults = cls()
+        batch, storage = raw.get("batch", {}), raw.get("storage", {})
+        return cls(
+            num_consumers=raw.get("num_consumers", defaults.num_consumers),
+            queue_size=raw.get("queue_size", defaults.queue_size),
+            queue_size_bytes=int(raw.get("queue_size_mib", defaults.queue_size_bytes / _MIB) * _MIB),
+            directory=directory,
+            max_disk_bytes=int(storage.get("max_size_mib", defaults.max_disk_bytes / _MIB) * _MIB),
+            flush_timeout=parse_duration(batch.get("flush_timeout", defaults.flush_timeout)),
+            batch_max_size=batch.get("max_size", defaults.batch_max_size),
+        )
 
 
 def _is_positive_int(value: object) -> bool:

@@ -14,10 +14,11 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from otel_contract.durations import parse_duration
 from otel_contract.inputs.otlp import Signal
 from otel_contract.server._batch import Batch
 from otel_contract.server.exporters import Exporter, ExportError, ExportResult
@@ -65,6 +66,20 @@ class RetrySettings:
             )
         if problems:
             raise ValueError("; ".join(problems))
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any]) -> RetrySettings:
+        """``exporter.retry_on_failure`` as the pipeline config writes it (durations such as ``5s``); a key
+        not set keeps the default above. Raises ``ValueError`` naming every value refused."""
+        defaults = cls()
+        return cls(
+            enabled=raw.get("enabled", defaults.enabled),
+            initial_interval=parse_duration(raw.get("initial_interval", defaults.initial_interval)),
+            max_interval=parse_duration(raw.get("max_interval", defaults.max_interval)),
+            max_elapsed_time=parse_duration(raw.get("max_elapsed_time", defaults.max_elapsed_time)),
+            multiplier=float(raw.get("multiplier", defaults.multiplier)),
+            randomization_factor=float(raw.get("randomization_factor", defaults.randomization_factor)),
+        )
 
 
 def _is_number(value: object) -> bool:
