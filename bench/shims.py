@@ -30,7 +30,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_contract.contract import CompiledContract, load_contract
 from otel_contract.engine import CardinalityState, process_metrics
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parent.parent

@@ -399,7 +399,7 @@ def engine_ms_per_request(payloads: Payloads) -> float | None:
     """Mean wall time of the sidecar's Pipeline.process + to_bytes on these payloads, no gRPC."""
     try:
         from otel_contract.contract import load_contract
-        from otel_contract.inputs.otlp import Signal
+        from otel_contract.otlp import Signal
         from otel_contract.pipeline import Pipeline
     except Exception:
         return None

@@ -37,7 +37,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     ResourceMetrics,
 )
 
-from otel_contract.inputs.otlp import count_items
+from otel_contract.otlp import count_items
 
 VARIANTS = ("compliant", "legacy20", "legacy100")
 LEGACY_SHARE = {"compliant": 0.0, "legacy20": 0.2, "legacy100": 1.0}

@@ -27,9 +27,10 @@ from otel_contract.diff.formats import RENDERERS as DIFF_RENDERERS
 from otel_contract.diff.formats import SCHEMA_RESOURCE as DIFF_SCHEMA_RESOURCE
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import MAX_MESSAGE_SIZE, InputError, Signal, write_capture
+from otel_contract.inputs.otlp import MAX_MESSAGE_SIZE, write_capture
 from otel_contract.inputs.sources import FetchOptions, read_inputs
 from otel_contract.lint import PrometheusLinter
+from otel_contract.otlp import InputError, Signal
 from otel_contract.progress import Progress
 from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
 from otel_contract.reports import text as text_report

@@ -25,7 +25,8 @@ from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import EngineOptions
 from otel_contract.engine.invariants import InvariantTracker
 from otel_contract.findings import Finding, Location
-from otel_contract.inputs.otlp import Capture, InputError, Signal
+from otel_contract.inputs.otlp import Capture
+from otel_contract.otlp import InputError, Signal
 from otel_contract.pipeline import Pipeline, Result
 from otel_contract.reports import Report
 

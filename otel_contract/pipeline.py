@@ -20,7 +20,7 @@ from otel_contract.autoscaling.stream import SmoothedSeries, smoothed_signals
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
 from otel_contract.findings import Finding, Location
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.shims import compile_shims
 from otel_contract.shims.runtime import ShimRuntime
 

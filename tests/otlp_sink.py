@@ -28,8 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_contract.inputs.otlp import Signal
-from otel_contract.inputs.otlp import count_items as items_in
+from otel_contract.otlp import Signal
+from otel_contract.otlp import count_items as items_in
 
 _SERVICES = {
     Signal.METRICS: "opentelemetry.proto.collector.metrics.v1.MetricsService",

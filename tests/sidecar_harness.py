@@ -18,8 +18,7 @@ from typing import Any
 
 import grpc
 
-from otel_contract.inputs.otlp import Signal
-from otel_contract.server._batch import EXPORT_METHODS
+from otel_contract.otlp import FACTS, Signal
 from otel_contract.server.config import Overrides, SidecarConfig, load_config
 from otel_contract.server.sidecar import Sidecar
 from tests.conftest import REPO
@@ -120,8 +119,8 @@ class RawClient:
     def __init__(self, endpoint: str) -> None:
         self.channel = grpc.insecure_channel(endpoint)
         self._methods = {
-            signal: self.channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-            for signal, method in EXPORT_METHODS.items()
+            signal: self.channel.unary_unary(facts.export_method, request_serializer=None, response_deserializer=None)
+            for signal, facts in FACTS.items()
         }
 
     def export(self, signal: Signal, payload: bytes, timeout: float = 10.0) -> tuple[bytes, grpc.Call]:

@@ -11,7 +11,8 @@ import pytest
 
 from otel_contract import load_contract
 from otel_contract.engine import CardinalityState, process_metrics
-from otel_contract.inputs.otlp import parse_otlp_json, read_captures, to_otlp_json, write_capture
+from otel_contract.inputs.otlp import read_captures, write_capture
+from otel_contract.otlp import parse_otlp_json, to_otlp_json
 
 from .conftest import CONTRACTS, TODAY, run_cli
 from .otlp_builders import (

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS, REPO
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture
 from tests.sidecar_harness import config_for, free_port, http_get, running

@@ -29,7 +29,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
 from otel_contract import load_contract
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, process_signal
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.pipeline import Pipeline
 from otel_contract.server.processor import response_for
 

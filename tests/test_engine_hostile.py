@@ -24,7 +24,7 @@ from otel_contract import load_contract
 from otel_contract.cli import main
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, process_logs, process_metrics, process_traces
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.server.config import OnEngineError
 
 from .conftest import CONTRACTS, TODAY, run_cli

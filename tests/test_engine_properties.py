@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from otel_contract import load_contract
 from otel_contract.engine import CardinalityState, EngineOptions, process_metrics
-from otel_contract.inputs.otlp import count_items
+from otel_contract.otlp import count_items
 
 from .conftest import CONTRACTS, TODAY
 from .otlp_builders import GOOD_RESOURCE, counter, gauge, histogram, hpoint, metrics_request

@@ -17,7 +17,8 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from otel_contract.inputs.otlp import Signal, read_captures
+from otel_contract.inputs.otlp import read_captures
+from otel_contract.otlp import Signal
 from otel_contract.server._batch import Batch
 from otel_contract.server.exporters import (
     ConsoleExporter,

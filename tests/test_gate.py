@@ -11,7 +11,8 @@ from otel_contract import baseline, gate, load_contract, rules
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import Capture, Signal
+from otel_contract.inputs.otlp import Capture
+from otel_contract.otlp import Signal
 from otel_contract.rules import Level
 
 from .conftest import CONTRACTS, TODAY

@@ -46,18 +46,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from otel_contract.inputs.otlp import (
-    MAX_JSON_RECORD,
-    Capture,
-    InputError,
-    OtlpRequest,
-    Signal,
-    parse_otlp_json,
-    read_captures,
-    signal_of,
-    to_otlp_json,
-    write_capture,
-)
+from otel_contract.inputs.otlp import MAX_JSON_RECORD, Capture, read_captures, write_capture
+from otel_contract.otlp import InputError, OtlpRequest, Signal, parse_otlp_json, signal_of, to_otlp_json
 
 DATA = Path(__file__).resolve().parent / "data" / "otlp"
 COLLECTOR_JSONL = DATA / "collector-file-exporter.jsonl"

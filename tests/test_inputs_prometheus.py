@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from otel_contract import rules
-from otel_contract.inputs.otlp import Capture, InputError, read_captures
+from otel_contract.inputs.otlp import Capture, read_captures
 from otel_contract.inputs.prometheus import (
     SCOPE,
     is_openmetrics,
@@ -30,6 +30,7 @@ from otel_contract.inputs.prometheus import (
     read_exposition,
     scan_targets,
 )
+from otel_contract.otlp import InputError
 
 CAPTURES = Path(__file__).resolve().parent / "data" / "captures"
 CUMULATIVE = 2

@@ -21,9 +21,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from otel_contract import rules
 from otel_contract.inputs.counting import ReadProgress
-from otel_contract.inputs.otlp import Capture, InputError, read_captures, to_otlp_json
+from otel_contract.inputs.otlp import Capture, read_captures
 from otel_contract.inputs.scrape import ACCEPT
 from otel_contract.inputs.sources import FetchOptions, read_inputs
+from otel_contract.otlp import InputError, to_otlp_json
 from otel_contract.progress import Progress
 
 CAPTURES = Path(__file__).resolve().parent / "data" / "captures"

@@ -13,7 +13,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_contract.inputs.otlp import Signal, read_captures, write_capture
+from otel_contract.inputs.otlp import read_captures, write_capture
+from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS, run_cli
 from tests.otlp_builders import counter, done_when_request, metrics_request
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture

@@ -41,7 +41,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 
 from otel_contract.contract.loader import load_contract
 from otel_contract.contract.model import Contract
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.render import ArtefactOptions
 from otel_contract.render.prometheus_rules import render
 from otel_contract.shims import SCOPE_NAME as SHIM_SCOPE

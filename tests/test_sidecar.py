@@ -30,8 +30,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_contract.contract import load_contract
 from otel_contract.engine import process_metrics
-from otel_contract.inputs.otlp import Signal
 from otel_contract.inputs.prometheus import parse_exposition
+from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS
 from tests.otlp_builders import counter, metrics_request
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture

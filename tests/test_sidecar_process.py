@@ -16,7 +16,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from tests.otlp_builders import counter, metrics_request
 from tests.otlp_sink import OtlpSink
 from tests.sidecar_harness import RawClient, SidecarProcess, free_port, health_json, shop_contract, wait_until

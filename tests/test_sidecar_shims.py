@@ -17,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_contract.contract import load_contract
 from otel_contract.engine import process_metrics
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.shims import compile_shims
 from otel_contract.shims.runtime import ShimRuntime
 from tests.conftest import CONTRACTS

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from otel_contract import ContractUnreadable, lint_contract
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from tests.conftest import TODAY, run_cli
 from tests.otlp_builders import counter, metrics_request
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture

@@ -11,7 +11,7 @@ from otel_contract.engine.logs import process_logs
 from otel_contract.engine.metrics import process_metrics
 from otel_contract.engine.traces import process_traces
 from otel_contract.findings import Location
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 
 
 def process_signal(

@@ -33,7 +33,7 @@ from prometheus_client.samples import Sample, Timestamp
 
 from otel_contract import rules
 from otel_contract.findings import Finding, Location
-from otel_contract.inputs.otlp import InputError
+from otel_contract.otlp import InputError
 from otel_contract.rules import Level
 
 TargetKey: TypeAlias = tuple[str | None, str | None]

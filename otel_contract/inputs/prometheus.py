@@ -78,7 +78,8 @@ from otel_contract.inputs._prom_mapping import (
     TargetKey,
     map_family,
 )
-from otel_contract.inputs.otlp import Capture, InputError, Signal
+from otel_contract.inputs.otlp import Capture
+from otel_contract.otlp import InputError, Signal
 
 MAX_POINTS = 2000
 """Data points per export request read from an exposition."""

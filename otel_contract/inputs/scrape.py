@@ -49,8 +49,9 @@ import otel_contract
 from otel_contract import rules
 from otel_contract.findings import Finding, Location
 from otel_contract.inputs.counting import CountingReader
-from otel_contract.inputs.otlp import Capture, InputError
+from otel_contract.inputs.otlp import Capture
 from otel_contract.inputs.prometheus import read_exposition, scan_targets
+from otel_contract.otlp import InputError
 
 ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"

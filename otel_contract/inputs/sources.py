@@ -50,13 +50,12 @@ from otel_contract.inputs.otlp import (
     MAX_MESSAGE_SIZE,
     OTLP_EXTENSIONS,
     Capture,
-    InputError,
-    Signal,
     read_capture_stream,
     stat_mode,
 )
 from otel_contract.inputs.prometheus import is_openmetrics, read_exposition, scan_targets
 from otel_contract.inputs.scrape import FetchOptions, check_url, is_url, scrape
+from otel_contract.otlp import InputError, Signal
 
 _STDIN = "-"
 # Extension -> whether the file is OpenMetrics for sure (False: text 0.0.4 unless it ends in # EOF).

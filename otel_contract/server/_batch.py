@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from otel_contract.inputs.otlp import Signal
-
-# The gRPC method of each OTLP signal, for the receiver and the OTLP exporter alike.
-EXPORT_METHODS: dict[Signal, str] = {
-    Signal.METRICS: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    Signal.TRACES: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    Signal.LOGS: "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
+from otel_contract.otlp import Signal
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,44 +16,16 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import IO, Protocol, TypeAlias
+from typing import IO, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
-from otel_contract.inputs.otlp import OtlpRequest, Signal, count_items, to_otlp_json
-from otel_contract.server._batch import EXPORT_METHODS, Batch
+from otel_contract.otlp import FACTS, OtlpRequest, Signal, count_items, to_otlp_json
+from otel_contract.server._batch import Batch
 from otel_contract.server.endpoints import SCHEMES, endpoint_problem
-
-_REQUESTS: Mapping[Signal, type[OtlpRequest]] = MappingProxyType(
-    {
-        Signal.METRICS: ExportMetricsServiceRequest,
-        Signal.TRACES: ExportTraceServiceRequest,
-        Signal.LOGS: ExportLogsServiceRequest,
-    }
-)
-_REJECTED: Mapping[Signal, str] = MappingProxyType(
-    {Signal.METRICS: "rejected_data_points", Signal.TRACES: "rejected_spans", Signal.LOGS: "rejected_log_records"}
-)
-_Response: TypeAlias = ExportMetricsServiceResponse | ExportTraceServiceResponse | ExportLogsServiceResponse
-_RESPONSES: Mapping[Signal, type[_Response]] = MappingProxyType(
-    {
-        Signal.METRICS: ExportMetricsServiceResponse,
-        Signal.TRACES: ExportTraceServiceResponse,
-        Signal.LOGS: ExportLogsServiceResponse,
-    }
-)
 
 
 class ExportError(Exception):
@@ -219,8 +191,8 @@ class OtlpGrpcExporter:
             )
         # No serializers: the payload goes out and the response comes back as raw bytes.
         self._calls: dict[Signal, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {
-            signal: self._channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-            for signal, method in EXPORT_METHODS.items()
+            signal: self._channel.unary_unary(facts.export_method, request_serializer=None, response_deserializer=None)
+            for signal, facts in FACTS.items()
         }
 
     def export(self, batch: Batch) -> ExportResult:
@@ -274,7 +246,7 @@ def _retry_after(call: grpc.Call) -> float | None:
 
 
 def _partial_success(signal: Signal, raw: bytes) -> ExportResult:
-    response = _RESPONSES[signal]()
+    response = FACTS[signal].response_type()
     try:
         response.ParseFromString(raw)
     except DecodeError:
@@ -283,14 +255,14 @@ def _partial_success(signal: Signal, raw: bytes) -> ExportResult:
     if not response.HasField("partial_success"):
         return ExportResult()
     partial = response.partial_success
-    return ExportResult(rejected=int(getattr(partial, _REJECTED[signal])), message=partial.error_message)
+    return ExportResult(rejected=int(getattr(partial, FACTS[signal].rejected_field)), message=partial.error_message)
 
 
 # --- local exporters -----------------------------------------------------------------------------
 
 
 def _parse(batch: Batch) -> OtlpRequest:
-    request = _REQUESTS[batch.signal]()
+    request = FACTS[batch.signal].request_type()
     try:
         request.ParseFromString(batch.payload)
     except DecodeError as err:

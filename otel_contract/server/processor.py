@@ -6,18 +6,11 @@ findings give 0 rejected and a warning (OTLP spec, "Partial Success").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
-
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_contract.engine import Outcome
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import FACTS, Signal
 from otel_contract.pipeline import Result
 from otel_contract.rules import Action
 
@@ -25,22 +18,6 @@ _MAX_MESSAGE_FINDINGS = 5
 # A finding's text quotes names and values from the request; an attacker's megabyte-long metric name
 # must not come back in a response larger than the client's receive limit (gRPC's default is 4 MiB).
 _MAX_FINDING_TEXT = 300
-
-
-@dataclass(frozen=True, slots=True)
-class _Wording:
-    noun: str
-    rejected_field: str
-    response: Callable[[], Any]
-
-
-_WORDING: Mapping[Signal, _Wording] = MappingProxyType(
-    {
-        Signal.METRICS: _Wording("data point", "rejected_data_points", ExportMetricsServiceResponse),
-        Signal.TRACES: _Wording("span", "rejected_spans", ExportTraceServiceResponse),
-        Signal.LOGS: _Wording("log record", "rejected_log_records", ExportLogsServiceResponse),
-    }
-)
 
 
 def _describe(findings: list[Finding]) -> str:
@@ -60,8 +37,8 @@ def _cut(text: str) -> str:
 
 def response_for(signal: Signal, outcome: Outcome[Any] | Result, contract: str) -> bytes:
     """The serialized ``Export<Signal>ServiceResponse`` telling the client what happened to its data."""
-    wording = _WORDING[signal]
-    response = wording.response()
+    wording = FACTS[signal]
+    response = wording.response_type()
     if outcome.dropped:
         rejecting = [f for f in outcome.findings if f.action is Action.REJECT]
         duplicates = f"{outcome.merged} duplicate(s) after renames; " if outcome.merged else ""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from otel_contract.durations import parse_duration
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.server._batch import Batch
 
 _log = logging.getLogger("otel_contract.exporter")

@@ -29,9 +29,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import FACTS, Signal
 from otel_contract.pipeline import Pipeline, Result
-from otel_contract.server._batch import EXPORT_METHODS, Batch
+from otel_contract.server._batch import Batch
 from otel_contract.server.config import MIB, OnEngineError, ReceiverSettings
 from otel_contract.server.processor import response_for
 
@@ -128,10 +128,10 @@ class Receiver:
             # OTLP clients must not retry. Overload is pushed back by the sending queue instead.
         )
         handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
-            method.rsplit("/", 1)[0].lstrip("/"): grpc.unary_unary_rpc_method_handler(
+            facts.export_method.rsplit("/", 1)[0].lstrip("/"): grpc.unary_unary_rpc_method_handler(
                 self._handler(signal), request_deserializer=None, response_serializer=None
             )
-            for signal, method in EXPORT_METHODS.items()
+            for signal, facts in FACTS.items()
         }
         self._server.add_generic_rpc_handlers(
             [

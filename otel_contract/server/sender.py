@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from otel_contract.durations import parse_duration
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.server._batch import Batch
 from otel_contract.server.exporters import Exporter, ExportError, ExportResult
 from otel_contract.server.queue import Lease, SendingQueue

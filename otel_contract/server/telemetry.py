@@ -24,7 +24,7 @@ from prometheus_client.openmetrics.exposition import UNDERSCORES
 
 import otel_contract
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import Signal
+from otel_contract.otlp import Signal
 from otel_contract.rules import Action
 from otel_contract.server.config import OnEngineError
 
