@@ -36,7 +36,7 @@ demo: $(STAMP)
 	@echo "sending 10 s of legacy-named telemetry to the sidecar on 127.0.0.1:4317 (examples/sdk_app.py)"
 	@$(BIN)/python examples/sdk_app.py --endpoint 127.0.0.1:4317
 
-## test: every test, then ruff and mypy
+## test: every test, then ruff, mypy and lint-imports (the layers in pyproject.toml)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
@@ -45,6 +45,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## docs: rewrite the copies of the catalogs (README's rule and change tables, the schema's rule enum) from the code
 docs: $(STAMP)
@@ -60,4 +61,4 @@ lock:
 	rm -rf $(VENV).lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache *.egg-info

@@ -23,10 +23,8 @@ from otel_contract.autoscaling.signals import smoothed_metric_name, smoothed_uni
 from otel_contract.autoscaling.smoothing import SeriesSmoother, Smoothing
 from otel_contract.contract.model import AutoscalingSignal, Contract
 from otel_contract.durations import duration_ms
-from otel_contract.prometheus_names import is_counter
-from otel_contract.shims._emit import Recorded, emit
-from otel_contract.shims._plan import Element
-from otel_contract.shims._series import Labels, SeriesKind, metrics_of, observations
+from otel_contract.prometheus_names import SeriesPart, is_counter
+from otel_contract.shims import Element, Labels, Recorded, emit, metrics_of, observations
 
 SCOPE_NAME = "otel-contract/smoothing"
 DEFAULT_MAX_SERIES = 10_000
@@ -42,8 +40,8 @@ class SmoothedSignal:
     recorded: Recorded
 
     @property
-    def wanted(self) -> Mapping[str, SeriesKind]:
-        return {self.metric: SeriesKind(self.metric, "value")}
+    def wanted(self) -> Mapping[str, SeriesPart]:
+        return {self.metric: SeriesPart(self.metric, "value")}
 
 
 def smoothed_signals(contract: Contract) -> tuple[SmoothedSignal, ...]:
