@@ -210,8 +210,7 @@ def _write_report(reports: list[Report], fmt: str, path: str | None, options: Re
     try:
         output = _open_output(path)
     except OSError as error:
-        print(f"otel-contract: error: cannot write {path}: {error.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot write {path}: {error.strerror}")
     try:
         output.write(render(reports, options))
     finally:

@@ -23,6 +23,7 @@ from otel_contract.cli._common import (
     _unreadable_line,
     _verdict,
     _write_report,
+    usage_error,
 )
 from otel_contract.contract import ContractUnreadable, lint_contract
 from otel_contract.contract.files import ContractFileError
@@ -72,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     reports: list[Report] = []
     unreadable = False
     if (args.rfc_base or args.rfc_dir) and not args.require_rfc:
-        print("otel-contract: error: --rfc-base and --rfc-dir go with --require-rfc", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", "error: --rfc-base and --rfc-dir go with --require-rfc")
     if args.require_rfc:
         from otel_contract.rfc.git import default_ref
 

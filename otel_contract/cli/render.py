@@ -15,6 +15,7 @@ from otel_contract.cli._common import (
     _load,
     _Parser,
     _write_text,
+    usage_error,
 )
 from otel_contract.contract.loader import SCHEMA_RESOURCE
 from otel_contract.diff.formats import SCHEMA_RESOURCE as DIFF_SCHEMA_RESOURCE
@@ -136,8 +137,7 @@ def _run_render(args: argparse.Namespace) -> int:
     foreign = [name for name in OPTION_FIELDS if getattr(args, name) is not None and name not in chosen.options]
     if foreign:
         flags = ", ".join("--format" if name == "adapter_format" else "--" + name.replace("_", "-") for name in foreign)
-        print(f"otel-contract: error: {flags} does not apply to render {chosen.name}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: {flags} does not apply to render {chosen.name}")
     contract = _load(args.contract, args.today, args.allow_include_outside)
     if contract is None:
         return EXIT_USAGE
@@ -145,8 +145,7 @@ def _run_render(args: argparse.Namespace) -> int:
     try:
         text = chosen.render(contract.contract, options)
     except RenderError as error:
-        print(f"otel-contract: error: cannot render {chosen.name} of {contract.id}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot render {chosen.name} of {contract.id}: {error}")
     if not _write_text(text, args.output):
         return EXIT_USAGE
     if args.output is not None:

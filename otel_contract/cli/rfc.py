@@ -18,6 +18,7 @@ from otel_contract.cli._common import (
     _iso_date,
     _Parser,
     _read_model,
+    usage_error,
 )
 from otel_contract.contract.files import ContractFileError
 from otel_contract.contract.model import Contract
@@ -102,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return runners[args.rfc_command](args)
     except RfcError as error:
-        print(f"otel-contract: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: {error}")
 
 
 def _rfc_new(args: argparse.Namespace) -> int:
@@ -114,8 +114,7 @@ def _rfc_new(args: argparse.Namespace) -> int:
     from otel_contract.rfc.facts import new_contract_diff
 
     if not args.title.strip():
-        print("otel-contract: error: the RFC needs a TITLE", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", "error: the RFC needs a TITLE")
     new = _rfc_contract(args.contract, args.allow_include_outside)
     base = _rfc_base(args.base, args.contract, args.allow_include_outside) if new else None
     if new is None or base is None:
@@ -142,15 +141,13 @@ def _rfc_new(args: argparse.Namespace) -> int:
     try:
         store.write_new(target, text)
     except FileExistsError:
-        print(
-            f"otel-contract: error: {target} exists; an RFC is never overwritten (choose another --output, or"
+        return usage_error(
+            "otel-contract",
+            f"error: {target} exists; an RFC is never overwritten (choose another --output, or"
             f" refresh it: otel-contract rfc update {target} -c {args.contract})",
-            file=sys.stderr,
         )
-        return EXIT_USAGE
     except OSError as error:
-        print(f"otel-contract: error: cannot write {target}: {error.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot write {target}: {error.strerror}")
     print(
         f"otel-contract: wrote RFC {number:04d} ({_rfc_change(draft.base_version, new)}) to {target}", file=sys.stderr
     )
@@ -189,8 +186,7 @@ def _rfc_update(args: argparse.Namespace) -> int:
     try:
         store.rewrite(path, text)
     except OSError as error:
-        print(f"otel-contract: error: cannot write {shown}: {error.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot write {shown}: {error.strerror}")
     print(f"otel-contract: updated {rfc.label} ({_rfc_change(base_version, new)}) in {shown}", file=sys.stderr)
     advice = gate_advice(result, contract_path=args.contract, rfc_path=str(path))
     if advice.message:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from otel_contract.cli._common import (
     EXIT_OK,
-    EXIT_USAGE,
     Subparsers,
     _Parser,
+    usage_error,
 )
 from otel_contract.rules import RULES
 
@@ -34,11 +33,7 @@ def run(args: argparse.Namespace) -> int:
     selected = list(RULES.values())
     if args.slug:
         if args.slug not in RULES:
-            print(
-                f"otel-contract: error: unknown rule {args.slug!r}; see 'otel-contract rules'",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+            return usage_error("otel-contract", f"error: unknown rule {args.slug!r}; see 'otel-contract rules'")
         selected = [RULES[args.slug]]
     if args.format == "markdown":
         from otel_contract.reports.markdown import rule_table

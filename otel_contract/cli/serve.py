@@ -12,6 +12,7 @@ from otel_contract.cli._common import (
     _include_option,
     _Parser,
     _positive_int,
+    usage_error,
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -72,11 +73,9 @@ def run(args: argparse.Namespace) -> int:
     )
     level = args.log_level.strip().upper()
     if level not in _LOG_LEVELS:
-        print(
-            f"otel-contract serve: --log-level: expected one of {', '.join(_LOG_LEVELS)}, got {args.log_level!r}",
-            file=sys.stderr,
+        return usage_error(
+            "otel-contract serve", f"--log-level: expected one of {', '.join(_LOG_LEVELS)}, got {args.log_level!r}"
         )
-        return EXIT_USAGE
     try:
         config = load_config(args.config, overrides, env=os.environ)
     except ConfigError as error:

@@ -16,6 +16,7 @@ from otel_contract.cli._common import (
     _load,
     _open_output,
     _Parser,
+    usage_error,
 )
 
 
@@ -84,11 +85,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         window = usage.ArchiveWindow.parse(args.archive_after)
     except ValueError as error:
-        print(f"otel-contract: error: --archive-after: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: --archive-after: {error}")
     if not args.dashboards and not args.rules:
-        print("otel-contract: error: usage needs --dashboards DIR or --rules DIR (or both)", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", "error: usage needs --dashboards DIR or --rules DIR (or both)")
     compiled = _load(args.contract, args.today, args.allow_include_outside)
     if compiled is None:
         return EXIT_USAGE
@@ -96,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         scan = usage.scan_files(args.dashboards, args.rules)
     except usage.UsageInputError as error:
-        print(f"otel-contract: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: {error}")
     from otel_contract.usage.contract_files import defining_files
 
     introduced = usage.introduced_dates(contract, defining_files(Path(args.contract)))
@@ -110,16 +108,14 @@ def run(args: argparse.Namespace) -> int:
                 args.contract, contract, candidates, allow_include_outside=args.allow_include_outside
             )
         except usage.ArchiveError as error:
-            print(f"otel-contract: error: cannot write {args.contract}: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            return usage_error("otel-contract", f"error: cannot write {args.contract}: {error}")
     from otel_contract.usage.report import renderer as usage_renderer
     from otel_contract.usage.report import summary as usage_summary
 
     try:
         output = _open_output(args.output)
     except OSError as error:
-        print(f"otel-contract: error: cannot write {args.output}: {error.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot write {args.output}: {error.strerror}")
     try:
         output.write(usage_renderer(args.format)(report, written))
     finally:

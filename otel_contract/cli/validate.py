@@ -27,6 +27,7 @@ from otel_contract.cli._common import (
     _threshold,
     _verdict,
     _write_report,
+    usage_error,
 )
 from otel_contract.contract import CompiledContract
 from otel_contract.findings import Finding
@@ -158,8 +159,7 @@ def _run_validate(args: argparse.Namespace) -> int:
         try:
             accepted = baseline.load(args.baseline)
         except baseline.BaselineError as error:
-            print(f"otel-contract: error: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            return usage_error("otel-contract", f"error: {error}")
     totals = gate.Totals()
     fetch = FetchOptions(timeout=args.timeout, retries=args.retries, headers=dict(args.header))
     linter = PrometheusLinter(contract.actions) if args.prometheus_lints != "off" else None
@@ -174,8 +174,7 @@ def _run_validate(args: argparse.Namespace) -> int:
         ):
             pass
     except InputError as error:
-        print(f"otel-contract: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: {error}")
     finally:
         if progress is not None:
             progress.close()
@@ -215,8 +214,7 @@ def _write_baseline(path: str, findings: Sequence[Finding], contract: CompiledCo
     try:
         baseline.write(path, findings, contract=contract.id)
     except OSError as error:
-        print(f"otel-contract: error: cannot write {path}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot write {path}: {error.strerror or error}")
     print(f"otel-contract: wrote {len(findings)} findings to baseline {path}", file=sys.stderr)
     return EXIT_OK
 
@@ -231,11 +229,9 @@ def _run_normalize(args: argparse.Namespace) -> int:
         results = gate.run(captures, contract, _engine_options(args), totals, today=args.today)
         write_capture(args.output, (result.forwarded_request() for result in results))
     except InputError as error:
-        print(f"otel-contract: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: {error}")
     except (OSError, ValueError) as error:
-        print(f"otel-contract: error: cannot write {args.output}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("otel-contract", f"error: cannot write {args.output}: {error}")
     report = totals.report(contract)
     sys.stderr.write(text_report.render([report], RenderOptions()))
     print(
