@@ -46,12 +46,19 @@ def parse_endpoint(value: object, *, listen: bool) -> Endpoint:
     return Endpoint(host, number)
 
 
+def split_scheme(value: str) -> tuple[str, str]:
+    """``value`` (stripped) as its ``http://`` or ``https://`` scheme (lower-cased, "" if none) and the rest."""
+    text = value.strip()
+    scheme = next((s for s in SCHEMES if text.lower().startswith(s)), "")
+    return scheme, text[len(scheme) :]
+
+
 def endpoint_problem(field: str, value: object, *, listen: bool, scheme: bool = False) -> str | None:
     """``field: reason`` when ``value`` is not an endpoint; ``scheme`` allows an http(s):// prefix."""
     text = value.strip() if isinstance(value, str) else value
     if scheme and isinstance(text, str):
-        prefix = next((s for s in SCHEMES if text.lower().startswith(s)), "")
-        text = text[len(prefix) :].rstrip("/") if prefix else text
+        prefix, rest = split_scheme(text)
+        text = rest.rstrip("/") if prefix else text
     try:
         parse_endpoint(text, listen=listen)
     except ValueError as error:

@@ -25,7 +25,7 @@ from grpc_status import rpc_status
 
 from otel_contract.otlp import FACTS, OtlpRequest, Signal, count_items, to_otlp_json
 from otel_contract.server._batch import Batch
-from otel_contract.server.endpoints import SCHEMES, endpoint_problem
+from otel_contract.server.endpoints import endpoint_problem, split_scheme
 
 
 class ExportError(Exception):
@@ -112,9 +112,8 @@ class OtlpGrpcSettings:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        endpoint = self.endpoint.strip() if isinstance(self.endpoint, str) else ""
-        scheme = next((s for s in SCHEMES if endpoint.lower().startswith(s)), "")
-        target = endpoint[len(scheme) :].rstrip("/")
+        scheme, rest = split_scheme(self.endpoint) if isinstance(self.endpoint, str) else ("", "")
+        target = rest.rstrip("/")
         if problem := endpoint_problem("endpoint", target, listen=False):
             problems.append(problem)
         tls = replace(self.tls, insecure=False) if scheme == "https://" else self.tls

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from otel_contract.server._batch import Batch
@@ -88,19 +89,9 @@ class ExporterQueues:
 
     def drain(self, deadline_seconds: float) -> dict[str, int]:
         """Drain every queue at once within the deadline; the requests each left undelivered."""
-        left: dict[str, int] = {}
-
-        def drain_one(each: ExporterQueue) -> Callable[[], None]:
-            return lambda: left.__setitem__(each.name, each.sender.drain(deadline_seconds))
-
-        threads = [
-            threading.Thread(target=drain_one(each), name=f"otel-contract-drain-{each.name}") for each in self.exporters
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return left
+        with ThreadPoolExecutor(len(self.exporters), thread_name_prefix="otel-contract-drain") as pool:
+            left = pool.map(lambda each: each.sender.drain(deadline_seconds), self.exporters)
+            return {each.name: count for each, count in zip(self.exporters, left, strict=True)}
 
     def close(self) -> None:
         """Close the exporters and release the queues' storage (call after ``drain``)."""
