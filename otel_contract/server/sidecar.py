@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -22,7 +23,7 @@ from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import EngineOptions
 from otel_contract.pipeline import Pipeline
 from otel_contract.server.config import SidecarConfig
-from otel_contract.server.endpoints import check_bindable
+from otel_contract.server.endpoints import check_bindable, parse_endpoint
 from otel_contract.server.exporters import ConsoleExporter, Exporter, FileExporter, OtlpGrpcExporter
 from otel_contract.server.fanout import ExporterQueue, ExporterQueues, open_exporter_queue
 from otel_contract.server.health import Health
@@ -170,8 +171,8 @@ class Sidecar:
     @property
     def endpoint(self) -> str:
         assert self.receiver is not None
-        host = self.config.receiver.endpoint.rpartition(":")[0]
-        return f"{host}:{self.receiver.port}"
+        # The configured host with the port bound (port 0 picks one).
+        return str(replace(parse_endpoint(self.config.receiver.endpoint, listen=True), port=self.receiver.port))
 
     def reload(self) -> None:
         """Reload the contract now (SIGHUP); during start-up, as soon as the watcher runs."""
