@@ -16,7 +16,9 @@ The format follows the file name:
 ``read_capture_stream`` reads the same formats from a stream that is already open (a pipe, a
 counted file), without waiting for lines a writer has not sent yet.
 
-The signals, their wire facts and the OTLP/JSON codec are ``otel_contract.otlp``'s.
+The signals, their wire facts and the OTLP/JSON codec are ``otel_contract.otlp``'s. Three private
+modules hold this module's areas: ``_capture.py`` (``Capture``, re-exported here), ``_protobuf.py``
+(the signal of binary protobuf) and ``_json_stream.py`` (documents too large to decode whole).
 
 This is an edge module: it reads and writes files and does nothing else.
 """
@@ -25,66 +27,28 @@ from __future__ import annotations
 
 import codecs
 import enum
-import io
 import itertools
 import json
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-import ijson
-from google.protobuf.message import DecodeError, Message
-
-from otel_contract.findings import Finding, Location
+from otel_contract.inputs._capture import Capture
+from otel_contract.inputs._json_stream import MAX_JSON_RECORD, _mib, _RecordSource, _stream_document
+from otel_contract.inputs._protobuf import _protobuf_capture, _protobuf_capture_or_none, _signal_hint
 from otel_contract.otlp import (
-    FACTS,
     InputError,
     OtlpRequest,
     Signal,
     load_json,
     parse_document,
-    record_count,
     signal_of,
     to_otlp_json,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """One export request read from a capture, and where it came from.
-
-    A binary capture keeps only its bytes (``parsed`` is None): the engine parses them itself, and
-    a second parse held beside them would double the memory a large request takes. ``request``
-    then parses them again on each access.
-    """
-
-    source: str  # "path" or "path:LINE" for a JSON-lines record, "-" / "-:LINE" for stdin
-    signal: Signal
-    parsed: OtlpRequest | None  # the request, when read from JSON or text (None: parse ``raw``)
-    raw: bytes | None  # the protobuf bytes as read, for .pb/.binpb files (None for JSON)
-    findings: tuple[Finding, ...] = ()  # what the reader noticed about the input itself (a scrape's Content-Type)
-    exposition: bool = False  # read from Prometheus text or OpenMetrics (so Prometheus naming lints apply)
-    line: int = 0  # the JSON-lines record's line, when ``source`` is "path:LINE"
-
-    @property
-    def request(self) -> OtlpRequest:
-        """The export request (for a binary capture, parsed from ``raw`` anew on each access)."""
-        if self.parsed is not None:
-            return self.parsed
-        assert self.raw is not None, "a capture holds its request or its bytes"
-        return FACTS[self.signal].request_type.FromString(self.raw)
-
-    @property
-    def location(self) -> Location:
-        """Where findings about this request point: file and line, as editors and CI annotations want them."""
-        if self.line:
-            return Location(self.source.removesuffix(f":{self.line}"), self.line)
-        return Location(self.source)
 
 
 class _Format(enum.Enum):
@@ -112,122 +76,15 @@ JSON_SPACE = b" \t\r\n"  # the whitespace JSON allows between tokens
 _PROTOBUF_FIRST_TAG = b"\x0a"
 
 
-# --- binary protobuf -----------------------------------------------------------------------------
-
-_HINT_WORDS: Mapping[Signal, frozenset[str]] = MappingProxyType(
-    {
-        Signal.METRICS: frozenset({"metric", "metrics"}),
-        Signal.TRACES: frozenset({"trace", "traces", "span", "spans"}),
-        Signal.LOGS: frozenset({"log", "logs"}),
-    }
-)
-
-
-def _signal_hint(path: str) -> Signal | None:
-    """The signal a file name names: a word such as ``metrics`` (``dump.metrics.pb``, ``otlp-spans.binpb``)
-    or a name starting with a plural (``metrics2.pb``, ``logsdump.pb``); None if it names none or several."""
-    stem = os.path.splitext(os.path.basename(path))[0].lower()
-    words = [word for word in re.split(r"[^a-z]+", stem) if word]
-    hinted = {
-        signal
-        for signal, names in _HINT_WORDS.items()
-        for word in words
-        if word in names or any(word.startswith(name) for name in names if name.endswith("s"))
-    }
-    return hinted.pop() if len(hinted) == 1 else None
-
-
-def _decode_error_reason(err: DecodeError) -> str:
-    # upb names the message type it tried, which only restates the signal already in the reason.
-    return str(err).split(" with type ", 1)[0] or "Error parsing message"
-
-
-def _parse_protobuf(raw: bytes, source: str, signal: Signal | None) -> tuple[Signal, OtlpRequest]:
-    if signal is not None:
-        try:
-            return signal, FACTS[signal].request_type.FromString(raw)
-        except DecodeError as err:
-            raise InputError(source, None, f"not an OTLP {signal} request: {_decode_error_reason(err)}") from None
-    return _guess_protobuf(raw, source)
-
-
-def _has_unknown_fields(request: Message) -> bool:
-    # DiscardUnknownFields is recursive; comparing sizes avoids walking the tree here.
-    stripped = type(request)()
-    stripped.CopyFrom(request)
-    stripped.DiscardUnknownFields()
-    return stripped.ByteSize() != request.ByteSize()
-
-
-def _guess_protobuf(raw: bytes, source: str) -> tuple[Signal, OtlpRequest]:
-    """Guess the signal of a binary request that neither the caller nor the file name names.
-
-    The bytes are parsed as metrics, then traces, then logs. A parse is a candidate when its
-    top-level repeated field is non-empty, and candidates rank, the first in that order winning a tie:
-
-    1. re-serializes to the input byte for byte and has no unknown fields anywhere;
-    2. re-serializes to the input byte for byte;
-    3. has no unknown fields anywhere (an encoder that orders fields otherwise or writes defaults).
-
-    A wrong-signal parse that gets that far almost always holds unknown fields (the other signal's
-    fields), and protobuf serializes unknown fields after the known ones, so the bytes change unless
-    they happened to come last; ranking 1 above 2 keeps even that case from beating the right parse.
-    Nothing ranked means the file is rejected; so does an empty request, which every signal parses.
-    """
-    candidates: list[tuple[Signal, OtlpRequest]] = []
-    empty_parse = False
-    decode_reason = "no resource records, only unknown fields"
-    for signal, request_type in ((s, f.request_type) for s, f in FACTS.items()):
-        try:
-            request = request_type.FromString(raw)
-        except DecodeError as err:
-            decode_reason = _decode_error_reason(err)
-            continue
-        if record_count(request) > 0:
-            candidates.append((signal, request))
-        elif not _has_unknown_fields(request):
-            empty_parse = True
-    round_trips = [(s, r) for s, r in candidates if r.SerializeToString() == raw]
-    ranked = [(s, r) for s, r in round_trips if not _has_unknown_fields(r)] + round_trips
-    ranked += [(s, r) for s, r in candidates if not _has_unknown_fields(r)]
-    if ranked:
-        return ranked[0]
-    hint = "pass --signal metrics|traces|logs or name the signal in the file name (e.g. dump.metrics.pb)"
-    if candidates:
-        raise InputError(source, None, f"not recognisably an OTLP metrics, traces or logs request; {hint}")
-    if empty_parse:
-        raise InputError(source, None, f"an empty OTLP request: cannot tell its signal; {hint}")
-    raise InputError(source, None, f"not an OTLP metrics/traces/logs request: {decode_reason}")
-
-
-def _protobuf_capture(raw: bytes, source: str, signal: Signal | None) -> Capture:
-    found, _ = _parse_protobuf(raw, source, signal)  # checked here, parsed again by the engine
-    return Capture(source, found, None, raw)
-
-
-def _protobuf_capture_or_none(raw: bytes, source: str, signal: Signal | None) -> Capture | None:
-    try:
-        return _protobuf_capture(raw, source, signal)
-    except InputError:
-        return None
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 MAX_MESSAGE_SIZE = 256 * 1024 * 1024
 """The default for the largest binary protobuf request read: protobuf's Python API parses a message
 only whole, so one takes about four times its size in memory (its bytes, the engine's parse)."""
 
-MAX_JSON_RECORD = 32 * 1024 * 1024
-"""The largest resource record (one item of ``resourceMetrics``/``resourceSpans``/``resourceLogs``)
-of a streamed OTLP/JSON document: records are decoded one at a time, at about 13 times their size."""
 
 # A JSON document or line up to this size is decoded whole; a longer one is streamed by resource record.
 _WHOLE_JSON = 4 * 1024 * 1024
-# A streamed document becomes one request per this many bytes of resource records.
-_CHUNK_BYTES = 4 * 1024 * 1024
-# Where a streamed document must name its signal: its first top-level key is found in this window.
-_KEY_WINDOW = 64 * 1024
 
 
 def read_captures(
@@ -329,10 +186,6 @@ def _read_stream(
         yield from _json_lines(stream, source, signal, head)
     else:
         yield from _json_document_or_lines(stream, source, signal, head, max_message_size, protobuf_fallback=False)
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:g} MiB"
 
 
 def _read_message(stream: BinaryIO, source: str, max_size: int, start: bytes = b"") -> bytes:
@@ -493,168 +346,6 @@ def _document_or_protobuf(data: bytes, source: str, signal: Signal | None) -> Ca
         return sniffed_wrong
 
 
-# --- streamed OTLP/JSON ----------------------------------------------------------------------------
-#
-# A large document is read with ijson (yajl's C parser) one resource record at a time, and the
-# records are decoded as a small document of their own, so errors, IDs and unknown fields are handled
-# exactly as for a document read whole. Only the record index in an error is translated back.
-
-
-class _RecordTooLarge(Exception):
-    """Raised from under ijson's read when one resource record has taken more than MAX_JSON_RECORD bytes."""
-
-
-class _RecordSource(io.RawIOBase):
-    """The bytes of one streamed document for ijson: ``start`` (already read), then the rest of ``stream``,
-    or with ``line_only`` the rest of the current line. Counts the bytes of the record being read and
-    of the request being gathered."""
-
-    def __init__(self, stream: BinaryIO, start: bytes, *, line_only: bool) -> None:
-        super().__init__()
-        self._stream = stream
-        self._pending = memoryview(start)
-        self._line_only = line_only
-        self._ended = False
-        self._consumed = 0
-        self._record_start = 0
-        self._chunk_start = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        if self._pending:
-            size = min(len(buffer), len(self._pending))
-            buffer[:size] = self._pending[:size]
-            self._pending = self._pending[size:]
-        elif self._ended:
-            return 0
-        else:
-            data = self._stream.readline(len(buffer)) if self._line_only else self._stream.read(len(buffer))
-            if not data or (self._line_only and data.endswith(b"\n")):
-                self._ended = True
-            size = len(data)
-            buffer[:size] = data
-        self._consumed += size
-        if self._consumed - self._record_start > MAX_JSON_RECORD:
-            raise _RecordTooLarge
-        return size
-
-    def head(self) -> bytes:
-        """The first ``_KEY_WINDOW`` bytes (fewer in a shorter document), handed back: reading starts
-        again at the first byte. Called before any other read."""
-        start = bytes(self._pending)
-        self._pending = memoryview(b"")
-        buffer = bytearray(max(0, _KEY_WINDOW - len(start)))
-        filled = 0
-        while filled < len(buffer) and (size := self.readinto(memoryview(buffer)[filled:])):
-            filled += size
-        self._pending = memoryview(start + bytes(buffer[:filled]))
-        self._consumed = 0
-        return bytes(self._pending[:_KEY_WINDOW])
-
-    def record_read(self) -> None:
-        self._record_start = self._consumed
-
-    def chunk_full(self) -> bool:
-        if self._consumed - self._chunk_start < _CHUNK_BYTES:
-            return False
-        self._chunk_start = self._consumed
-        return True
-
-
-_TOP_LEVEL_SIGNALS: Mapping[str, Signal] = MappingProxyType(
-    {key: signal for signal, facts in FACTS.items() for key in facts.json_keys}
-)
-_EVENT_TYPES: Mapping[str, str] = MappingProxyType(
-    {"start_array": "an array", "string": "a string", "boolean": "a boolean", "null": "null", "number": "a number"}
-)
-
-
-def _ijson_reason(error: Exception) -> str:
-    """yajl's message, which spans lines (a picture of where it stopped), as its first line."""
-    message = error.args[0] if error.args else error
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    return str(message).strip().splitlines()[0].strip() if str(message).strip() else type(error).__name__
-
-
-def _document_key(head: bytes, source: str, line: int | None, signal: Signal | None) -> str:
-    """The top-level key of a streamed document that holds its resource records, from its first bytes."""
-    keys = ", ".join(facts.json_keys[0] for facts in FACTS.values())
-    try:
-        for prefix, event, value in ijson.parse(io.BytesIO(head)):
-            if prefix:
-                continue
-            if event in _EVENT_TYPES:
-                raise InputError(
-                    source, line, f"not an OTLP JSON document: expected an object, found {_EVENT_TYPES[event]}"
-                )
-            if event == "map_key" and value in _TOP_LEVEL_SIGNALS:
-                found = _TOP_LEVEL_SIGNALS[value]
-                if signal is not None and found is not signal:
-                    raise InputError(
-                        source, line, f"expected an OTLP {signal} document, found {FACTS[found].json_keys[0]}"
-                    )
-                return str(value)
-            if event == "end_map":
-                break
-    except ijson.JSONError as err:
-        if "premature EOF" not in _ijson_reason(err):
-            raise InputError(source, line, f"invalid JSON: {_ijson_reason(err)}") from None
-        where = f"in the first {_KEY_WINDOW // 1024} KiB of a document streamed for its size"
-        raise InputError(
-            source, line, f"not an OTLP JSON document: none of the top-level keys {keys} {where}"
-        ) from None
-    raise InputError(source, line, f"not an OTLP JSON document: none of the top-level keys {keys}")
-
-
-def _stream_document(records: _RecordSource, source: str, line: int | None, signal: Signal | None) -> Iterator[Capture]:
-    """A document (or JSON line) too large to decode whole, as requests of about ``_CHUNK_BYTES`` each."""
-    key = _document_key(records.head(), source, line, signal)
-    chunk: list[Any] = []
-    first = 0  # the index in the document of the chunk's first record
-    emitted = False
-    try:
-        for record in ijson.items(records, f"{key}.item", use_float=True):
-            chunk.append(record)
-            records.record_read()
-            if records.chunk_full():
-                yield _streamed_capture(key, chunk, first, source, line)
-                emitted = True
-                first += len(chunk)
-                chunk = []
-    except _RecordTooLarge:
-        reason = (
-            f"{key}[{first + len(chunk)}] is over {_mib(MAX_JSON_RECORD)}: a document this large is read one"
-            " resource record at a time; split the record into several, or capture JSON lines or protobuf"
-        )
-        raise InputError(source, line, reason) from None
-    except ijson.JSONError as err:
-        count = first + len(chunk)
-        after = f" after {key}[{count - 1}]" if count else ""
-        reason = f"invalid JSON{after}: {_ijson_reason(err)}"
-        if "trailing garbage" in reason:
-            reason += "; several requests need one document per line (JSON lines)"
-        raise InputError(source, line, reason) from None
-    if chunk or not emitted:
-        yield _streamed_capture(key, chunk, first, source, line)
-
-
-def _streamed_capture(key: str, records: list[Any], first: int, source: str, line: int | None) -> Capture:
-    try:
-        found, request = parse_document({key: records}, source=source, line=line, signal=None)
-    except InputError as err:
-        # The records were decoded as a document of their own: number them as the whole document does.
-        def shift(index: re.Match[str]) -> str:
-            return f"{key}[{first + int(index[1])}]"
-
-        reason = re.sub(rf"(?<![\w.]){re.escape(key)}\[(\d+)\]", shift, err.reason, count=1)
-        raise InputError(err.source, err.line, reason) from None
-    name = source if line is None else f"{source}:{line}"
-    return Capture(name, found, request, None, line=line or 0)
-
-
 # --- writing -------------------------------------------------------------------------------------
 
 
@@ -708,6 +399,7 @@ def _write_lines(stream: BinaryIO, requests: Iterator[OtlpRequest]) -> None:
 
 
 __all__ = [
+    "MAX_JSON_RECORD",
     "OTLP_EXTENSIONS",
     "Capture",
     "read_capture_stream",
