@@ -17,6 +17,9 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from otel_contract.otlp import Signal
+from otel_contract.server._batch import Batch
+from otel_contract.server.queue import QueueSettings, SqliteQueue
+from tests.conftest import run_cli
 from tests.otlp_builders import counter, metrics_request
 from tests.otlp_sink import OtlpSink
 from tests.sidecar_harness import RawClient, SidecarProcess, free_port, health_json, shop_contract, wait_until
@@ -152,6 +155,56 @@ def test_sigkill_with_the_persistent_queue_loses_nothing(
     arrived = _arrived(sink)
     assert len(arrived) == 250 and max(arrived.values()) == 1
     assert "from a previous run" in second.output()
+
+
+def _old_shared_queue(directory: Path, batches: int) -> None:
+    """The file the sidecar queued in before each exporter had its own queue: ``<directory>/queue.sqlite3``,
+    same format (the queue class is unchanged), at the old path."""
+    queue = SqliteQueue(QueueSettings(directory=str(directory)))
+    for batch in range(batches):
+        assert queue.offer(Batch(Signal.METRICS, _request(batch), 10))
+    queue.shutdown()
+
+
+def test_an_old_shared_queue_is_moved_into_every_exporters_queue(
+    contract: Path, sink_port: int, processes: list[SidecarProcess], tmp_path: Path
+) -> None:
+    queue_dir, export_file = tmp_path / "queue", tmp_path / "out.jsonl"
+    _old_shared_queue(queue_dir, 5)
+    sink = OtlpSink(sink_port).start()
+    try:
+        args = ["--contract", str(contract), "--exporter-endpoint", sink.endpoint, "--export-file", str(export_file)]
+        sidecar = _sidecar(processes, *args, "--queue-dir", str(queue_dir))
+        assert sink.wait_for(lambda: sum(_arrived(sink).values()) >= 50, timeout=60), sidecar.output()
+        assert wait_until(lambda: export_file.exists() and export_file.read_text("utf-8").count('"seq"') >= 50)
+        sidecar.stop()
+        assert sidecar.wait() == 0
+    finally:
+        sink.stop()
+    arrived = _arrived(sink)
+    assert set(arrived) == {f"{b}-{i}" for b in range(5) for i in range(10)} and max(arrived.values()) == 1
+    assert export_file.read_text("utf-8").count('"seq"') == 50  # the sender may join them into fewer lines
+    assert not (queue_dir / "queue.sqlite3").exists()
+    assert "moved 5 request(s) from" in sidecar.output() and "otlp, file exporter(s)" in sidecar.output()
+
+
+def test_an_old_shared_queue_too_big_for_the_new_queues_refuses_to_start(tmp_path: Path, contract: Path) -> None:
+    queue_dir, pipeline = tmp_path / "queue", tmp_path / "pipeline.yaml"
+    _old_shared_queue(queue_dir, 3)
+    pipeline.write_text(
+        f"contract: {{path: {contract}}}\n"
+        "exporter:\n  console: true\n"
+        f"  sending_queue: {{queue_size: 2, storage: {{directory: {queue_dir}}}}}\n",
+        "utf-8",
+    )
+    port = free_port()
+    result = run_cli("serve", "--config", str(pipeline), "--endpoint", f"127.0.0.1:{port}", "--prometheus", "off")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()  # the one line, nothing logged before it
+    assert str(queue_dir / "queue.sqlite3") in line and "holds 3 undelivered request(s)" in line
+    assert "exporter.sending_queue.queue_size" in line
+    assert (queue_dir / "queue.sqlite3").exists()  # nothing taken out of it
+    assert SqliteQueue(QueueSettings(directory=str(queue_dir))).size() == 3
 
 
 def test_sigterm_drains_the_queue_and_exits_0(

@@ -14,6 +14,8 @@ the exporters before the failing one took, and the client's retry delivers it to
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -22,8 +24,10 @@ from dataclasses import dataclass, replace
 
 from otel_contract.server._batch import Batch
 from otel_contract.server.exporters import Exporter
-from otel_contract.server.queue import QueueSettings, SendingQueue, open_queue
+from otel_contract.server.queue import QUEUE_FILE, QueueSettings, SendingQueue, SqliteQueue, open_queue
 from otel_contract.server.sender import QueuedSender, RetrySettings, SendObserver
+
+_log = logging.getLogger("otel_contract.sidecar")
 
 
 @dataclass(frozen=True)
@@ -100,4 +104,59 @@ class ExporterQueues:
             each.queue.shutdown()
 
 
-__all__ = ["ExporterQueue", "ExporterQueues", "open_exporter_queue"]
+def adopt_shared_queue(settings: QueueSettings, exporters: Sequence[ExporterQueue]) -> int:
+    """Move what the queue every exporter shared before each had its own (``<directory>/queue.sqlite3``)
+    still holds into each exporter's queue, then remove it; the requests moved.
+
+    Call before the senders start, so the moved requests go out first. Raises ``OSError`` with what to
+    do when some exporter's queue has no room for them all: the old file is then left as it was.
+    A crash while moving leaves the requests not moved yet in the old file and the next start moves
+    them: only those already in a queue may be delivered twice (at least once, never lost).
+    """
+    if settings.directory is None or not os.path.exists(os.path.join(settings.directory, QUEUE_FILE)):
+        return 0
+    # Read all of it, whatever the bounds; what it holds is reported below, as moved or refused.
+    shared = SqliteQueue(replace(settings, queue_size=2**62, max_disk_bytes=2**62), announce=False)
+    try:
+        count, size = shared.size(), shared.bytes()
+        for each in exporters:
+            capacity, max_bytes = each.queue.capacity, settings.max_disk_bytes
+            if each.queue.size() + count > capacity or each.queue.bytes() + size > max_bytes:
+                raise OSError(
+                    f"{shared.path}: the sending queue of an older version holds {count} undelivered request(s)"
+                    f" ({size} bytes), more than the {each.name} exporter's queue has room for ({capacity} requests,"
+                    f" {max_bytes} bytes): raise exporter.sending_queue.queue_size or"
+                    " exporter.sending_queue.storage.max_size_mib, or run the older version until it has delivered"
+                    " them"
+                )
+        for _ in range(count):  # bounded: each lease holds one request at least
+            lease = shared.take(count, size, 0)
+            if lease is None:
+                break
+            for batch in lease.batches:
+                for each in exporters:
+                    if not each.queue.offer(batch):
+                        raise OSError(
+                            f"{shared.path}: cannot move a request of the older version's sending queue into the"
+                            f" {each.name} exporter's queue {each.queue.path}; the rest stays in {shared.path}"
+                        )
+            shared.ack(lease)  # moved: gone from the old file, so a restart does not move it again
+    finally:
+        shared.shutdown()
+    for suffix in ("", "-wal", "-shm"):  # SQLite's write-ahead log files go with the database
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f"{shared.path}{suffix}")
+    if count:
+        _log.warning(
+            "moved %d request(s) from %s, the sending queue of an older version, into the queues of the %s"
+            " exporter(s); removed it",
+            count,
+            shared.path,
+            ", ".join(each.name for each in exporters),
+        )
+    else:
+        _log.info("removed %s, the empty sending queue of an older version", shared.path)
+    return count
+
+
+__all__ = ["ExporterQueue", "ExporterQueues", "adopt_shared_queue", "open_exporter_queue"]

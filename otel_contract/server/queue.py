@@ -409,7 +409,8 @@ class SqliteQueue(_QueueBase):
     restarts. Opening a file that is not a queue raises ``OSError`` naming it.
     """
 
-    def __init__(self, settings: QueueSettings) -> None:
+    def __init__(self, settings: QueueSettings, *, announce: bool = True) -> None:
+        """``announce`` False: what a previous run left is not logged (the caller says what it does with it)."""
         super().__init__(settings, settings.max_disk_bytes)
         if settings.directory is None:
             raise ValueError("directory: a persistent queue needs a directory")
@@ -420,7 +421,7 @@ class SqliteQueue(_QueueBase):
         except (OSError, sqlite3.Error) as err:
             raise OSError(f"{self._path}: cannot open the sending queue: {err}") from err
         try:
-            self._recover()
+            self._recover(announce)
         except (sqlite3.Error, ValueError) as err:
             self._db.close()
             raise OSError(f"{self._path}: cannot open the sending queue: {err}") from err
@@ -444,7 +445,7 @@ class SqliteQueue(_QueueBase):
             raise
         return db
 
-    def _recover(self) -> None:
+    def _recover(self, announce: bool) -> None:
         """Rows a previous process left (queued or leased but never acked) are pending again."""
         rows = self._db.execute("SELECT id, signal, items, length(payload) FROM queue ORDER BY id").fetchall()
         for key, signal, items, size in rows:
@@ -452,7 +453,7 @@ class SqliteQueue(_QueueBase):
             self._count += 1
             self._bytes += size
             self._items += items
-        if rows:
+        if rows and announce:
             _log.info(
                 "sending queue: %d request(s) with %d item(s) left by a previous run are pending again in %s",
                 self._count,

@@ -25,9 +25,9 @@ from otel_contract.pipeline import Pipeline
 from otel_contract.server.config import SidecarConfig
 from otel_contract.server.endpoints import check_bindable, parse_endpoint
 from otel_contract.server.exporters import ConsoleExporter, Exporter, FileExporter, OtlpGrpcExporter
-from otel_contract.server.fanout import ExporterQueue, ExporterQueues, open_exporter_queue
+from otel_contract.server.fanout import ExporterQueue, ExporterQueues, adopt_shared_queue, open_exporter_queue
 from otel_contract.server.health import Health
-from otel_contract.server.queue import QUEUE_FILE, SendingQueue
+from otel_contract.server.queue import SendingQueue
 from otel_contract.server.receiver import Receiver
 from otel_contract.server.reload import ContractWatcher
 from otel_contract.server.status import StatusServer
@@ -141,15 +141,6 @@ class Sidecar:
         )
 
     def _open_queues(self, telemetry: SelfTelemetry) -> ExporterQueues:
-        directory = self.config.exporter.queue.directory
-        if directory is not None and os.path.exists(legacy := os.path.join(directory, QUEUE_FILE)):
-            # Before each exporter had its own queue (a subdirectory per exporter), they shared this one.
-            _log.warning(
-                "%s is the sending queue of an older version and is not read any more: each exporter now "
-                "queues in %s; requests still in it are not delivered",
-                legacy,
-                os.path.join(directory, "<exporter>"),
-            )
         exporters = build_exporters(self.config)
         opened: list[ExporterQueue] = []
         try:
@@ -159,6 +150,7 @@ class Sidecar:
                 opened.append(
                     open_exporter_queue(name, destination, exporter, settings.queue, settings.retry, observer)
                 )
+            adopt_shared_queue(self.config.exporter.queue, opened)
         except BaseException:
             # Nothing started yet: close what was opened, so that no database stays locked.
             if opened:
