@@ -303,6 +303,44 @@ def test_rfc_list_shows_every_rfc(repo: Path, cli: Callable[..., Run]) -> None:
     assert run.out == f"0001  draft     shop 1.0.0 -> 2.0.0  Listed  ({RFCS / '0001-listed.md'})\n"
 
 
+def test_rfc_update_with_another_contract_exits_2_and_leaves_the_rfc(repo: Path, cli: Callable[..., Run]) -> None:
+    assert _new(cli, "Other", "--base", "git:main:contracts/shop.yaml").code == 0
+    path = RFCS / "0001-other.md"
+    before = path.read_text(encoding="utf-8")
+
+    run = cli("rfc", "update", str(path), "-c", "contracts/base/org.yaml", "--base", "contracts/base/org.yaml")
+
+    assert run.code == 2
+    assert run.err == f"otel-contract: error: {path} is about contract shop, but contracts/base/org.yaml is org\n"
+    assert path.read_text(encoding="utf-8") == before
+
+
+def test_the_rfc_use_cases_answer_with_data_without_the_cli(repo: Path) -> None:
+    """rfc/commands.py is what ``rfc new|update|list`` do; the CLI only reads arguments and prints."""
+    from datetime import date
+
+    from otel_contract.contract import load_contract
+    from otel_contract.rfc.commands import Base, RfcExists, default_base, list_rfcs, new_rfc
+
+    new = load_contract(CONTRACT).contract
+    base = default_base(CONTRACT, {}, repo)
+    assert base.spec == "git:HEAD:contracts/shop.yaml" and base.exists
+    old = Base(load_contract("contracts/shop.yaml").contract, "contracts/shop.yaml")  # 2.0.0 against itself
+    options = dict(contract_path=CONTRACT, directory=RFCS, output=None, authors=["al"], created=date(2026, 11, 22))
+
+    written = new_rfc(new, old, title="Same", cwd=repo, **options)  # type: ignore[arg-type]
+
+    assert (written.path, written.label, written.change) == (
+        str(RFCS / "0001-same.md"),
+        "RFC 0001",
+        "shop 2.0.0 -> 2.0.0",
+    )
+    assert written.advice.message is not None and not written.advice.fails
+    assert list(list_rfcs([RFCS])) == [f"0001  draft     shop 2.0.0 -> 2.0.0  Same  ({RFCS / '0001-same.md'})"]
+    with pytest.raises(RfcExists):  # the same file again: an RFC is never overwritten
+        new_rfc(new, old, title="Same", cwd=repo, **{**options, "output": RFCS / "0001-same.md"})  # type: ignore[arg-type]
+
+
 # --- check --require-rfc ----------------------------------------------------------------------------
 
 

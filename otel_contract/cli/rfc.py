@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otel_contract.cli._common import (
     EXIT_FINDINGS,
@@ -22,7 +22,10 @@ from otel_contract.cli._common import (
 )
 from otel_contract.contract.files import ContractFileError
 from otel_contract.contract.model import Contract
-from otel_contract.diff import compare
+
+if TYPE_CHECKING:
+    from otel_contract.rfc.advice import Advice
+    from otel_contract.rfc.commands import Base
 
 
 def register(commands: Subparsers[_Parser]) -> None:
@@ -90,28 +93,19 @@ def register(commands: Subparsers[_Parser]) -> None:
     rfc_list.set_defaults(handler=run)
 
 
-@dataclass(frozen=True, slots=True)
-class _RfcBase:
-    contract: Contract | None  # None: the contract is new at the base
-    spec: str  # how the base is named: a path or git:REF:PATH
-
-
 def run(args: argparse.Namespace) -> int:
     from otel_contract.rfc import RfcError
+    from otel_contract.rfc.commands import CannotWrite, WrongContract
 
     runners = {"new": _rfc_new, "update": _rfc_update, "list": _rfc_list}
     try:
         return runners[args.rfc_command](args)
-    except RfcError as error:
+    except (RfcError, WrongContract, CannotWrite) as error:
         return usage_error("otel-contract", f"error: {error}")
 
 
 def _rfc_new(args: argparse.Namespace) -> int:
-    from otel_contract.diff.formats import render_markdown
-    from otel_contract.rfc import Draft, file_name, fill, next_number, number_of, sections, store
-    from otel_contract.rfc import git as rfc_git
-    from otel_contract.rfc.advice import gate_advice
-    from otel_contract.rfc.facts import new_contract_diff
+    from otel_contract.rfc.commands import RfcExists, new_rfc
 
     if not args.title.strip():
         return usage_error("otel-contract", "error: the RFC needs a TITLE")
@@ -119,88 +113,52 @@ def _rfc_new(args: argparse.Namespace) -> int:
     base = _rfc_base(args.base, args.contract, args.allow_include_outside) if new else None
     if new is None or base is None:
         return EXIT_USAGE
-    directory = Path(args.dir) if args.dir else Path(args.contract).parent / "rfcs"
-    template, template_name = store.read_template(directory)
-    output = Path(args.output) if args.output else None
-    number = (number_of(output.name) if output else None) or next_number(store.file_names(directory))
-    target = output or directory / file_name(number, args.title)
-    authors = tuple(args.author) or tuple(filter(None, [rfc_git.author(Path.cwd())]))
-    draft = Draft(
-        number=number,
-        title=args.title.strip(),
-        contract=new.name,
-        version=new.version,
-        base_version=base.contract.version if base.contract else None,
-        authors=authors,
-        owners=new.owners,
-        created=args.today or date.today(),
-    )
-    result = compare(base.contract, new) if base.contract else None
-    schema_diff = render_markdown(result, heading_level=3) if result else new_contract_diff(new, base.spec)
-    text = fill(template, template_name, draft, sections(base.contract, new), schema_diff)
     try:
-        store.write_new(target, text)
-    except FileExistsError:
+        written = new_rfc(
+            new,
+            base,
+            title=args.title,
+            contract_path=args.contract,
+            directory=Path(args.dir) if args.dir else Path(args.contract).parent / "rfcs",
+            output=Path(args.output) if args.output else None,
+            authors=args.author,
+            created=args.today or date.today(),
+            cwd=Path.cwd(),
+        )
+    except RfcExists as error:
         return usage_error(
             "otel-contract",
-            f"error: {target} exists; an RFC is never overwritten (choose another --output, or"
-            f" refresh it: otel-contract rfc update {target} -c {args.contract})",
+            f"error: {error.path} exists; an RFC is never overwritten (choose another --output, or"
+            f" refresh it: otel-contract rfc update {error.path} -c {args.contract})",
         )
-    except OSError as error:
-        return usage_error("otel-contract", f"error: cannot write {target}: {error.strerror}")
-    print(
-        f"otel-contract: wrote RFC {number:04d} ({_rfc_change(draft.base_version, new)}) to {target}", file=sys.stderr
-    )
-    advice = gate_advice(result, contract_path=args.contract, rfc_path=str(target))
-    if advice.message:
-        print(f"otel-contract: {advice.message}", file=sys.stderr)
-    return EXIT_FINDINGS if advice.fails else EXIT_OK
+    print(f"otel-contract: wrote {written.label} ({written.change}) to {written.path}", file=sys.stderr)
+    return _advise(written.advice)
 
 
 def _rfc_update(args: argparse.Namespace) -> int:
-    from otel_contract.diff.formats import render_markdown
-    from otel_contract.rfc import parse, replace_schema_diff, store, with_values
-    from otel_contract.rfc.advice import gate_advice
-    from otel_contract.rfc.facts import new_contract_diff
-    from otel_contract.rfc.naming import number_of
+    from otel_contract.rfc.commands import open_rfc, update_rfc
 
-    path = Path(args.rfc)
-    text = store.read_text(path)
-    shown = store.display(path)
-    rfc = parse(text, shown, number_of(path.name) or 0)
+    opened = open_rfc(Path(args.rfc))
     new = _rfc_contract(args.contract, args.allow_include_outside)
     base = _rfc_base(args.base, args.contract, args.allow_include_outside) if new else None
     if new is None or base is None:
         return EXIT_USAGE
-    if rfc.contract != new.name:
-        print(
-            f"otel-contract: error: {shown} is about contract {rfc.contract}, but {args.contract} is {new.name}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    result = compare(base.contract, new) if base.contract else None
-    schema_diff = render_markdown(result, heading_level=3) if result else new_contract_diff(new, base.spec)
-    base_version = base.contract.version if base.contract else None
-    text = with_values(text, shown, {"version": new.version, "base_version": base_version})
-    text = replace_schema_diff(text, shown, schema_diff)
-    try:
-        store.rewrite(path, text)
-    except OSError as error:
-        return usage_error("otel-contract", f"error: cannot write {shown}: {error.strerror}")
-    print(f"otel-contract: updated {rfc.label} ({_rfc_change(base_version, new)}) in {shown}", file=sys.stderr)
-    advice = gate_advice(result, contract_path=args.contract, rfc_path=str(path))
+    written = update_rfc(opened, new, base, contract_path=args.contract)
+    print(f"otel-contract: updated {written.label} ({written.change}) in {written.path}", file=sys.stderr)
+    return _advise(written.advice)
+
+
+def _advise(advice: Advice) -> int:
     if advice.message:
         print(f"otel-contract: {advice.message}", file=sys.stderr)
     return EXIT_FINDINGS if advice.fails else EXIT_OK
 
 
 def _rfc_list(args: argparse.Namespace) -> int:
-    from otel_contract.rfc import store
+    from otel_contract.rfc.commands import list_rfcs
 
-    for directory in args.dirs:
-        for rfc in store.load_rfcs(Path(directory)):
-            change = f"{rfc.base_version} -> {rfc.version}" if rfc.base_version else f"new at {rfc.version}"
-            print(f"{rfc.number:04d}  {rfc.status.value:8}  {rfc.contract} {change}  {rfc.title}  ({rfc.path})")
+    for line in list_rfcs(Path(directory) for directory in args.dirs):
+        print(line)
     return EXIT_OK
 
 
@@ -213,24 +171,19 @@ def _rfc_contract(spec: str, allow_outside: bool) -> Contract | None:
     return _read_model(spec, allow_outside)
 
 
-def _rfc_base(base: str | None, contract_path: str, allow_outside: bool) -> _RfcBase | None:
+def _rfc_base(base: str | None, contract_path: str, allow_outside: bool) -> Base | None:
     """The contract before the change, or None after saying why it cannot be read (exit 2)."""
-    from otel_contract.rfc import git as rfc_git
+    from otel_contract.rfc.commands import Base, default_base
 
     if base is not None:
         old = _read_model(base, allow_outside)
-        return _RfcBase(old, base) if old else None
+        return Base(old, base) if old else None
     try:
-        ref = rfc_git.default_ref(os.environ, Path.cwd())
-        spec = rfc_git.spec(ref, contract_path)
-        if not rfc_git.exists_at(ref, contract_path):
-            return _RfcBase(None, spec)
+        default = default_base(contract_path, os.environ, Path.cwd())
     except ContractFileError as error:
         print(f"otel-contract: error: no --base, and the default base cannot be read: {error}", file=sys.stderr)
         return None
-    old = _read_model(spec, allow_outside)
-    return _RfcBase(old, spec) if old else None
-
-
-def _rfc_change(base_version: str | None, new: Contract) -> str:
-    return f"{new.name} {base_version} -> {new.version}" if base_version else f"new contract {new.id}"
+    if not default.exists:
+        return Base(None, default.spec)
+    old = _read_model(default.spec, allow_outside)
+    return Base(old, default.spec) if old else None
