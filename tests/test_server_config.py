@@ -284,3 +284,26 @@ def test_the_schema_defaults_are_the_settings_defaults() -> None:
         "batch": {"flush_timeout": "200ms", "max_size": 8192},
         "storage": {"max_size_mib": 1024},  # directory has none: no directory means in memory
     }
+
+
+def test_every_components_schema_defaults_are_its_settings_defaults(tmp_path: Path) -> None:
+    """Each settings class reads the schema's defaults back as its own: receiver, OTLP, console, top level."""
+    from otel_contract.server.exporters import ConsoleSettings, OtlpGrpcSettings
+    from otel_contract.server.receivers import ReceiverSettings
+
+    schema = json.loads(Path(schema_path()).read_text("utf-8"))
+    receiver = _schema_defaults(schema["properties"]["receiver"]["properties"])
+    exporter = schema["properties"]["exporter"]["properties"]
+    otlp = {key: value for key, value in _schema_defaults(exporter).items() if key in ("compression", "timeout")}
+    (console,) = [each for each in exporter["console"]["oneOf"] if each.get("type") == "object"]
+
+    assert receiver == {"endpoint": "127.0.0.1:4317", "max_recv_msg_size_mib": 4, "tls": {}}  # no tls: off
+    on_engine_error = schema["properties"]["on_engine_error"]["default"]
+    from_schema = ReceiverSettings.from_config(receiver, tmp_path, on_engine_error=on_engine_error)
+    assert from_schema == ReceiverSettings() == ReceiverSettings.from_config({}, tmp_path)
+    assert otlp == {"compression": "gzip", "timeout": "5s"}  # tls.insecure has none: it follows the scheme
+    assert OtlpGrpcSettings.from_config({"endpoint": "c:4317", **otlp}, tmp_path, endpoint=None, env={}) == (
+        OtlpGrpcSettings(endpoint="c:4317")
+    )
+    assert ConsoleSettings.from_config(_schema_defaults(console["properties"]), on=False) == ConsoleSettings()
+    assert ConsoleSettings.from_config(True, on=False) == ConsoleSettings()

@@ -7,10 +7,9 @@ resolved against the file's directory, so a config works whatever the working di
 
 from __future__ import annotations
 
-import enum
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -25,13 +24,13 @@ from otel_contract.contract.schema_errors import schema_findings
 from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml
 from otel_contract.durations import parse_duration
 from otel_contract.findings import Finding, Location
+from otel_contract.server._paths import resolve
 from otel_contract.server.endpoints import endpoint_problem, parse_endpoint
-from otel_contract.server.exporters import OtlpGrpcSettings, TlsSettings
+from otel_contract.server.exporters import ConsoleSettings, ExporterKindSettings, FileSettings, OtlpGrpcSettings
 from otel_contract.server.queue import QueueSettings
+from otel_contract.server.receivers import DEFAULT_ENDPOINT, MIB, OnEngineError, ReceiverSettings, ReceiverTls
 from otel_contract.server.sender import RetrySettings
 
-MIB = 2**20
-DEFAULT_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_TELEMETRY_ENDPOINT = "127.0.0.1:8888"
 
 
@@ -44,47 +43,21 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiverTls:
-    cert_file: str
-    key_file: str
-    client_ca_file: str | None = None
-
-
-class OnEngineError(enum.Enum):
-    """What the receiver does with a request on which the contract engine itself fails (a bug)."""
-
-    REJECT = "reject"  # refuse it, non-retryable: unchecked data never passes the contract
-    FORWARD = "forward"  # forward it unchanged: availability before enforcement
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiverSettings:
-    endpoint: str = DEFAULT_ENDPOINT
-    max_recv_msg_size: int = 4 * MIB
-    tls: ReceiverTls | None = None
-    on_engine_error: OnEngineError = OnEngineError.REJECT
-
-    def __post_init__(self) -> None:
-        if problem := endpoint_problem("receiver.endpoint", self.endpoint, listen=True):
-            raise ValueError(problem)
-
-
-@dataclass(frozen=True, slots=True)
 class ExporterSettings:
-    """Every configured destination; forwarded requests go to all of them."""
+    """Every configured destination, by kind name in the table's order; forwarded requests go to all of them."""
 
-    otlp: OtlpGrpcSettings | None = None
-    file: str | None = None
-    console: str | None = None  # verbosity, None when off
+    configured: tuple[tuple[str, ExporterKindSettings], ...] = ()
     retry: RetrySettings = field(default_factory=RetrySettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
 
     @property
+    def otlp(self) -> OtlpGrpcSettings | None:
+        found = dict(self.configured).get("otlp")
+        return found if isinstance(found, OtlpGrpcSettings) else None
+
+    @property
     def destinations(self) -> str:
-        parts = [f"otlp://{self.otlp.endpoint}"] if self.otlp else []
-        parts += [f"file:{self.file}"] if self.file else []
-        parts += ["console"] if self.console else []
-        return ", ".join(parts)
+        return ", ".join(settings.destination for _, settings in self.configured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,91 +144,33 @@ def _read(path: Path) -> Any:
     return document
 
 
-def _resolve(base: Path, value: str | None) -> str | None:
-    if value is None:
-        return None
-    path = Path(os.path.expanduser(value))
-    return os.path.normpath(path if path.is_absolute() else base / path)
-
-
-# --- environment ---------------------------------------------------------------------------------
-
-
-def _otel_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """The exporter settings the OpenTelemetry SDK's ``OTEL_EXPORTER_OTLP_*`` variables would give."""
-    found: dict[str, Any] = {}
-    if endpoint := env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        found["endpoint"] = endpoint
-    if headers := env.get("OTEL_EXPORTER_OTLP_HEADERS"):
-        found["headers"] = dict(
-            (key.strip(), value.strip())
-            for key, _, value in (pair.partition("=") for pair in headers.split(","))
-            if key
-        )
-    if timeout := env.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
-        found["timeout"] = float(timeout) / 1000  # the spec's unit is milliseconds
-    if compression := env.get("OTEL_EXPORTER_OTLP_COMPRESSION"):
-        found["compression"] = compression
-    tls: dict[str, Any] = {
-        key: env[variable]
-        for key, variable in (
-            ("ca_file", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
-            ("cert_file", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
-            ("key_file", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
-        )
-        if env.get(variable)
-    }
-    if "OTEL_EXPORTER_OTLP_INSECURE" in env:
-        tls["insecure"] = env["OTEL_EXPORTER_OTLP_INSECURE"].strip().lower() == "true"
-    if tls:
-        found["tls"] = tls
-    return found
-
-
 # --- building ------------------------------------------------------------------------------------
+
+_ExporterReader = Callable[[Mapping[str, Any], Path, Overrides, Mapping[str, str]], ExporterKindSettings | None]
+
+# The exporter kinds: name (also the directory of its persistent queue) and how its settings are read
+# from the exporter section, the flags and the environment (None: not configured). A new kind is its
+# settings class (Settings + from_config + create) and one row here.
+_EXPORTER_KINDS: tuple[tuple[str, _ExporterReader], ...] = (
+    (
+        "otlp",
+        lambda raw, base, flags, env: OtlpGrpcSettings.from_config(
+            raw, base, endpoint=flags.exporter_endpoint, env=env
+        ),
+    ),
+    ("file", lambda raw, base, flags, env: FileSettings.from_config(raw.get("file"), base, path=flags.export_file)),
+    ("console", lambda raw, base, flags, env: ConsoleSettings.from_config(raw.get("console", False), on=flags.console)),
+)
 
 
 def _exporter(raw: Mapping[str, Any], base: Path, overrides: Overrides, env: Mapping[str, str]) -> ExporterSettings:
-    from_env = _otel_env(env)
-    endpoint = overrides.exporter_endpoint or raw.get("endpoint") or from_env.get("endpoint")
-    otlp: OtlpGrpcSettings | None = None
-    if endpoint:
-        tls_raw = {**from_env.get("tls", {}), **raw.get("tls", {})}
-        tls = TlsSettings(
-            insecure=bool(tls_raw.get("insecure", not str(endpoint).startswith("https://"))),
-            ca_file=_resolve(base, tls_raw.get("ca_file")),
-            cert_file=_resolve(base, tls_raw.get("cert_file")),
-            key_file=_resolve(base, tls_raw.get("key_file")),
-            server_name_override=tls_raw.get("server_name_override"),
-        )
-        otlp = OtlpGrpcSettings(
-            endpoint=str(endpoint),
-            tls=tls,
-            headers={**from_env.get("headers", {}), **raw.get("headers", {})},  # a dict: workers get it pickled
-            compression=raw.get("compression", from_env.get("compression", "gzip")),
-            timeout=parse_duration(raw.get("timeout", from_env.get("timeout", 5.0))),
-        )
-    file_raw = raw.get("file")
-    file = overrides.export_file or (file_raw.get("path") if isinstance(file_raw, Mapping) else file_raw)
-    console_raw = raw.get("console", False)
-    console = (
-        "basic"
-        if overrides.console or console_raw is True
-        else console_raw.get("verbosity", "basic")
-        if isinstance(console_raw, Mapping)
-        else None
+    configured = tuple(
+        (name, settings) for name, read in _EXPORTER_KINDS if (settings := read(raw, base, overrides, env)) is not None
     )
     retry = RetrySettings.from_config(raw.get("retry_on_failure", {}))
     queue_raw = raw.get("sending_queue", {})
-    directory = overrides.queue_dir or _resolve(base, queue_raw.get("storage", {}).get("directory"))
-    queue = QueueSettings.from_config(queue_raw, directory)
-    return ExporterSettings(
-        otlp=otlp,
-        file=_resolve(base, file) if not overrides.export_file else overrides.export_file,
-        console=console,
-        retry=retry,
-        queue=queue,
-    )
+    directory = overrides.queue_dir or resolve(base, queue_raw.get("storage", {}).get("directory"))
+    return ExporterSettings(configured, retry=retry, queue=QueueSettings.from_config(queue_raw, directory))
 
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::", "::1", ""})
@@ -304,28 +219,17 @@ def build_config(
     if problems := _flag_problems(overrides):
         raise ConfigError(problems)
     contract_raw = raw.get("contract", {})
-    contract_path = overrides.contract or _resolve(base, contract_raw.get("path"))
+    contract_path = overrides.contract or resolve(base, contract_raw.get("path"))
     if not contract_path:
         raise _error("no contract: set contract.path in the pipeline config or pass --contract", source)
     reload_raw = contract_raw.get("reload", True)
     reload_enabled = reload_raw if isinstance(reload_raw, bool) else reload_raw.get("enabled", True)
     reload_interval = 2.0 if isinstance(reload_raw, bool) else parse_duration(reload_raw.get("interval", "2s"))
-    receiver_raw = raw.get("receiver", {})
-    tls_raw = receiver_raw.get("tls")
-    receiver = ReceiverSettings(
-        endpoint=overrides.endpoint or receiver_raw.get("endpoint", DEFAULT_ENDPOINT),
-        max_recv_msg_size=int(receiver_raw.get("max_recv_msg_size_mib", 4) * MIB),
-        tls=ReceiverTls(
-            cert_file=_resolve(base, tls_raw["cert_file"]) or "",
-            key_file=_resolve(base, tls_raw["key_file"]) or "",
-            client_ca_file=_resolve(base, tls_raw.get("client_ca_file")),
-        )
-        if tls_raw
-        else None,
-        on_engine_error=OnEngineError(raw.get("on_engine_error", OnEngineError.REJECT.value)),
+    receiver = ReceiverSettings.from_config(
+        raw.get("receiver", {}), base, endpoint=overrides.endpoint, on_engine_error=raw.get("on_engine_error")
     )
     exporter = _exporter(raw.get("exporter", {}), base, overrides, env)
-    if not (exporter.otlp or exporter.file or exporter.console):
+    if not exporter.configured:
         raise _error(
             "no exporter: set exporter.endpoint, exporter.file or exporter.console in the pipeline config, "
             "or pass --exporter-endpoint, --export-file or --console (OTEL_EXPORTER_OTLP_ENDPOINT works too)",
@@ -389,3 +293,22 @@ def with_worker(config: SidecarConfig, index: int) -> SidecarConfig:
         address = parse_endpoint(prometheus, listen=True)
         prometheus = str(replace(address, port=address.port + index)) if address.port else prometheus
     return replace(config, exporter=replace(config.exporter, queue=queue), prometheus_endpoint=prometheus)
+
+
+# The receiver's settings live with the receivers; these names stay importable from here.
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_TELEMETRY_ENDPOINT",
+    "MIB",
+    "ConfigError",
+    "ExporterSettings",
+    "OnEngineError",
+    "Overrides",
+    "ReceiverSettings",
+    "ReceiverTls",
+    "SidecarConfig",
+    "build_config",
+    "load_config",
+    "schema_path",
+    "with_worker",
+]

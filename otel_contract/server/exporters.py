@@ -1,5 +1,11 @@
 """Where batches go: an OTLP/gRPC downstream (the Collector), a JSON-lines file, or the console.
 
+Each exporter kind describes itself, as a Collector component does: a frozen settings class with its
+defaults, a ``from_config`` that reads the pipeline config's ``exporter`` section (and the flags, and
+for OTLP the ``OTEL_EXPORTER_OTLP_*`` variables) and validates, and ``create()``, the exporter's
+factory. ``config.py`` lists the kinds in one table; a new kind is its settings here (or in its own
+module) and one row there.
+
 An exporter sends one ``Batch`` and either returns the downstream's ``partial_success`` or raises
 ``ExportError``, which says whether a later attempt may succeed (the OTLP spec's retryable codes,
 https://opentelemetry.io/docs/specs/otlp/#failures) and how long the downstream asked to wait.
@@ -15,16 +21,19 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from otel_contract.durations import parse_duration
 from otel_contract.otlp import FACTS, OtlpRequest, Signal, count_items, to_otlp_json
 from otel_contract.server._batch import Batch
+from otel_contract.server._paths import resolve
 from otel_contract.server.endpoints import endpoint_problem, split_scheme
 
 
@@ -60,6 +69,17 @@ class Exporter(Protocol):
     def close(self) -> None: ...
 
 
+class ExporterKindSettings(Protocol):
+    """One configured exporter's settings: what its logs call it, and its factory."""
+
+    @property
+    def destination(self) -> str: ...
+
+    def create(self) -> Exporter:
+        """A new exporter with these settings; the caller closes it."""
+        ...
+
+
 # --- settings ------------------------------------------------------------------------------------
 
 
@@ -86,6 +106,18 @@ class TlsSettings:
         if problems:
             raise ValueError("; ".join(problems))
 
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], base: Path, endpoint: str) -> TlsSettings:
+        """``exporter.tls``, paths resolved against ``base``; without ``insecure``, TLS is on exactly
+        when ``endpoint`` is ``https://``."""
+        return cls(
+            insecure=bool(raw.get("insecure", not endpoint.startswith("https://"))),
+            ca_file=resolve(base, raw.get("ca_file")),
+            cert_file=resolve(base, raw.get("cert_file")),
+            key_file=resolve(base, raw.get("key_file")),
+            server_name_override=raw.get("server_name_override"),
+        )
+
 
 _COMPRESSIONS: Mapping[str, grpc.Compression] = MappingProxyType(
     {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression}
@@ -93,6 +125,9 @@ _COMPRESSIONS: Mapping[str, grpc.Compression] = MappingProxyType(
 # gRPC metadata keys: lower-case letters, digits and "-_."; "-bin" keys carry bytes, "grpc-" is reserved.
 _HEADER_KEY = re.compile(r"[0-9a-z_.-]+")
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
+# OtlpGrpcSettings' defaults, named because from_config falls back to them under the environment's.
+_DEFAULT_COMPRESSION = "gzip"
+_DEFAULT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -107,8 +142,8 @@ class OtlpGrpcSettings:
     endpoint: str
     tls: TlsSettings = field(default_factory=TlsSettings)
     headers: Mapping[str, str] = field(default_factory=dict)
-    compression: str = "gzip"
-    timeout: float = 5.0
+    compression: str = _DEFAULT_COMPRESSION
+    timeout: float = _DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -133,6 +168,65 @@ class OtlpGrpcSettings:
         object.__setattr__(self, "endpoint", target)
         object.__setattr__(self, "tls", tls)
         object.__setattr__(self, "headers", headers)  # a dict, not a proxy: --workers pickles settings
+
+    @classmethod
+    def from_config(
+        cls, raw: Mapping[str, Any], base: Path, *, endpoint: str | None, env: Mapping[str, str]
+    ) -> OtlpGrpcSettings | None:
+        """The OTLP destination of the ``exporter`` section, None when no endpoint is set anywhere.
+
+        ``endpoint`` (``--exporter-endpoint``) wins over the file, the file over the ``OTEL_EXPORTER_OTLP_*``
+        variables in ``env``, those over the defaults above. Raises ``ValueError`` naming every value refused.
+        """
+        from_env = _otel_env(env)
+        target = endpoint or raw.get("endpoint") or from_env.get("endpoint")
+        if not target:
+            return None
+        return cls(
+            endpoint=str(target),
+            tls=TlsSettings.from_config({**from_env.get("tls", {}), **raw.get("tls", {})}, base, str(target)),
+            headers={**from_env.get("headers", {}), **raw.get("headers", {})},  # a dict: workers get it pickled
+            compression=raw.get("compression", from_env.get("compression", _DEFAULT_COMPRESSION)),
+            timeout=parse_duration(raw.get("timeout", from_env.get("timeout", _DEFAULT_TIMEOUT))),
+        )
+
+    @property
+    def destination(self) -> str:
+        return f"otlp://{self.endpoint}"
+
+    def create(self) -> Exporter:
+        return OtlpGrpcExporter(self)
+
+
+def _otel_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The exporter settings the OpenTelemetry SDK's ``OTEL_EXPORTER_OTLP_*`` variables would give."""
+    found: dict[str, Any] = {}
+    if endpoint := env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        found["endpoint"] = endpoint
+    if headers := env.get("OTEL_EXPORTER_OTLP_HEADERS"):
+        found["headers"] = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (pair.partition("=") for pair in headers.split(","))
+            if key
+        )
+    if timeout := env.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
+        found["timeout"] = float(timeout) / 1000  # the spec's unit is milliseconds
+    if compression := env.get("OTEL_EXPORTER_OTLP_COMPRESSION"):
+        found["compression"] = compression
+    tls: dict[str, Any] = {
+        key: env[variable]
+        for key, variable in (
+            ("ca_file", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            ("cert_file", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+            ("key_file", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        )
+        if env.get(variable)
+    }
+    if "OTEL_EXPORTER_OTLP_INSECURE" in env:
+        tls["insecure"] = env["OTEL_EXPORTER_OTLP_INSECURE"].strip().lower() == "true"
+    if tls:
+        found["tls"] = tls
+    return found
 
 
 def _header_problems(headers: Mapping[str, object]) -> list[str]:
@@ -278,6 +372,29 @@ _ITEM_NAMES: Mapping[Signal, str] = MappingProxyType(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class FileSettings:
+    """``exporter.file``: the JSON-lines file batches are appended to."""
+
+    path: str
+
+    @classmethod
+    def from_config(cls, raw: str | Mapping[str, Any] | None, base: Path, *, path: str | None) -> FileSettings | None:
+        """``exporter.file`` (a path, or ``{path: ...}`` resolved against ``base``), None when not set;
+        ``path`` (``--export-file``) wins over the file and is taken as given."""
+        if path:
+            return cls(path)
+        value = raw.get("path") if isinstance(raw, Mapping) else raw
+        return cls(resolved) if value is not None and (resolved := resolve(base, value)) else None
+
+    @property
+    def destination(self) -> str:
+        return f"file:{self.path}"
+
+    def create(self) -> Exporter:
+        return FileExporter(self.path)
+
+
 class FileExporter:
     """Appends each batch as one line of OTLP/JSON, as the Collector's file exporter writes them.
 
@@ -335,6 +452,29 @@ class FileExporter:
                 self._stream = None
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """``exporter.console``: print each batch, a count line (``basic``) or with the JSON (``detailed``)."""
+
+    verbosity: str = "basic"
+
+    @classmethod
+    def from_config(cls, raw: bool | Mapping[str, Any], *, on: bool) -> ConsoleSettings | None:
+        """``exporter.console`` (``true`` or ``{verbosity: ...}``), None when off; ``on`` is ``--console``."""
+        if on or raw is True:
+            return cls()
+        if isinstance(raw, Mapping):
+            return cls(verbosity=raw.get("verbosity", cls().verbosity))
+        return None
+
+    @property
+    def destination(self) -> str:
+        return "console"
+
+    def create(self) -> Exporter:
+        return ConsoleExporter(verbosity=self.verbosity)
+
+
 class ConsoleExporter:
     """Prints each batch like the Collector's debug exporter: a count line, and with ``detailed`` the JSON."""
 
@@ -365,10 +505,13 @@ class ConsoleExporter:
 
 __all__ = [
     "ConsoleExporter",
+    "ConsoleSettings",
     "ExportError",
     "ExportResult",
     "Exporter",
+    "ExporterKindSettings",
     "FileExporter",
+    "FileSettings",
     "OtlpGrpcExporter",
     "OtlpGrpcSettings",
     "TlsSettings",

@@ -32,8 +32,8 @@ from otel_contract.findings import Finding
 from otel_contract.otlp import FACTS, Signal
 from otel_contract.pipeline import Pipeline, Result
 from otel_contract.server._batch import Batch
-from otel_contract.server.config import MIB, OnEngineError, ReceiverSettings
 from otel_contract.server.processor import response_for
+from otel_contract.server.receivers import MIB, OnEngineError, ReceiverSettings
 
 _log = logging.getLogger("otel_contract.receiver")
 

@@ -24,7 +24,7 @@ from otel_contract.engine import EngineOptions
 from otel_contract.pipeline import Pipeline
 from otel_contract.server.config import SidecarConfig
 from otel_contract.server.endpoints import check_bindable, parse_endpoint
-from otel_contract.server.exporters import ConsoleExporter, Exporter, FileExporter, OtlpGrpcExporter
+from otel_contract.server.exporters import Exporter
 from otel_contract.server.fanout import ExporterQueue, ExporterQueues, adopt_shared_queue, open_exporter_queue
 from otel_contract.server.health import Health
 from otel_contract.server.queue import SendingQueue
@@ -38,15 +38,7 @@ _log = logging.getLogger("otel_contract.sidecar")
 
 def build_exporters(config: SidecarConfig) -> list[tuple[str, str, Exporter]]:
     """Each configured exporter as (name, destination, exporter); the name is also its queue's directory."""
-    settings = config.exporter
-    exporters: list[tuple[str, str, Exporter]] = []
-    if settings.otlp is not None:
-        exporters.append(("otlp", f"otlp://{settings.otlp.endpoint}", OtlpGrpcExporter(settings.otlp)))
-    if settings.file:
-        exporters.append(("file", f"file:{settings.file}", FileExporter(settings.file)))
-    if settings.console:
-        exporters.append(("console", "console", ConsoleExporter(verbosity=settings.console)))
-    return exporters
+    return [(name, settings.destination, settings.create()) for name, settings in config.exporter.configured]
 
 
 def _capacity(queue: SendingQueue) -> Callable[[], int]:

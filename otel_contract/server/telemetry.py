@@ -26,7 +26,7 @@ import otel_contract
 from otel_contract.findings import Finding
 from otel_contract.otlp import Signal
 from otel_contract.rules import Action
-from otel_contract.server.config import OnEngineError
+from otel_contract.server.receivers import OnEngineError
 
 # prometheus_client's CONTENT_TYPE_LATEST says version=1.0.0; generate_latest writes 0.0.4 text.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
