@@ -31,7 +31,8 @@ from google.protobuf.internal import api_implementation
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from workload import VARIANTS, build_request, count_points, metric_specs
 
-from otel_contract.contract import CompiledContract, load_contract
+from otel_contract.contract import CompiledContract
+from otel_contract.loading import load_contract
 
 CONTRACT = Path(__file__).resolve().with_name("contract.yaml")
 MEMORY_PAYLOAD_BYTES = 4 * 2**20  # the memory figure processes a payload of about this size

@@ -28,8 +28,9 @@ from pathlib import Path
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from otel_contract.contract import CompiledContract, load_contract
+from otel_contract.contract import CompiledContract
 from otel_contract.engine import CardinalityState, process_metrics
+from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
 from otel_contract.pipeline import Pipeline
 

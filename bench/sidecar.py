@@ -398,7 +398,7 @@ def deployment(bench: Bench, kind: str, scenario: str, variant: str) -> Iterator
 def engine_ms_per_request(payloads: Payloads) -> float | None:
     """Mean wall time of the sidecar's Pipeline.process + to_bytes on these payloads, no gRPC."""
     try:
-        from otel_contract.contract import load_contract
+        from otel_contract.loading import load_contract
         from otel_contract.otlp import Signal
         from otel_contract.pipeline import Pipeline
     except Exception:

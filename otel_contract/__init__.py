@@ -10,10 +10,9 @@ from otel_contract.contract import (
     ContractUnreadable,
     LintResult,
     compile_contract,
-    lint_contract,
-    load_contract,
 )
 from otel_contract.findings import Finding, Location
+from otel_contract.loading import lint_contract, load_contract
 from otel_contract.rules import RULES, Action, Level, Rule
 
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ from otel_contract.findings import Finding, Location
 from otel_contract.inputs.otlp import Capture
 from otel_contract.otlp import InputError, Signal
 from otel_contract.pipeline import Pipeline, Result
+from otel_contract.prometheus_names import translated_names
 from otel_contract.reports import Report
 
 
@@ -131,6 +132,9 @@ def run(
     """
     pipeline = Pipeline(contract, options, today=today)
     invariants = InvariantTracker(contract)
+    # Prometheus names of contract metrics that differ from them (a counter's _total): read back to the
+    # contract name when the input is a Prometheus exposition.
+    prometheus_names = translated_names(contract.contract.metrics, {*contract.metrics, *contract.aliases})
     for capture in captures:
         totals.add_findings(capture.findings)
         # A binary capture's request is parsed only for a linter: the engine parses its bytes itself.
@@ -139,8 +143,8 @@ def run(
             request = capture.request
             assert isinstance(request, ExportMetricsServiceRequest)
             totals.add_findings(linter.lint(request, capture.location))
-        if capture.exposition and contract.prometheus_names and isinstance(capture.parsed, ExportMetricsServiceRequest):
-            _contract_names(capture.parsed, contract.prometheus_names)
+        if capture.exposition and prometheus_names and isinstance(capture.parsed, ExportMetricsServiceRequest):
+            _contract_names(capture.parsed, prometheus_names)
         result = _process(capture, pipeline)
         totals.add(result)
         if metrics:

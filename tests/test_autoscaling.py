@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from otel_contract.autoscaling.signals import problems, quantity, quantity_value, resolve
-from otel_contract.contract import load_contract
 from otel_contract.contract.model import MetricType
+from otel_contract.loading import load_contract
 from otel_contract.prometheus_names import TranslationStrategy, label_name, series_name
 from otel_contract.render import ArtefactOptions, RenderError, artefact
 

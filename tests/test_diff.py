@@ -16,10 +16,10 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from otel_contract.contract import lint_contract
 from otel_contract.diff import KINDS, Bump, Impact, bump_between, compare, next_version, required_bump
 from otel_contract.diff.formats import change_table, load_schema, render_json, render_markdown, to_json
 from otel_contract.diff.model import version_gate
+from otel_contract.loading import lint_contract
 from tests.conftest import CONTRACTS, REPO, git, run_cli
 
 BASE = REPO / "tests" / "data" / "diff" / "base.yaml"

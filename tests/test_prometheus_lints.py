@@ -24,10 +24,10 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary, generate_latest
 
 from otel_contract import rules
-from otel_contract.contract import load_contract
 from otel_contract.findings import Finding, Location
 from otel_contract.inputs.prometheus import parse_exposition
 from otel_contract.lint import PROMETHEUS_RULES, PrometheusLinter
+from otel_contract.loading import load_contract
 from otel_contract.rules import Action, Rule
 from tests.conftest import REPO
 from tests.otlp_builders import attrs, counter, gauge, histogram, hpoint, metrics_request

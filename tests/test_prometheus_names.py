@@ -11,7 +11,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from otel_contract.contract import lint_contract, load_contract
+from otel_contract.loading import lint_contract, load_contract
 from otel_contract.shims import shim_inputs
 from otel_contract.usage import series_names
 from tests.conftest import REPO, TODAY, run_cli

@@ -19,9 +19,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_contract.contract import lint_contract, load_contract
 from otel_contract.contract.model import Contract, Shim
 from otel_contract.engine import process_metrics
+from otel_contract.loading import lint_contract, load_contract
 from otel_contract.render import (
     ARTEFACTS,
     ArtefactOptions,

@@ -39,8 +39,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric, NumberDataPoint
 
-from otel_contract.contract.loader import load_contract
 from otel_contract.contract.model import Contract
+from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
 from otel_contract.render import ArtefactOptions
 from otel_contract.render.prometheus_rules import render

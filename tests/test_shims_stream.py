@@ -33,7 +33,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 
 from otel_contract import rules
-from otel_contract.contract.loader import load_contract
+from otel_contract.loading import load_contract
 from otel_contract.shims import ShimEvaluator, ShimResult, compile_shims
 
 from .conftest import TODAY

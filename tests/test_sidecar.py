@@ -28,9 +28,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from otel_contract.contract import load_contract
 from otel_contract.engine import process_metrics
 from otel_contract.inputs.prometheus import parse_exposition
+from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS
 from tests.otlp_builders import counter, metrics_request

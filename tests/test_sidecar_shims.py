@@ -15,8 +15,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from otel_contract.contract import load_contract
 from otel_contract.engine import process_metrics
+from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
 from otel_contract.shims import compile_shims
 from otel_contract.shims.runtime import ShimRuntime

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from otel_contract.autoscaling.stream import SCOPE_NAME, SmoothedSeries, smoothed_signals
-from otel_contract.contract import load_contract
+from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
 from tests.conftest import TODAY
 from tests.otlp_builders import attrs

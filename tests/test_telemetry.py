@@ -26,10 +26,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from otel_contract import rules
-from otel_contract.contract import load_contract
 from otel_contract.engine import process_metrics
 from otel_contract.findings import Finding
 from otel_contract.inputs.prometheus import parse_exposition
+from otel_contract.loading import load_contract
 from otel_contract.otlp import InputError, Signal
 from otel_contract.server.config import OnEngineError
 from otel_contract.server.health import OTLP_SERVICES, Health

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from otel_contract.contract import lint_contract
+from otel_contract.loading import lint_contract
 from otel_contract.usage import ArchiveWindow, analyse, scan_files, substitute
 from otel_contract.usage.model import Scan, SourceKind
 from otel_contract.usage.report import load_schema

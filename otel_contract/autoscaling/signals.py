@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 
 from otel_contract.contract.model import AutoscalingSignal, Contract, Metric, MetricType, SignalKind
+from otel_contract.contract.signal_resources import Problem, SignalAttributes, resource_mapping
 from otel_contract.prometheus_names import (
     DEFAULT_STRATEGY,
     TranslationStrategy,
@@ -25,11 +26,6 @@ from otel_contract.prometheus_names import (
 
 SMOOTHED_SUFFIX = "_smoothed"
 
-# Attributes that name a Pod and its namespace when the contract does not say (resources:): the
-# labels a Prometheus Kubernetes scrape adds, then the OpenTelemetry semantic conventions.
-_DEFAULT_ATTRIBUTES: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"pod": ("pod", "k8s.pod.name"), "namespace": ("namespace", "k8s.namespace.name")}
-)
 # Which metric target types the HPA accepts per metric source (autoscaling/v2 API reference).
 _TARGET_TYPES: Mapping[SignalKind, tuple[str, ...]] = MappingProxyType(
     {
@@ -40,14 +36,6 @@ _TARGET_TYPES: Mapping[SignalKind, tuple[str, ...]] = MappingProxyType(
 )
 # The Kubernetes quantity grammar (k8s.io/apimachinery resource.Quantity).
 _QUANTITY = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why a signal cannot feed its HPA; ``field`` is the key under the signal the finding points at."""
-
-    field: str
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,68 +100,6 @@ def quantity_value(value: float | str) -> float:
     return float(text)
 
 
-class _Attributes:
-    """The attributes a metric's series are sure to carry, and those they may carry."""
-
-    def __init__(self, contract: Contract, metric: Metric) -> None:
-        self.required = set(metric.attributes.required) | set(contract.resource.required)
-        self.known = self.required | set(metric.attributes.optional) | set(contract.resource.attributes)
-
-
-@dataclass(frozen=True, slots=True)
-class _ResourceMapping:
-    """Which attribute names each Kubernetes resource a signal needs, and what keeps it from naming one."""
-
-    attributes: Mapping[str, str]  # resource -> attribute key
-    problems: tuple[Problem, ...]
-
-
-def _resource_mapping(contract: Contract, signal: AutoscalingSignal, metric: Metric) -> _ResourceMapping:
-    attributes = _Attributes(contract, metric)
-    mapped: dict[str, str] = {}
-    found: list[Problem] = []
-    subject = f"the {signal.kind.value} signal on {metric.name}"
-    for resource in _wanted_resources(signal):
-        explicit = signal.resources.get(resource)
-        candidates = (explicit,) if explicit else _DEFAULT_ATTRIBUTES.get(resource, (resource,))
-        chosen = next((key for key in candidates if key in attributes.required), None)
-        optional = next((key for key in candidates if key in attributes.known), None)
-        if chosen is not None:
-            mapped[resource] = chosen
-        elif optional is not None:
-            found.append(
-                Problem(
-                    "resources",
-                    f"{subject} maps the {resource} from attribute {optional!r}, which {metric.name} does not"
-                    " require: series without it leave the HPA at <unknown>; make it required",
-                )
-            )
-        else:
-            names = " or ".join(repr(key) for key in candidates)
-            found.append(
-                Problem(
-                    "resources",
-                    f"{subject} needs an attribute naming the {resource} (prometheus-adapter maps it to the"
-                    f" {resource} resource); {metric.name} has no {names}: require it on the metric or the"
-                    f" resource, or name the attribute in resources.{resource}",
-                )
-            )
-    return _ResourceMapping(MappingProxyType(mapped), tuple(found))
-
-
-def _wanted_resources(signal: AutoscalingSignal) -> tuple[str, ...]:
-    if signal.kind is SignalKind.PODS:
-        wanted = ["namespace", "pod"]
-    elif signal.kind is SignalKind.OBJECT:
-        wanted = ["namespace"]
-        if signal.described_object is not None:
-            wanted.append(signal.described_object.kind.lower())
-    else:
-        wanted = []
-    wanted.extend(resource for resource in signal.resources if resource not in wanted)
-    return tuple(wanted)
-
-
 def problems(contract: Contract, signal: AutoscalingSignal) -> list[Problem]:
     """Everything that keeps ``signal`` from feeding an HPA, in the order a reader fixes them."""
     metrics = {metric.name: metric for metric in contract.metrics}
@@ -221,7 +147,7 @@ def problems(contract: Contract, signal: AutoscalingSignal) -> list[Problem]:
         found.append(Problem("scale_target", "no scale_target: the HPA would not know which workload to scale"))
     if signal.kind is SignalKind.OBJECT and signal.described_object is None:
         found.append(Problem("described_object", "an object signal needs described_object (kind and name)"))
-    known = _Attributes(contract, metric).known
+    known = SignalAttributes(contract, metric).known
     for key in signal.selector:
         if key not in known:
             found.append(
@@ -229,7 +155,7 @@ def problems(contract: Contract, signal: AutoscalingSignal) -> list[Problem]:
                     "selector", f"selector key {key!r} is not an attribute of {metric.name}: it would match nothing"
                 )
             )
-    found.extend(_resource_mapping(contract, signal, metric).problems)
+    found.extend(resource_mapping(contract, signal, metric).problems)
     if signal.smoothing is not None and smoothed_metric_name(metric.name) in metrics:
         found.append(
             Problem(
@@ -288,7 +214,7 @@ def resolve(
             smoothed_metric_name(metric.name), MetricType.GAUGE, smoothed_unit(metric), counter=False, strategy=strategy
         )
     api_name = signal.name or (raw_series.removesuffix("_total") + "_per_second" if counter else raw_series)
-    mapping = _resource_mapping(contract, signal, metric).attributes
+    mapping = resource_mapping(contract, signal, metric).attributes
     resources = {resource: label_name(attribute, strategy) for resource, attribute in mapping.items()}
     return ResolvedSignal(
         signal=signal,
@@ -299,20 +225,3 @@ def resolve(
         resources=MappingProxyType(resources),
         selector=MappingProxyType({label_name(key, strategy): value for key, value in signal.selector.items()}),
     )
-
-
-def attribute_roles(contract: Contract) -> Mapping[tuple[str, str], str]:
-    """(metric, attribute) -> the autoscaling role it plays, for findings about data that lacks it."""
-    roles: dict[tuple[str, str], str] = {}
-    metrics = {metric.name: metric for metric in contract.metrics}
-    for signal in contract.autoscaling:
-        metric = metrics.get(signal.metric)
-        if metric is None:
-            continue
-        for resource, attribute in _resource_mapping(contract, signal, metric).attributes.items():
-            roles.setdefault(
-                (metric.name, attribute),
-                f"the {signal.kind.value} signal {signal.name or metric.name} maps it to the {resource}: without it"
-                " the HPA shows <unknown>",
-            )
-    return MappingProxyType(roles)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TextIO
 
-from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable, lint_contract, load_contract
+from otel_contract.contract import CompiledContract, ContractError, ContractUnreadable
 from otel_contract.contract.files import ContractFileError
 from otel_contract.contract.files import resolve as resolve_contract
 from otel_contract.contract.model import Contract
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import MAX_MESSAGE_SIZE
+from otel_contract.loading import lint_contract, load_contract
 from otel_contract.otlp import Signal
 from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
 from otel_contract.reports import text as text_report

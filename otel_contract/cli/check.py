@@ -25,10 +25,11 @@ from otel_contract.cli._common import (
     _write_report,
     usage_error,
 )
-from otel_contract.contract import ContractUnreadable, lint_contract
+from otel_contract.contract import ContractUnreadable
 from otel_contract.contract.files import ContractFileError
 from otel_contract.contract.model import Contract
 from otel_contract.findings import Finding
+from otel_contract.loading import lint_contract
 from otel_contract.reports import Report
 from otel_contract.reports import text as text_report
 

@@ -5,8 +5,8 @@ from otel_contract.contract.loader import (
     ContractError,
     ContractUnreadable,
     LintResult,
-    lint_contract,
-    load_contract,
+    ReadContract,
+    read_contract,
     schema,
 )
 from otel_contract.contract.model import Contract, Metric, MetricType, Stability
@@ -21,9 +21,9 @@ __all__ = [
     "LintResult",
     "Metric",
     "MetricType",
+    "ReadContract",
     "Stability",
     "compile_contract",
-    "lint_contract",
-    "load_contract",
+    "read_contract",
     "schema",
 ]

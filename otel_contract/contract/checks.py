@@ -1,26 +1,24 @@
 """Semantic checks of a contract: what the JSON Schema cannot express.
 
 Each check is a function that looks at the model and reports through a ``Reporter``, which turns
-a key path into ``file:line:column``. ``CHECKS`` lists them in the order they run.
+a key path into ``file:line:column``. ``CHECKS`` lists those about the contract model alone; the
+checks that need the compat shims or the autoscaling signals, and the list of every check, are one
+layer up, in loading.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import promql_parser
-
 from otel_contract import rules, units
-from otel_contract.autoscaling import signals
 from otel_contract.contract.model import SEMVER, Contract, Stability
 from otel_contract.contract.yaml_source import format_path, locate
 from otel_contract.findings import Finding
 from otel_contract.patterns import Pattern, PatternError, compile_pattern
 from otel_contract.rules import Rule
-from otel_contract.shims import UnsupportedExpression, compile_shim, shim_inputs
 
 Path = tuple[str | int, ...]
 
@@ -265,68 +263,6 @@ def _check_renames(contract: Contract, out: Reporter) -> None:
             )
 
 
-def _selector_names(expr: Any) -> list[str]:
-    names: list[str] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            if node.name:
-                names.append(node.name)
-            else:
-                names.extend(
-                    m.value
-                    for m in node.matchers.matchers
-                    if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal
-                )
-
-    promql_parser.walk(expr, visit)
-    return names
-
-
-def _check_shims(contract: Contract, out: Reporter) -> None:
-    inputs = shim_inputs(contract)  # the series the contract's metrics yield (prometheus_names)
-    for index, shim in enumerate(contract.compat):
-        try:
-            expr = promql_parser.parse(shim.expr)
-        except ValueError as error:
-            out.report(
-                rules.SHIM_EXPRESSION,
-                ("compat", index, "expr"),
-                f"expr of shim {shim.record!r} is not valid PromQL: {error}",
-                metric=shim.record,
-            )
-        else:
-            names = _selector_names(expr)
-            unknown = [name for name in names if name not in inputs]
-            if not names or len(unknown) == len(names):
-                what = ", ".join(repr(n) for n in unknown) if unknown else "no metric by name"
-                out.report(
-                    rules.SHIM_INPUT,
-                    ("compat", index, "expr"),
-                    f"shim {shim.record!r} reads {what}; a shim must read metrics of the contract",
-                    metric=shim.record,
-                )
-            else:
-                try:
-                    compile_shim(shim, inputs)
-                except UnsupportedExpression as error:
-                    out.report(
-                        rules.SHIM_UNSUPPORTED,
-                        ("compat", index, "expr"),
-                        f"shim {shim.record!r} cannot be evaluated in the stream: {error}"
-                        " (see the README, 'Compat shims', for the subset)",
-                        metric=shim.record,
-                    )
-        if shim.expires < out.today:
-            out.report(
-                rules.EXPIRED_SHIM,
-                ("compat", index, "expires"),
-                f"shim {shim.record!r} expired on {shim.expires.isoformat()} (today is {out.today.isoformat()});"
-                " migrate its consumers and remove it, or move the date in a reviewed change",
-                metric=shim.record,
-            )
-
-
 def _check_metadata(contract: Contract, out: Reporter) -> None:
     for index, metric in enumerate(contract.metrics):
         if metric.stability is not Stability.STABLE:
@@ -349,21 +285,6 @@ def _check_metadata(contract: Contract, out: Reporter) -> None:
                 )
 
 
-def _check_autoscaling(contract: Contract, out: Reporter) -> None:
-    for index, signal in enumerate(contract.autoscaling):
-        for problem in signals.problems(contract, signal):
-            out.report(
-                rules.AUTOSCALING_SIGNAL, ("autoscaling", index, problem.field), problem.message, metric=signal.metric
-            )
-    for index, problem in signals.conflicts(contract):
-        out.report(
-            rules.AUTOSCALING_SIGNAL,
-            ("autoscaling", index, problem.field),
-            problem.message,
-            metric=contract.autoscaling[index].metric,
-        )
-
-
 CHECKS: tuple[Check, ...] = (
     _check_version,
     _check_metric_names,
@@ -372,14 +293,12 @@ CHECKS: tuple[Check, ...] = (
     _check_units,
     _check_attribute_sets,
     _check_renames,
-    _check_shims,
     _check_metadata,
-    _check_autoscaling,
 )
 
 
-def run_checks(contract: Contract, document: Any, today: date) -> list[Finding]:
+def run_checks(contract: Contract, document: Any, today: date, checks: Iterable[Check]) -> list[Finding]:
     reporter = Reporter(document, today)
-    for check in CHECKS:
+    for check in checks:
         check(contract, reporter)
     return reporter.findings

@@ -14,10 +14,9 @@ from types import MappingProxyType
 
 from otel_contract import rules, units
 from otel_contract._wire import frame
-from otel_contract.autoscaling.signals import attribute_roles
 from otel_contract.contract.model import Alias, AttributeType, Contract, Metric, Scalar
+from otel_contract.contract.signal_resources import attribute_roles
 from otel_contract.patterns import Pattern, compile_pattern
-from otel_contract.prometheus_names import translated_names
 from otel_contract.rules import RULES, Action, Rule, Scope
 
 
@@ -84,9 +83,6 @@ class CompiledContract:
     legacy_tokens: tuple[bytes, ...]
     # Compat shims' output names: passed through untouched when they come from the compat scope.
     shim_records: frozenset[str] = frozenset()
-    # Prometheus names of contract metrics that differ from them (a counter's _total): read back to the
-    # contract name when the input is a Prometheus exposition.
-    prometheus_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def id(self) -> str:
@@ -174,5 +170,4 @@ def compile_contract(contract: Contract) -> CompiledContract:
         # The whole field encoding, not the bare text, so that status_code does not match inside http.status_code.
         legacy_tokens=tuple(sorted(frame(name.encode()) for name in legacy)),
         shim_records=frozenset(shim.record for shim in contract.compat),
-        prometheus_names=translated_names(contract.metrics, {*metrics, *aliases}),
     )

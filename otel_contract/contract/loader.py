@@ -5,9 +5,11 @@ Phases, each reporting every problem it finds rather than the first:
 1. read and parse YAML (a file that cannot be read or parsed raises ``ContractUnreadable``);
 2. validate every file, the includes too, against the JSON Schema;
 3. merge includes under the including file (precedence documented in the README);
-4. build the model and run the semantic checks (only on a schema-valid document, because the
-   checks trust the shape the schema guarantees);
-5. compile lookup tables (``load_contract``).
+4. build the model (only from a schema-valid document, because the semantic checks trust the shape
+   the schema guarantees).
+
+The semantic checks and compiling (``lint_contract``, ``load_contract``) run one layer up, in
+loading.py: some checks need the compat shims and the autoscaling signals, which sit above this layer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -25,8 +26,6 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from otel_contract import rules
-from otel_contract.contract.checks import run_checks
-from otel_contract.contract.compiled import CompiledContract, compile_contract
 from otel_contract.contract.files import ContractFileError, ContractFiles, WorkingTree
 from otel_contract.contract.model import Contract, build_contract
 from otel_contract.contract.schema_errors import schema_findings
@@ -35,10 +34,6 @@ from otel_contract.findings import Finding, Location
 from otel_contract.rules import Level
 
 SCHEMA_RESOURCE = "schema/contract-v1.schema.json"
-
-# Findings the sidecar and `validate` load a contract despite: an expired shim keeps emitting
-# (a dashboard must not break at 3 a.m.) and is reported at runtime instead.
-_TOLERATED_AT_RUNTIME = frozenset({rules.EXPIRED_SHIM})
 
 
 class ContractError(Exception):
@@ -77,6 +72,16 @@ class LintResult:
 
     def has_errors(self, *, ignore: frozenset[rules.Rule] = frozenset()) -> bool:
         return any(f.level is Level.ERROR and f.rule not in ignore for f in self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadContract:
+    """A contract file and its includes, read, validated, merged and built: what the checks look at."""
+
+    path: str
+    document: Any  # the merged document the checks locate their findings in
+    contract: Contract | None  # None when the schema failed: the checks trust the shape it guarantees
+    findings: tuple[Finding, ...]  # reading's, the schema's and the includes'
 
 
 @cache
@@ -260,16 +265,13 @@ def _outside(tree: _Tree, entry: str, target: Path, where: Location | None, inde
 # --- entry points ----------------------------------------------------------------------------------
 
 
-def lint_contract(
-    path: str | os.PathLike[str],
-    *,
-    today: date | None = None,
-    files: ContractFiles | None = None,
-    allow_include_outside: bool = False,
-) -> LintResult:
-    """Every finding of the contract at ``path`` and its includes, read from ``files`` (default: the
-    working tree). An include that resolves (symlinks followed) outside the directory of ``path`` is
-    a ``contract-include`` error and is not read, unless ``allow_include_outside``.
+def read_contract(
+    path: str | os.PathLike[str], *, files: ContractFiles | None = None, allow_include_outside: bool = False
+) -> ReadContract:
+    """The contract at ``path`` and its includes, read from ``files`` (default: the working tree),
+    validated, merged and built, ready for the semantic checks (loading.py runs them). An include that
+    resolves (symlinks followed) outside the directory of ``path`` is a ``contract-include`` error and
+    is not read, unless ``allow_include_outside``.
 
     Raises ``ContractUnreadable`` when a file cannot be read or parsed as YAML.
     """
@@ -282,21 +284,4 @@ def lint_contract(
     contract: Contract | None = None
     if document is not None and not any(f.rule is rules.CONTRACT_SCHEMA for f in findings):
         contract = build_contract(document, display, tuple(included))
-        findings += run_checks(contract, document, today or date.today())
-    findings.sort(key=Finding.sort_key)
-    return LintResult(display, contract, tuple(findings))
-
-
-def load_contract(
-    path: str | os.PathLike[str], *, today: date | None = None, allow_include_outside: bool = False
-) -> CompiledContract:
-    """The compiled contract at ``path``, for the sidecar and ``validate``.
-
-    Raises ``ContractError`` listing every error (expired shims excepted: they are reported at
-    runtime), or ``ContractUnreadable``.
-    """
-    result = lint_contract(path, today=today, allow_include_outside=allow_include_outside)
-    errors = [f for f in result.findings if f.level is Level.ERROR and f.rule not in _TOLERATED_AT_RUNTIME]
-    if errors or result.contract is None:
-        raise ContractError(errors)
-    return compile_contract(result.contract)
+    return ReadContract(display, document, contract, tuple(findings))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from otel_contract.contract import ContractUnreadable, lint_contract
+from otel_contract.contract import ContractUnreadable
 from otel_contract.contract.files import GIT_PREFIX, ContractFileError, resolve, run_git
+from otel_contract.loading import lint_contract
 
 DEFAULT_TARGET = "origin/main"
 

@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from otel_contract.contract import ContractError, load_contract
+from otel_contract.contract import ContractError
 from otel_contract.contract.compiled import CompiledContract
+from otel_contract.loading import load_contract
 
 _log = logging.getLogger("otel_contract.reload")
 

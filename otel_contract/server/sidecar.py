@@ -18,9 +18,10 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from otel_contract.contract import ContractError, load_contract
+from otel_contract.contract import ContractError
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import EngineOptions
+from otel_contract.loading import load_contract
 from otel_contract.pipeline import Pipeline
 from otel_contract.server.config import SidecarConfig
 from otel_contract.server.endpoints import check_bindable, parse_endpoint

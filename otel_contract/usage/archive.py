@@ -24,9 +24,9 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from otel_contract import rules
-from otel_contract.contract import lint_contract
 from otel_contract.contract.model import Contract, Stability
 from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml
+from otel_contract.loading import lint_contract
 from otel_contract.rules import Level
 from otel_contract.usage.contract_files import defining_files
 
