@@ -278,6 +278,26 @@ def test_unusable_contract_is_one_line_naming_it_as_given(tmp_path: Path) -> Non
         assert line.startswith(f"otel-contract: {reason}")
 
 
+@pytest.mark.parametrize(
+    "contract",
+    ["tests/contracts/broken/metric-name.yaml", "tests/contracts/broken/yaml-bad-indentation.yaml", "nope.yaml"],
+)
+def test_serve_and_validate_print_an_unusable_contract_alike(tmp_path: Path, contract: str) -> None:
+    write_capture(tmp_path / "c.jsonl", [done_when_request()])
+    validate = run_cli("validate", "-c", contract, str(tmp_path / "c.jsonl"))
+    # Port 0 and the console exporter: serve gets as far as loading the contract, which stops it.
+    serve = run_cli("serve", "-c", contract, "--endpoint", "127.0.0.1:0", "--prometheus", "127.0.0.1:0", "--console")
+    assert validate.returncode == serve.returncode == 2
+    # Each command names itself; after that, the same lines.
+    validate_lines = [line.removeprefix("otel-contract: ") for line in validate.stderr.splitlines()]
+    serve_lines = [
+        line.removeprefix("otel-contract serve: ")
+        for line in serve.stderr.splitlines()
+        if line.startswith("otel-contract serve: ")
+    ]
+    assert validate_lines and serve_lines == validate_lines
+
+
 def test_json_lines_error_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text('{"resourceMetrics": []}\n{"resourceMetrics": [\n')  # line 2 ends too early

@@ -163,7 +163,7 @@ def _load(path: str, today: date | None, allow_outside: bool) -> CompiledContrac
     except ContractError as error:
         # One line per problem, as check prints them, naming the contract as it was given.
         for finding in error.named_as(path):
-            print(f"otel-contract: {_unreadable_line(finding)}", file=sys.stderr)
+            print(f"otel-contract: {text_report.format_error(finding)}", file=sys.stderr)
         return None
 
 
@@ -220,12 +220,6 @@ def _write_report(reports: list[Report], fmt: str, path: str | None, options: Re
     return EXIT_OK
 
 
-def _unreadable_line(finding: Finding) -> str:
-    if finding.location and finding.location.line:  # a YAML syntax error has a position
-        return text_report.format_finding(finding)
-    return f"error: {finding.source}: {finding.message}"
-
-
 def _write_text(text: str, path: str | None) -> bool:
     """Write ``text`` to ``path`` (stdout when None); False after saying why it could not be written."""
     try:
@@ -251,7 +245,7 @@ def _read_model(spec: str, allow_outside: bool) -> Contract | None:
         print(f"otel-contract: error: {error}", file=sys.stderr)
         return None
     except ContractUnreadable as error:
-        print(f"otel-contract: {_unreadable_line(error.findings[0])}", file=sys.stderr)
+        print(f"otel-contract: {text_report.format_error(error.findings[0])}", file=sys.stderr)
         return None
     if result.contract is None:
         print(f"otel-contract: error: contract {spec} is not schema-valid, so it cannot be compared:", file=sys.stderr)

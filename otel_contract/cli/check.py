@@ -20,7 +20,6 @@ from otel_contract.cli._common import (
     _render_options,
     _report_options,
     _today_option,
-    _unreadable_line,
     _verdict,
     _write_report,
     usage_error,
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         except ContractUnreadable as error:
             unreadable = True
             for finding in error.findings:
-                print(f"otel-contract: {_unreadable_line(finding)}", file=sys.stderr)
+                print(f"otel-contract: {text_report.format_error(finding)}", file=sys.stderr)
             continue
         contract = result.contract
         report = Report(

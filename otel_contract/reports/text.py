@@ -29,6 +29,14 @@ def format_finding(finding: Finding) -> str:
     return _format(finding, color=False)
 
 
+def format_error(finding: Finding) -> str:
+    """A finding that stops a command (a contract that cannot be used) as the one line every command
+    prints on stderr: compiler style when it has a line, else a usage error naming the file."""
+    if finding.location and finding.location.line:
+        return format_finding(finding)
+    return f"error: {finding.source}: {finding.message}"
+
+
 def render(reports: Iterable[Report], options: RenderOptions | None = None) -> str:
     color = options.color if options is not None else False
     lines = [_format(finding, color=color) for report in reports for finding in report.findings]

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from types import FrameType
 
 from otel_contract.contract import ContractError
-from otel_contract.reports.text import format_finding
+from otel_contract.reports.text import format_error
 from otel_contract.server.config import SidecarConfig, with_worker
 from otel_contract.server.sidecar import Sidecar
 
@@ -42,9 +42,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def _print_contract_error(error: ContractError, path: str) -> None:
-    # One line per problem, as check prints them, so that a log line is a whole error.
+    # One line per problem, as validate prints them, so that a log line is a whole error.
     for finding in error.named_as(path):
-        print(f"otel-contract serve: {format_finding(finding)}", file=sys.stderr)
+        print(f"otel-contract serve: {format_error(finding)}", file=sys.stderr)
     if not error.findings:
         print(f"otel-contract serve: the contract {path} cannot be loaded: {error}", file=sys.stderr)
 
