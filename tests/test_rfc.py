@@ -319,7 +319,7 @@ def test_the_rfc_use_cases_answer_with_data_without_the_cli(repo: Path) -> None:
     """rfc/commands.py is what ``rfc new|update|list`` do; the CLI only reads arguments and prints."""
     from datetime import date
 
-    from otel_contract.contract import load_contract
+    from otel_contract import load_contract
     from otel_contract.rfc.commands import Base, RfcExists, default_base, list_rfcs, new_rfc
 
     new = load_contract(CONTRACT).contract
