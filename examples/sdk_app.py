@@ -44,7 +44,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_contract.contract import load_contract
+from otel_contract import load_contract
 from otel_contract.contract.model import Contract
 
 CONTRACT = Path(__file__).resolve().parent.parent / "contracts" / "ecommerce.yaml"
