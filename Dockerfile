@@ -7,14 +7,25 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- build: a virtualenv with the package and its pinned dependencies --------------------------------
+ARG RUST_IMAGE=rust:1-slim-bookworm
+
+# --- build: a virtualenv with the package, its compiled core and its pinned dependencies ------------
+FROM ${RUST_IMAGE} AS rust
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    RUSTUP_HOME=/usr/local/rustup \
+    CARGO_HOME=/usr/local/cargo \
+    PATH=/usr/local/cargo/bin:$PATH
+# The core (core/, Rust) is built from source: the toolchain from the Rust image, a C linker from Debian.
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/otel-contract
 WORKDIR /src
 # Metadata and lock first, so the dependency layer is reused until they change.
 COPY pyproject.toml requirements.lock README.md ./
+COPY core ./core
 COPY otel_contract ./otel_contract
 RUN /opt/otel-contract/bin/pip install -c requirements.lock .
 

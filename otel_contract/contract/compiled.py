@@ -83,6 +83,9 @@ class CompiledContract:
     legacy_tokens: tuple[bytes, ...]
     # Compat shims' output names: passed through untouched when they come from the compat scope.
     shim_records: frozenset[str] = frozenset()
+    # What layers above build from this contract once and keep for its lifetime (the engine's tables
+    # for the compiled core); keyed by the builder's name.
+    derived: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def id(self) -> str:

@@ -44,28 +44,59 @@ class EngineOptions:
     """``audit`` turns every reject into flag (for rollouts); ``env`` feeds ``from_env`` actions.
 
     The engine reads no environment itself: the caller passes it (the sidecar: ``os.environ``).
+    ``native`` runs the compiled core (``otel_contract._core``) where it covers the request; False
+    runs the Python engine it replaces, which the differential tests compare it with.
     """
 
     audit: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    native: bool = True
 
 
-@dataclass(frozen=True, slots=True)
 class Outcome(Generic[RequestT]):
     """The normalized request and what happened to it.
 
     ``items`` counts data points (metrics), spans (traces) or log records (logs) received;
     ``rejected`` of them were removed by a reject action, ``merged`` were duplicates removed by an
     identity conflict; the rest is forwarded.
+
+    The compiled core answers with bytes, not a message: ``payload`` holds them and ``request`` parses
+    them only when someone asks (the sidecar forwards the bytes and never does).
     """
 
-    request: RequestT
-    findings: tuple[Finding, ...]
-    items: int
-    rejected: int
-    merged: int
-    changed: bool
-    original: bytes | None = None
+    __slots__ = ("_request", "_type", "changed", "findings", "items", "merged", "original", "payload", "rejected")
+
+    def __init__(
+        self,
+        request: RequestT | None,
+        findings: tuple[Finding, ...],
+        items: int,
+        rejected: int,
+        merged: int,
+        changed: bool,
+        original: bytes | None = None,
+        *,
+        payload: bytes | None = None,
+        request_type: type[RequestT] | None = None,
+    ) -> None:
+        if request is None and (request_type is None or (payload is None and original is None)):
+            raise ValueError("an outcome needs the request, or its bytes and type")
+        self._request = request
+        self._type = request_type
+        self.findings = findings
+        self.items = items
+        self.rejected = rejected
+        self.merged = merged
+        self.changed = changed
+        self.original = original
+        self.payload = payload
+
+    @property
+    def request(self) -> RequestT:
+        if self._request is None:
+            assert self._type is not None  # __init__ makes sure
+            self._request = self._type.FromString(self.to_bytes())  # type: ignore[attr-defined]
+        return self._request
 
     @property
     def forwarded(self) -> int:
@@ -80,4 +111,6 @@ class Outcome(Generic[RequestT]):
         """The bytes to forward: the original ones when nothing changed, else the normalized request."""
         if not self.changed and self.original is not None:
             return self.original
+        if self.payload is not None:
+            return self.payload
         return self.request.SerializeToString()

@@ -9,6 +9,7 @@ from typing import Any
 from otel_contract import rules
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.contract.model import ResourceAction, ResourceActionKind
+from otel_contract.engine._messages import resource_missing, resource_no_match, resource_not_allowed
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import scalar, set_scalar
 
@@ -79,12 +80,7 @@ def process_resource(
         values = {kv.key: kv.value for kv in attributes}
         for key in contract.resource_required:
             if key not in values:
-                reject |= sink.report(
-                    rules.MISSING_RESOURCE_ATTRIBUTE,
-                    actions,
-                    f"resource lacks required attribute {key!r}",
-                    attribute=key,
-                )
+                reject |= sink.report(rules.MISSING_RESOURCE_ATTRIBUTE, actions, resource_missing(key), attribute=key)
         for key, constraint in contract.resource_constraints.items():
             any_value = values.get(key)
             if any_value is None:
@@ -92,10 +88,9 @@ def process_resource(
             value = scalar(any_value)
             problem = None
             if constraint.allowed is not None and value not in constraint.allowed:
-                allowed = ", ".join(sorted(map(str, constraint.allowed)))
-                problem = f"resource attribute {key!r} is {value!r}; allowed: {allowed}"
+                problem = resource_not_allowed(key, value, constraint.allowed)
             elif constraint.pattern is not None and not (isinstance(value, str) and constraint.pattern.matches(value)):
-                problem = f"resource attribute {key!r} is {value!r}; it must match {constraint.pattern.pattern!r}"
+                problem = resource_no_match(key, value, constraint.pattern)
             if problem:
                 reject |= sink.report(rules.RESOURCE_ATTRIBUTE_VALUE, actions, problem, attribute=key)
     return changed, reject

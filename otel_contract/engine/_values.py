@@ -12,6 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from otel_contract import rules
 from otel_contract.contract.model import AttributeType, Scalar
+from otel_contract.engine._messages import both_present, not_convertible
 
 # reporter(rule, attribute, message) -> True when the data must be rejected
 Reporter = Callable[[rules.Rule, str, str], bool]
@@ -48,7 +49,7 @@ def set_scalar(value: AnyValue, new: Scalar) -> None:
         value.string_value = new
 
 
-def _coerced(current: Scalar, target: AttributeType) -> Scalar | None:
+def coerced(current: Scalar, target: AttributeType) -> Scalar | None:
     """``current`` converted to ``target``, or None when it does not convert without loss."""
     try:
         if target is AttributeType.INT:
@@ -95,11 +96,7 @@ def normalize_attributes(
                 present = {item.key for item in attributes}
             if target in present:
                 drop.append(index)
-                reject |= report(
-                    rules.IDENTITY_CONFLICT,
-                    target,
-                    f"both {key!r} and {target!r} are present; kept {target!r}, dropped the legacy key",
-                )
+                reject |= report(rules.IDENTITY_CONFLICT, target, both_present(key, target))
                 continue
             present.discard(key)
             present.add(target)
@@ -111,13 +108,9 @@ def normalize_attributes(
             kind = kv.value.WhichOneof("value")
             if kind != field:
                 current = scalar(kv.value)
-                new = None if current is None else _coerced(current, wanted)
+                new = None if current is None else coerced(current, wanted)
                 if new is None:
-                    reject |= report(
-                        rules.ATTRIBUTE_VALUE,
-                        key,
-                        f"attribute {key!r} must be {wanted.value}; {current!r} cannot be converted",
-                    )
+                    reject |= report(rules.ATTRIBUTE_VALUE, key, not_convertible(key, wanted.value, current))
                 else:
                     set_scalar(kv.value, new)
                     changed = True

@@ -11,13 +11,14 @@ from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine._records import RecordShape, process_records
 from otel_contract.findings import Location
+from otel_contract.otlp import Signal
 
 
 def _log_attributes(record: Any) -> Iterable[Any]:
     yield record.attributes
 
 
-_LOGS = RecordShape("log record", "resource_logs", "scope_logs", "log_records", _log_attributes)
+_LOGS = RecordShape(Signal.LOGS, "log record", "resource_logs", "scope_logs", "log_records", _log_attributes)
 
 
 def process_logs(

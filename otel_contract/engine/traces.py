@@ -11,6 +11,7 @@ from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine._records import RecordShape, process_records
 from otel_contract.findings import Location
+from otel_contract.otlp import Signal
 
 
 def _span_attributes(span: Any) -> Iterable[Any]:
@@ -21,7 +22,7 @@ def _span_attributes(span: Any) -> Iterable[Any]:
         yield link.attributes
 
 
-_SPANS = RecordShape("span", "resource_spans", "scope_spans", "spans", _span_attributes)
+_SPANS = RecordShape(Signal.TRACES, "span", "resource_spans", "scope_spans", "spans", _span_attributes)
 
 
 def process_traces(

@@ -1,0 +1,147 @@
+//! A repeated KeyValue field: legacy keys renamed, typed values coerced (metric data points, spans,
+//! span events and links, log records). The same rules as the Python engine's
+//! ``normalize_attributes``: when a legacy key and its canonical key are both present the canonical
+//! one is kept (``identity-conflict``); a value that does not convert is ``attribute-value``.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::edit::Edit;
+use crate::schema::key_value;
+use crate::sink::{Message, Rule};
+use crate::tables::Oracle;
+use crate::value::{self, AttrType, Scalar};
+use crate::wire::{fields, put_bytes, DecodeError, Value};
+
+/// One KeyValue as read from the wire.
+pub struct Kv<'a> {
+    pub key: &'a str,
+    /// The AnyValue's bytes (empty when the value is absent).
+    pub value: &'a [u8],
+}
+
+pub fn read_kv(bytes: &[u8]) -> Result<Kv<'_>, DecodeError> {
+    let mut kv = Kv {
+        key: "",
+        value: &[],
+    };
+    for field in fields(bytes) {
+        let field = field?;
+        match (field.number, field.value) {
+            // Validated UTF-8 before the walk.
+            (key_value::KEY, Value::Bytes(b)) => {
+                kv.key = std::str::from_utf8(b).unwrap_or_default()
+            }
+            (key_value::VALUE, Value::Bytes(b)) => kv.value = b,
+            _ => {}
+        }
+    }
+    Ok(kv)
+}
+
+/// The KeyValue ``bytes`` with its key and/or value replaced, every other field copied.
+pub fn rewrite_kv(
+    bytes: &[u8],
+    key: Option<&str>,
+    value: Option<&[u8]>,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    if let Some(key) = key {
+        put_bytes(&mut out, key_value::KEY, key.as_bytes());
+    }
+    if let Some(value) = value {
+        put_bytes(&mut out, key_value::VALUE, value);
+    }
+    for field in fields(bytes) {
+        let field = field?;
+        // A key or value of another wire type is an unknown field to protobuf: kept as one.
+        let replaced = field.bytes().is_some()
+            && ((field.number == key_value::KEY && key.is_some())
+                || (field.number == key_value::VALUE && value.is_some()));
+        if !replaced {
+            out.extend_from_slice(field.raw);
+        }
+    }
+    Ok(out)
+}
+
+/// The members of ``value`` that hold each type, to tell a value that needs no coercion.
+fn has_type(value: &[u8], wanted: AttrType) -> bool {
+    value::member(value).0 == wanted.member()
+}
+
+/// The edits to each KeyValue occurrence (``kvs``, in wire order) and whether the record must go.
+/// ``report(rule, attribute, message)`` returns true when the data must be rejected.
+pub fn normalize(
+    kvs: &[&[u8]],
+    renames: &HashMap<String, String>,
+    types: &HashMap<String, AttrType>,
+    oracle: &dyn Oracle,
+    report: &mut dyn FnMut(Rule, &str, Message) -> bool,
+) -> Result<(Vec<Edit>, bool), DecodeError> {
+    let mut edits = vec![Edit::Keep; kvs.len()];
+    let mut reject = false;
+    if renames.is_empty() && types.is_empty() {
+        return Ok((edits, reject));
+    }
+    let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
+    let mut present: Option<HashSet<&str>> = None;
+    for (index, kv) in parsed.iter().enumerate() {
+        let mut key: &str = kv.key;
+        let mut new_key: Option<&str> = None;
+        if let Some(target) = renames.get(key) {
+            let present = present.get_or_insert_with(|| parsed.iter().map(|kv| kv.key).collect());
+            if present.contains(target.as_str()) {
+                edits[index] = Edit::Drop;
+                let (legacy, canonical) = (key.to_owned(), target.clone());
+                reject |= report(
+                    Rule::IdentityConflict,
+                    target,
+                    Message {
+                        template: "attribute.both_present",
+                        prefix: None,
+                        args: vec![Scalar::Str(legacy), Scalar::Str(canonical)],
+                    },
+                );
+                continue;
+            }
+            present.remove(key);
+            present.insert(target);
+            key = target;
+            new_key = Some(target);
+        }
+        let mut new_value: Option<Vec<u8>> = None;
+        if let Some(&wanted) = types.get(key) {
+            if !has_type(kv.value, wanted) {
+                let current = value::scalar(kv.value);
+                let converted = match current {
+                    Scalar::Other => None,
+                    _ => value::coerce_fast(&current, wanted)
+                        .unwrap_or_else(|_| oracle.coerce(&current, wanted)),
+                };
+                match converted {
+                    None => {
+                        let shown = current.clone();
+                        reject |= report(
+                            Rule::AttributeValue,
+                            key,
+                            Message {
+                                template: "attribute.not_convertible",
+                                prefix: None,
+                                args: vec![
+                                    Scalar::Str(key.to_owned()),
+                                    Scalar::Str(wanted.name().into()),
+                                    shown,
+                                ],
+                            },
+                        );
+                    }
+                    Some(new) => new_value = Some(value::encode(&new)),
+                }
+            }
+        }
+        if new_key.is_some() || new_value.is_some() {
+            edits[index] = Edit::Replace(rewrite_kv(kvs[index], new_key, new_value.as_deref())?);
+        }
+    }
+    Ok((edits, reject))
+}

@@ -1,0 +1,144 @@
+//! Findings of one request, aggregated as the Python side reports them: one entry per (rule, metric,
+//! attribute), counting occurrences and keeping the first occurrence's message, in first-seen order.
+
+use std::collections::HashMap;
+
+use crate::value::Scalar;
+
+/// The telemetry rules the core reports, named by their catalog slugs (``otel_contract.rules``).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    MissingResourceAttribute,
+    ResourceAttributeValue,
+    IdentityConflict,
+    AttributeValue,
+}
+
+pub const RULES: [Rule; 4] = [
+    Rule::MissingResourceAttribute,
+    Rule::ResourceAttributeValue,
+    Rule::IdentityConflict,
+    Rule::AttributeValue,
+];
+
+impl Rule {
+    pub fn slug(self) -> &'static str {
+        match self {
+            Rule::MissingResourceAttribute => "missing-resource-attribute",
+            Rule::ResourceAttributeValue => "resource-attribute-value",
+            Rule::IdentityConflict => "identity-conflict",
+            Rule::AttributeValue => "attribute-value",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Reject,
+    Flag,
+    Ignore,
+}
+
+impl Action {
+    pub fn from_name(name: &str) -> Option<Action> {
+        match name {
+            "reject" => Some(Action::Reject),
+            "flag" => Some(Action::Flag),
+            "ignore" => Some(Action::Ignore),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Reject => "reject",
+            Action::Flag => "flag",
+            Action::Ignore => "ignore",
+        }
+    }
+}
+
+/// A message as a template name and its arguments: the Python side formats it (``repr`` of values
+/// included), once per finding, not once per occurrence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub template: &'static str,
+    pub prefix: Option<String>,
+    pub args: Vec<Scalar>,
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub rule: Rule,
+    pub metric: Option<String>,
+    pub attribute: Option<String>,
+    pub message: Message,
+    pub count: u64,
+    pub action: Action,
+}
+
+type Key = (Rule, Option<String>, Option<String>);
+
+pub struct Sink {
+    audit: bool,
+    entries: Vec<Entry>,
+    index: HashMap<Key, usize>,
+    /// Findings recorded (not ignored): tells whether a check found anything.
+    pub reported: u64,
+}
+
+impl Sink {
+    pub fn new(audit: bool) -> Sink {
+        Sink {
+            audit,
+            entries: Vec::new(),
+            index: HashMap::new(),
+            reported: 0,
+        }
+    }
+
+    /// Record a finding; true when the data it is about must be rejected. ``message`` is built only
+    /// for the first occurrence of its key.
+    pub fn report(
+        &mut self,
+        rule: Rule,
+        action: Action,
+        metric: Option<&str>,
+        attribute: Option<&str>,
+        count: u64,
+        message: impl FnOnce() -> Message,
+    ) -> bool {
+        if action == Action::Ignore {
+            return false;
+        }
+        self.reported += 1;
+        let rejects = action == Action::Reject && !self.audit;
+        let key = (
+            rule,
+            metric.map(str::to_owned),
+            attribute.map(str::to_owned),
+        );
+        if let Some(&at) = self.index.get(&key) {
+            self.entries[at].count += count;
+        } else {
+            self.index.insert(key.clone(), self.entries.len());
+            self.entries.push(Entry {
+                rule,
+                metric: key.1,
+                attribute: key.2,
+                message: message(),
+                count,
+                action: if rejects {
+                    Action::Reject
+                } else {
+                    Action::Flag
+                },
+            });
+        }
+        rejects
+    }
+
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
+    }
+}
