@@ -3,7 +3,9 @@
 //! ``normalize_attributes``: when a legacy key and its canonical key are both present the canonical
 //! one is kept (``identity-conflict``); a value that does not convert is ``attribute-value``.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::edit::Edit;
 use crate::schema::key_value;
@@ -84,12 +86,14 @@ pub fn normalize(
         return Ok((edits, reject));
     }
     let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
+    // Keys the request chose: a hasher with a per-process seed, so no request can make them collide.
     let mut present: Option<HashSet<&str>> = None;
     for (index, kv) in parsed.iter().enumerate() {
         let mut key: &str = kv.key;
         let mut new_key: Option<&str> = None;
         if let Some(target) = renames.get(key) {
-            let present = present.get_or_insert_with(|| parsed.iter().map(|kv| kv.key).collect());
+            let present = present
+                .get_or_insert_with(|| parsed.iter().map(|kv| kv.key).collect::<HashSet<&str>>());
             if present.contains(target.as_str()) {
                 edits[index] = Edit::Drop;
                 let (legacy, canonical) = (key.to_owned(), target.clone());

@@ -110,7 +110,7 @@ impl Contract {
                 );
             }
         }
-        tables.renames = renames;
+        tables.renames = renames.into_iter().collect();
         for (key, name) in types {
             tables.types.insert(
                 key,

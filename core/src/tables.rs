@@ -1,6 +1,7 @@
 //! The compiled contract as the core takes it: built once per contract version by the Python side.
 
-use std::collections::HashMap;
+// The contract's own keys: a fast hash without a seed is safe for tables the request cannot grow.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::sink::{Action, Rule};
 use crate::value::{AttrType, Scalar};

@@ -65,14 +65,46 @@ pub fn fields(buf: &[u8]) -> Fields<'_> {
 // Groups nest without length prefixes; a hostile request could nest them without end.
 const MAX_GROUP_DEPTH: u32 = 100;
 
+/// A varint; the one-byte case (most tags and lengths in OTLP) inline, the rest by prost.
+#[inline(always)]
+fn varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
+    match rest.first() {
+        Some(&byte) if byte < 0x80 => {
+            *rest = &rest[1..];
+            Ok(u64::from(byte))
+        }
+        _ => Ok(decode_varint(rest)?),
+    }
+}
+
+/// A field's key; one-byte keys (field numbers below 16) inline, the rest (and every error) by prost.
+#[inline(always)]
+fn key(rest: &mut &[u8]) -> Result<(u32, WireType), DecodeError> {
+    if let Some(&byte) = rest.first() {
+        let wire_type = match byte & 7 {
+            0 => Some(WireType::Varint),
+            1 => Some(WireType::SixtyFourBit),
+            2 => Some(WireType::LengthDelimited),
+            5 => Some(WireType::ThirtyTwoBit),
+            _ => None,
+        };
+        if let (true, Some(wire_type)) = (byte < 0x80 && byte >> 3 != 0, wire_type) {
+            *rest = &rest[1..];
+            return Ok((u32::from(byte >> 3), wire_type));
+        }
+    }
+    Ok(decode_key(rest)?)
+}
+
 impl<'a> Fields<'a> {
+    #[inline]
     fn next_field(&mut self) -> Result<Field<'a>, DecodeError> {
         let start = self.pos;
         let mut rest = &self.buf[self.pos..];
         let total = rest.len();
-        let (number, wire_type) = decode_key(&mut rest)?;
+        let (number, wire_type) = key(&mut rest)?;
         let value = match wire_type {
-            WireType::Varint => Value::Varint(decode_varint(&mut rest)?),
+            WireType::Varint => Value::Varint(varint(&mut rest)?),
             WireType::SixtyFourBit => {
                 let bytes: [u8; 8] = take(&mut rest, 8)?.try_into().expect("8 bytes");
                 Value::Fixed64(u64::from_le_bytes(bytes))
@@ -82,7 +114,7 @@ impl<'a> Fields<'a> {
                 Value::Fixed32(u32::from_le_bytes(bytes))
             }
             WireType::LengthDelimited => {
-                let len = decode_varint(&mut rest)?;
+                let len = varint(&mut rest)?;
                 let len = usize::try_from(len)
                     .map_err(|_| DecodeError::new("length beyond the address space"))?;
                 Value::Bytes(take(&mut rest, len)?)
@@ -105,6 +137,7 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.buf.len() {
             return None;
@@ -117,6 +150,7 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+#[inline(always)]
 fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
     if rest.len() < len {
         return Err(DecodeError::new("truncated message"));
