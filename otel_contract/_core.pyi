@@ -1,5 +1,5 @@
-# The compiled core's Python face (core/src/lib.rs); otel_contract.engine._native is its only caller.
-from collections.abc import Callable, Sequence
+# The compiled core's Python face (core/src/lib.rs); otel_contract.engine._native is its caller.
+from collections.abc import Sequence
 from typing import Any
 
 Scalar = str | bool | int | float
@@ -11,21 +11,29 @@ class CoreError(Exception):
     """The core failed on a request: a bug, never bad input."""
 
 class Contract:
-    def __init__(
-        self,
-        actions: dict[str, str],
-        renames: dict[str, str],
-        types: dict[str, str],
-        resource_actions: Sequence[tuple[str, str, str | None, bool, Scalar | None]],
-        resource_required: Sequence[str],
-        resource_constraints: Sequence[tuple[str, Sequence[Scalar] | None, int | None]],
-        patterns: Sequence[Any],
-        coerce: Callable[[Scalar, str], Scalar | None],
-    ) -> None: ...
+    """The compiled contract's tables (see engine/_native.py for each key), the contract's patterns
+    by the indexes the tables use, and the oracle that answers what only Python can."""
+
+    def __init__(self, tables: dict[str, Any], patterns: Sequence[Any], oracle: Any) -> None: ...
+
+class Budgets:
+    """Series budgets kept across requests: per metric, the hashes of the series admitted."""
+
+    def __init__(self, max_tracked_series: int) -> None: ...
+    def admit(self, metric: str, series: int, budget: int) -> bool: ...
+    def series_count(self, metric: str) -> int: ...
+    @property
+    def tracked(self) -> int: ...
+    def forget(self, metric: str | None = None) -> None: ...
 
 # (slug, metric, attribute, count, action, template, prefix, args)
-FindingRow = tuple[str, str | None, str | None, int, str, str, str | None, tuple[Scalar | None, ...]]
+FindingRow = tuple[str, str | None, str | None, int, str, str, str | None, tuple[Any, ...]]
 
-def process_records(
-    contract: Contract, signal: int, payload: bytes, env: Sequence[str | None], audit: bool
-) -> tuple[bytes | None, list[FindingRow], int, int] | None: ...
+def process(
+    contract: Contract,
+    signal: int,
+    payload: bytes,
+    env: Sequence[str | None],
+    audit: bool,
+    budgets: Budgets | None = None,
+) -> tuple[bytes | None, list[FindingRow], int, int, int] | None: ...

@@ -139,7 +139,8 @@ class Pipeline:
         outcome = process_signal(
             signal, payload, stage.contract, state=self._state, options=self._options, source=source
         )
-        if signal is not Signal.METRICS:
+        if signal is not Signal.METRICS or not (stage.shims.active or stage.smoothed.active):
+            # The core answered with bytes: nothing here needs them parsed.
             return Result(outcome)
         added = stage.shims.process(outcome.request)
         averages, average_points = stage.smoothed.evaluate(outcome.request)

@@ -18,11 +18,13 @@ from hypothesis import HealthCheck, given, settings
 
 from otel_contract import load_contract
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine import EngineOptions, process_signal
+from otel_contract.engine import CardinalityState, EngineOptions, process_signal
 from otel_contract.otlp import FACTS, Signal
 
 from .conftest import CONTRACTS, TODAY
-from .test_engine_fuzz import _built_records, _mutated
+from .hostile_requests import SHOP_EXTRA
+from .sidecar_harness import shop_contract
+from .test_engine_fuzz import _built, _built_records, _mutated
 
 _DATA = Path(__file__).parent / "data"
 _RECORDS = (Signal.TRACES, Signal.LOGS)
@@ -31,17 +33,21 @@ _SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[Hea
 
 
 @pytest.fixture(scope="module")
-def contracts() -> list[CompiledContract]:
+def contracts(tmp_path_factory: pytest.TempPathFactory) -> list[CompiledContract]:
+    shop = shop_contract(Path(tmp_path_factory.mktemp("core")) / "shop.yaml", extra=SHOP_EXTRA)
     return [
         load_contract(_DATA / "core-records.yaml", today=TODAY),
         load_contract(CONTRACTS / "ecommerce.yaml", today=TODAY),
+        load_contract(CONTRACTS / "hpa-app.yaml", today=TODAY),
+        load_contract(shop, today=TODAY),
     ]
 
 
 def _run(signal: Signal, payload: bytes, contract: CompiledContract, *, native: bool, audit: bool) -> Any:
     options = EngineOptions(audit=audit, env=_ENV, native=native)
     try:
-        outcome = process_signal(signal, payload, contract, state=None, options=options)  # type: ignore[arg-type]
+        # A fresh budget state per run: both engines admit the same series into the same budgets.
+        outcome = process_signal(signal, payload, contract, state=CardinalityState(), options=options)
     except DecodeError as error:
         return ("DecodeError", str(error))
     findings = sorted(
@@ -71,9 +77,15 @@ def test_built_records_give_what_the_python_engine_gives(
 
 
 @_SETTINGS
+@given(payload=_built())
+def test_built_metrics_give_what_the_python_engine_gives(contracts: list[CompiledContract], payload: bytes) -> None:
+    _same(Signal.METRICS, payload, contracts)
+
+
+@_SETTINGS
 @given(payload=_mutated())
 def test_mutated_requests_give_what_the_python_engine_gives(contracts: list[CompiledContract], payload: bytes) -> None:
-    for signal in _RECORDS:
+    for signal in (Signal.METRICS, *_RECORDS):
         _same(signal, payload, contracts)
 
 

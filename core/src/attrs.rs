@@ -15,6 +15,7 @@ use crate::value::{self, AttrType, Scalar};
 use crate::wire::{fields, put_bytes, DecodeError, Value};
 
 /// One KeyValue as read from the wire.
+#[derive(Debug, Clone, Copy)]
 pub struct Kv<'a> {
     pub key: &'a str,
     /// The AnyValue's bytes (empty when the value is absent).
@@ -80,12 +81,27 @@ pub fn normalize(
     oracle: &dyn Oracle,
     report: &mut dyn FnMut(Rule, &str, Message) -> bool,
 ) -> Result<(Vec<Edit>, bool), DecodeError> {
+    if renames.is_empty() && types.is_empty() {
+        return Ok((vec![Edit::Keep; kvs.len()], false));
+    }
+    let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
+    normalize_parsed(kvs, &parsed, renames, types, oracle, report)
+}
+
+/// ``normalize`` for KeyValues the caller has read already (``parsed``, aligned with ``kvs``).
+pub fn normalize_parsed(
+    kvs: &[&[u8]],
+    parsed: &[Kv<'_>],
+    renames: &HashMap<String, String>,
+    types: &HashMap<String, AttrType>,
+    oracle: &dyn Oracle,
+    report: &mut dyn FnMut(Rule, &str, Message) -> bool,
+) -> Result<(Vec<Edit>, bool), DecodeError> {
     let mut edits = vec![Edit::Keep; kvs.len()];
     let mut reject = false;
     if renames.is_empty() && types.is_empty() {
         return Ok((edits, reject));
     }
-    let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
     // Keys the request chose: a hasher with a per-process seed, so no request can make them collide.
     let mut present: Option<HashSet<&str>> = None;
     for (index, kv) in parsed.iter().enumerate() {
@@ -100,11 +116,10 @@ pub fn normalize(
                 reject |= report(
                     Rule::IdentityConflict,
                     target,
-                    Message {
-                        template: "attribute.both_present",
-                        prefix: None,
-                        args: vec![Scalar::Str(legacy), Scalar::Str(canonical)],
-                    },
+                    Message::new(
+                        "attribute.both_present",
+                        vec![Scalar::Str(legacy), Scalar::Str(canonical)],
+                    ),
                 );
                 continue;
             }
@@ -128,15 +143,14 @@ pub fn normalize(
                         reject |= report(
                             Rule::AttributeValue,
                             key,
-                            Message {
-                                template: "attribute.not_convertible",
-                                prefix: None,
-                                args: vec![
+                            Message::new(
+                                "attribute.not_convertible",
+                                vec![
                                     Scalar::Str(key.to_owned()),
                                     Scalar::Str(wanted.name().into()),
                                     shown,
                                 ],
-                            },
+                            ),
                         );
                     }
                     Some(new) => new_value = Some(value::encode(&new)),

@@ -2,7 +2,10 @@
 //! "unchanged"), findings aggregated per rule. The Python face is ``otel_contract.engine._native``.
 
 pub mod attrs;
+pub mod budgets;
 pub mod edit;
+pub mod metrics;
+pub mod points;
 pub mod records;
 pub mod resource;
 // Generated (tools/gen_wire_schema.py): laid out by the generator, not by rustfmt.
@@ -20,11 +23,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
 use records::{Counts, RecordKind, Run};
-use sink::{Action, Sink, RULES};
-use tables::{Constraint, Oracle, ResourceAction, ResourceActionKind, Tables};
+use sink::{Action, IdValue, Sink, RULES};
+use tables::{
+    AliasSpec, Constraint, ExactInt, Factor, MetricSpec, NameRule, Oracle, ResourceAction,
+    ResourceActionKind, Tables,
+};
 use value::{AttrType, Scalar};
 
 create_exception!(
@@ -40,12 +46,12 @@ create_exception!(
     "The core failed on a request: a bug, never bad input."
 );
 
-/// The compiled contract's tables plus the Python objects the core asks (patterns, coercions).
+/// The compiled contract's tables plus the Python objects the core asks (patterns, the oracle).
 #[pyclass(frozen, module = "otel_contract._core")]
 pub struct Contract {
     tables: Tables,
     patterns: Vec<PyObject>,
-    coerce: PyObject,
+    oracle: PyObject,
 }
 
 fn scalar_from(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
@@ -70,11 +76,91 @@ fn scalar_into(py: Python<'_>, value: &Scalar) -> PyResult<PyObject> {
         Scalar::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
         Scalar::Double(d) => d.into_pyobject(py)?.into_any().unbind(),
         Scalar::Other => py.None(),
+        Scalar::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
     })
 }
 
 fn bad(what: &str, value: &str) -> PyErr {
     PyValueError::new_err(format!("unknown {what} {value:?}"))
+}
+
+/// ``dict[key]``, extracted; a missing key is a bug in the Python face, said plainly.
+fn item<'py, T: FromPyObject<'py>>(dict: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+    dict.get_item(key)?
+        .ok_or_else(|| PyValueError::new_err(format!("the core's tables lack {key:?}")))?
+        .extract()
+}
+
+fn actions_from(actions: HashMap<String, String>) -> PyResult<tables::Map<Action>> {
+    let mut out = tables::Map::default();
+    for (slug, name) in actions {
+        out.insert(
+            slug,
+            Action::from_name(&name).ok_or_else(|| bad("action", &name))?,
+        );
+    }
+    Ok(out)
+}
+
+fn rule_actions(
+    actions: HashMap<String, String>,
+) -> PyResult<rustc_hash::FxHashMap<sink::Rule, Action>> {
+    let by_slug = actions_from(actions)?;
+    Ok(RULES
+        .iter()
+        .filter_map(|rule| by_slug.get(rule.slug()).map(|a| (*rule, *a)))
+        .collect())
+}
+
+fn types_from(types: HashMap<String, String>) -> PyResult<tables::Map<AttrType>> {
+    types
+        .into_iter()
+        .map(|(key, name)| {
+            Ok((
+                key,
+                AttrType::from_name(&name).ok_or_else(|| bad("type", &name))?,
+            ))
+        })
+        .collect()
+}
+
+fn metric_from(spec: &Bound<'_, PyDict>) -> PyResult<MetricSpec> {
+    let allowed: Vec<(String, Vec<Bound<'_, PyAny>>)> = item(spec, "allowed")?;
+    Ok(MetricSpec {
+        name: item(spec, "name")?,
+        kind: item(spec, "kind")?,
+        kind_name: item(spec, "kind_name")?,
+        monotonic: item(spec, "monotonic")?,
+        temporality: item(spec, "temporality")?,
+        unit: item(spec, "unit")?,
+        description: item(spec, "description")?,
+        retired: item(spec, "retired")?,
+        renames: item::<HashMap<String, String>>(spec, "renames")?
+            .into_iter()
+            .collect(),
+        types: types_from(item(spec, "types")?)?,
+        required: item(spec, "required")?,
+        forbidden: item(spec, "forbidden")?,
+        allowed: allowed
+            .into_iter()
+            .map(|(key, values)| {
+                Ok((
+                    key,
+                    values
+                        .iter()
+                        .map(scalar_from)
+                        .collect::<PyResult<Vec<_>>>()?,
+                ))
+            })
+            .collect::<PyResult<_>>()?,
+        patterns: item(spec, "patterns")?,
+        actions: rule_actions(item(spec, "actions")?)?,
+        checks_attributes: item(spec, "checks_attributes")?,
+        roles: item::<HashMap<String, String>>(spec, "roles")?
+            .into_iter()
+            .collect(),
+        max_series: item(spec, "max_series")?,
+    })
 }
 
 type ActionRow<'py> = (
@@ -88,37 +174,27 @@ type ConstraintRow<'py> = (String, Option<Vec<Bound<'py, PyAny>>>, Option<usize>
 
 #[pymethods]
 impl Contract {
-    /// Built once per contract version by ``otel_contract.engine._native``; see there for each table.
+    /// Built once per contract version by ``otel_contract.engine._native``, which documents each
+    /// table; ``oracle`` answers what only Python can (``coerce``, ``unit_factor``, ``exact_int``),
+    /// ``patterns`` are the contract's RE2 patterns, by the indexes the tables use.
     #[new]
-    #[allow(clippy::too_many_arguments)]
     fn new(
-        actions: HashMap<String, String>,
-        renames: HashMap<String, String>,
-        types: HashMap<String, String>,
-        resource_actions: Vec<ActionRow<'_>>,
-        resource_required: Vec<String>,
-        resource_constraints: Vec<ConstraintRow<'_>>,
+        tables: &Bound<'_, PyDict>,
         patterns: Vec<PyObject>,
-        coerce: PyObject,
+        oracle: PyObject,
     ) -> PyResult<Self> {
-        let mut tables = Tables::default();
-        for rule in RULES {
-            if let Some(name) = actions.get(rule.slug()) {
-                tables.actions.insert(
-                    rule,
-                    Action::from_name(name).ok_or_else(|| bad("action", name))?,
-                );
-            }
-        }
-        tables.renames = renames.into_iter().collect();
-        for (key, name) in types {
-            tables.types.insert(
-                key,
-                AttrType::from_name(&name).ok_or_else(|| bad("type", &name))?,
-            );
-        }
-        for (kind, key, from_attribute, from_env, value) in resource_actions {
-            tables.resource_actions.push(ResourceAction {
+        let mut out = Tables {
+            actions: rule_actions(item(tables, "actions")?)?,
+            ..Tables::default()
+        };
+        out.renames = item::<HashMap<String, String>>(tables, "renames")?
+            .into_iter()
+            .collect();
+        out.types = types_from(item(tables, "types")?)?;
+        for (kind, key, from_attribute, from_env, value) in
+            item::<Vec<ActionRow<'_>>>(tables, "resource_actions")?
+        {
+            out.resource_actions.push(ResourceAction {
                 kind: ResourceActionKind::from_name(&kind)
                     .ok_or_else(|| bad("resource action", &kind))?,
                 key,
@@ -127,28 +203,112 @@ impl Contract {
                 value: value.map(|v| scalar_from(&v)).transpose()?,
             });
         }
-        tables.resource_required = resource_required;
-        for (key, allowed, pattern) in resource_constraints {
+        out.resource_required = item(tables, "resource_required")?;
+        for (key, allowed, pattern) in
+            item::<Vec<ConstraintRow<'_>>>(tables, "resource_constraints")?
+        {
             let allowed = allowed
                 .map(|values| values.iter().map(scalar_from).collect::<PyResult<Vec<_>>>())
                 .transpose()?;
-            tables.resource_constraints.push(Constraint {
+            out.resource_constraints.push(Constraint {
                 key,
                 allowed,
                 pattern,
             });
         }
+        for spec in item::<Vec<Bound<'_, PyDict>>>(tables, "metrics")? {
+            let spec = metric_from(&spec)?;
+            out.metric_index
+                .insert(spec.name.clone(), out.metrics.len());
+            out.metrics.push(spec);
+        }
+        for (alias, metric, unit) in
+            item::<Vec<(String, String, Option<String>)>>(tables, "aliases")?
+        {
+            let metric = *out
+                .metric_index
+                .get(&metric)
+                .ok_or_else(|| bad("alias target", &metric))?;
+            out.aliases.insert(alias, AliasSpec { metric, unit });
+        }
+        out.shim_records = item::<Vec<String>>(tables, "shim_records")?
+            .into_iter()
+            .map(|n| (n, ()))
+            .collect();
+        out.shim_scope = item(tables, "shim_scope")?;
+        out.metric_pattern = item(tables, "metric_pattern")?;
+        out.name_rules = item::<Vec<(usize, usize)>>(tables, "name_rules")?
+            .into_iter()
+            .map(|(matcher, pattern)| NameRule { matcher, pattern })
+            .collect();
+        let tokens: Vec<Vec<u8>> = item(tables, "legacy_tokens")?;
+        if !tokens.is_empty() {
+            let automaton = aho_corasick::AhoCorasick::new(&tokens)
+                .map_err(|err| PyValueError::new_err(format!("legacy tokens: {err}")))?;
+            out.legacy_tokens = Some(automaton);
+        }
         Ok(Contract {
-            tables,
+            tables: out,
             patterns,
-            coerce,
+            oracle,
         })
+    }
+}
+
+/// Series budgets kept across requests (the sidecar's ``CardinalityState`` holds one).
+#[pyclass(frozen, module = "otel_contract._core")]
+pub struct Budgets {
+    inner: budgets::Budgets,
+}
+
+#[pymethods]
+impl Budgets {
+    #[new]
+    fn new(max_tracked_series: u64) -> Self {
+        Budgets {
+            inner: budgets::Budgets::new(max_tracked_series),
+        }
+    }
+
+    fn admit(&self, metric: &str, series: u64, budget: u64) -> bool {
+        self.inner.admit(metric, series, budget)
+    }
+
+    fn series_count(&self, metric: &str) -> u64 {
+        self.inner.series_count(metric)
+    }
+
+    #[getter]
+    fn tracked(&self) -> u64 {
+        self.inner.tracked()
+    }
+
+    #[pyo3(signature = (metric=None))]
+    fn forget(&self, metric: Option<&str>) {
+        self.inner.forget(metric);
     }
 }
 
 struct PyOracle<'a, 'py> {
     py: Python<'py>,
     contract: &'a Contract,
+}
+
+impl<'py> PyOracle<'_, 'py> {
+    fn ask<A: pyo3::call::PyCallArgs<'py>>(
+        &self,
+        method: &str,
+        args: A,
+    ) -> Option<Bound<'py, PyAny>> {
+        // The oracle is the project's own Python: an exception there is a bug, answered as "cannot".
+        let result = self
+            .contract
+            .oracle
+            .bind(self.py)
+            .call_method1(method, args)
+            .ok()?;
+        (!result.is_none()).then_some(result)
+    }
 }
 
 impl Oracle for PyOracle<'_, '_> {
@@ -159,22 +319,44 @@ impl Oracle for PyOracle<'_, '_> {
         pattern
             .bind(self.py)
             .call_method1("matches", (text,))
-            .and_then(|result| result.is_truthy())
+            .and_then(|r| r.is_truthy())
             .unwrap_or(false)
     }
 
     fn coerce(&self, value: &Scalar, target: AttrType) -> Option<Scalar> {
         let current = scalar_into(self.py, value).ok()?;
-        let result = self
-            .contract
-            .coerce
-            .bind(self.py)
-            .call1((current, target.name()))
-            .ok()?;
-        if result.is_none() {
-            None
-        } else {
-            scalar_from(&result).ok()
+        scalar_from(&self.ask("coerce", (current, target.name()))?).ok()
+    }
+
+    fn unit_factor(&self, arrived: &str, target: &str) -> Option<Factor> {
+        type Answer = (f64, f64, Option<(u64, u64)>, bool, bool, bool, Option<i64>);
+        let answer: Answer = self.ask("unit_factor", (arrived, target))?.extract().ok()?;
+        let (
+            numerator,
+            denominator,
+            exact,
+            numerator_is_one,
+            denominator_is_one,
+            huge,
+            power_of_two,
+        ) = answer;
+        Some(Factor {
+            numerator,
+            denominator,
+            exact,
+            numerator_is_one,
+            denominator_is_one,
+            huge,
+            power_of_two,
+        })
+    }
+
+    fn exact_int(&self, value: i64, arrived: &str, target: &str) -> ExactInt {
+        match self.ask("exact_int", (value, arrived, target)) {
+            None => ExactInt::Fractional,
+            Some(result) => result
+                .extract::<i64>()
+                .map_or(ExactInt::BeyondInt64, ExactInt::Integral),
         }
     }
 }
@@ -190,46 +372,147 @@ type FindingRow = (
     Py<PyTuple>,
 );
 
-/// (new bytes or None when unchanged, findings, items, rejected).
-type RecordsOutcome<'py> = (Option<Bound<'py, PyBytes>>, Vec<FindingRow>, u64, u64);
+/// (new bytes or None when unchanged, findings, items, rejected, merged).
+type Answer<'py> = (Option<Bound<'py, PyBytes>>, Vec<FindingRow>, u64, u64, u64);
 
-/// Normalize one traces (``signal`` 1) or logs (2) request.
+struct Outcome {
+    rewritten: Option<Vec<u8>>,
+    entries: Vec<sink::Entry>,
+    items: u64,
+    rejected: u64,
+    merged: u64,
+}
+
+fn run_request(
+    contract: &Contract,
+    oracle: &PyOracle<'_, '_>,
+    signal: u8,
+    payload: &[u8],
+    env: &[Option<String>],
+    audit: bool,
+    budgets: Option<&budgets::Budgets>,
+) -> Result<Option<Outcome>, wire::DecodeError> {
+    let tables = &contract.tables;
+    let root = match signal {
+        0 => schema::METRICS_REQUEST,
+        1 => schema::TRACES_REQUEST,
+        _ => schema::LOGS_REQUEST,
+    };
+    if !validate::validate(payload, root)?.canonical {
+        return Ok(None);
+    }
+    let renames_possible = tables.renames_possible(payload);
+    if signal == 0 {
+        let mut run = metrics::Run {
+            tables,
+            env,
+            oracle,
+            budgets,
+            sink: Sink::new(audit),
+            counts: metrics::Counts::default(),
+            renames_possible,
+            factors: HashMap::new(),
+        };
+        let rewritten = metrics::process(payload, &mut run)?;
+        let counts = run.counts;
+        return Ok(Some(Outcome {
+            rewritten,
+            entries: run.sink.into_entries(),
+            items: counts.items,
+            rejected: counts.rejected,
+            merged: counts.merged,
+        }));
+    }
+    let kind = if signal == 1 {
+        RecordKind::Span
+    } else {
+        RecordKind::LogRecord
+    };
+    let mut run = Run {
+        tables,
+        env,
+        oracle,
+        sink: Sink::new(audit),
+        counts: Counts::default(),
+        renames_possible,
+    };
+    let rewritten = records::process(payload, kind, &mut run)?;
+    Ok(Some(Outcome {
+        rewritten,
+        entries: run.sink.into_entries(),
+        items: run.counts.items,
+        rejected: run.counts.rejected,
+        merged: 0,
+    }))
+}
+
+fn finding_row(py: Python<'_>, entry: sink::Entry) -> PyResult<FindingRow> {
+    let mut args: Vec<PyObject> = entry
+        .message
+        .args
+        .iter()
+        .map(|a| scalar_into(py, a))
+        .collect::<PyResult<_>>()?;
+    if let Some(identity) = &entry.message.identity {
+        let mut pairs = Vec::with_capacity(identity.len());
+        for (key, value) in identity {
+            let value = match value {
+                IdValue::Scalar(s) => scalar_into(py, s)?,
+                IdValue::Raw(b) => PyBytes::new(py, b).into_any().unbind(),
+            };
+            pairs.push(
+                PyTuple::new(py, [key.into_pyobject(py)?.into_any().unbind(), value])?
+                    .into_any()
+                    .unbind(),
+            );
+        }
+        args.push(PyTuple::new(py, pairs)?.into_any().unbind());
+    }
+    Ok((
+        entry.rule.slug(),
+        entry.metric,
+        entry.attribute,
+        entry.count,
+        entry.action.name(),
+        entry.message.template,
+        entry.message.prefix,
+        PyTuple::new(py, args)?.unbind(),
+    ))
+}
+
+/// Normalize and validate one request of ``signal`` (0 metrics, 1 traces, 2 logs).
 ///
-/// Returns None when the request is not canonical (protobuf would merge repeated singular messages;
+/// Returns None when the request is not canonical (protobuf would merge a repeated singular message;
 /// the caller takes the Python path), else (new bytes or None when unchanged, findings, items,
-/// rejected). Findings: (slug, metric, attribute, count, action, template, prefix, args).
+/// rejected, merged). Findings: (slug, metric, attribute, count, action, template, prefix, args).
+/// Raises WireError for bytes that are not such a request, CoreError for a bug in the core.
 #[pyfunction]
-#[pyo3(signature = (contract, signal, payload, env, audit))]
-fn process_records<'py>(
+#[pyo3(signature = (contract, signal, payload, env, audit, budgets=None))]
+fn process<'py>(
     py: Python<'py>,
     contract: &Contract,
     signal: u8,
     payload: &[u8],
     env: Vec<Option<String>>,
     audit: bool,
-) -> PyResult<Option<RecordsOutcome<'py>>> {
-    let (kind, root) = match signal {
-        1 => (RecordKind::Span, schema::TRACES_REQUEST),
-        2 => (RecordKind::LogRecord, schema::LOGS_REQUEST),
-        _ => return Err(PyValueError::new_err(format!("no records signal {signal}"))),
-    };
+    budgets: Option<&Budgets>,
+) -> PyResult<Option<Answer<'py>>> {
+    if signal > 2 {
+        return Err(PyValueError::new_err(format!("no signal {signal}")));
+    }
     let oracle = PyOracle { py, contract };
     // A panic is a bug in the core: it becomes CoreError, which the pipeline's engine-error policy
     // handles, instead of unwinding into the interpreter.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let shape = validate::validate(payload, root)?;
-        if !shape.canonical {
-            return Ok(None);
-        }
-        let mut run = Run {
-            tables: &contract.tables,
-            env: &env,
-            oracle: &oracle,
-            sink: Sink::new(audit),
-            counts: Counts::default(),
-        };
-        let rewritten = records::process(payload, kind, &mut run)?;
-        Ok(Some((rewritten, run.sink.into_entries(), run.counts)))
+        run_request(
+            contract,
+            &oracle,
+            signal,
+            payload,
+            &env,
+            audit,
+            budgets.map(|b| &b.inner),
+        )
     }))
     .map_err(|panic| {
         let why = panic
@@ -239,41 +522,29 @@ fn process_records<'py>(
             .unwrap_or_else(|| "a panic".into());
         CoreError::new_err(why)
     })?
-    .map_err(|err: wire::DecodeError| WireError::new_err(err.0))?;
-    let Some((rewritten, entries, counts)) = outcome else {
+    .map_err(|err| WireError::new_err(err.0))?;
+    let Some(outcome) = outcome else {
         return Ok(None);
     };
-    let mut findings = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let args: Vec<PyObject> = entry
-            .message
-            .args
-            .iter()
-            .map(|a| scalar_into(py, a))
-            .collect::<PyResult<_>>()?;
-        findings.push((
-            entry.rule.slug(),
-            entry.metric,
-            entry.attribute,
-            entry.count,
-            entry.action.name(),
-            entry.message.template,
-            entry.message.prefix,
-            PyTuple::new(py, args)?.unbind(),
-        ));
-    }
+    let findings = outcome
+        .entries
+        .into_iter()
+        .map(|e| finding_row(py, e))
+        .collect::<PyResult<_>>()?;
     Ok(Some((
-        rewritten.map(|b| PyBytes::new(py, &b)),
+        outcome.rewritten.map(|b| PyBytes::new(py, &b)),
         findings,
-        counts.items,
-        counts.rejected,
+        outcome.items,
+        outcome.rejected,
+        outcome.merged,
     )))
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Contract>()?;
-    m.add_function(wrap_pyfunction!(process_records, m)?)?;
+    m.add_class::<Budgets>()?;
+    m.add_function(wrap_pyfunction!(process, m)?)?;
     m.add("WireError", m.py().get_type::<WireError>())?;
     m.add("CoreError", m.py().get_type::<CoreError>())?;
     Ok(())

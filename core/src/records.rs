@@ -43,6 +43,8 @@ pub struct Run<'t> {
     pub oracle: &'t dyn Oracle,
     pub sink: Sink,
     pub counts: Counts,
+    /// A legacy key is framed somewhere in the request: renames apply (the Python engine's rule).
+    pub renames_possible: bool,
 }
 
 /// The request's new bytes, or None when nothing changed.
@@ -118,7 +120,7 @@ fn resource_records(
         return Ok(Edit::Drop);
     }
     let tables = run.tables;
-    let walk = !(tables.renames.is_empty() && tables.types.is_empty());
+    let walk = !((tables.renames.is_empty() || !run.renames_possible) && tables.types.is_empty());
     let mut scope_edits = Vec::with_capacity(scopes.len());
     let mut emptied = 0;
     for scope in &scopes {
@@ -299,5 +301,11 @@ fn normalize_list(
             ..message
         })
     };
-    attrs::normalize(kvs, &tables.renames, &tables.types, run.oracle, &mut report)
+    let empty = crate::tables::Map::default();
+    let renames = if run.renames_possible {
+        &tables.renames
+    } else {
+        &empty
+    };
+    attrs::normalize(kvs, renames, &tables.types, run.oracle, &mut report)
 }

@@ -149,11 +149,7 @@ pub fn process(
                     None,
                     Some(key),
                     1,
-                    || Message {
-                        template: "resource.missing",
-                        prefix: None,
-                        args: vec![Scalar::Str(key.clone())],
-                    },
+                    || Message::new("resource.missing", vec![Scalar::Str(key.clone())]),
                 );
             }
         }
@@ -178,11 +174,7 @@ pub fn process(
                     None,
                     Some(&constraint.key),
                     1,
-                    || Message {
-                        template,
-                        prefix: None,
-                        args: vec![Scalar::Str(key), found],
-                    },
+                    || Message::new(template, vec![Scalar::Str(key), found]),
                 );
             }
         }

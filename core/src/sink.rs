@@ -12,13 +12,31 @@ pub enum Rule {
     ResourceAttributeValue,
     IdentityConflict,
     AttributeValue,
+    UnknownMetric,
+    MetricName,
+    DeprecatedMetric,
+    TypeMismatch,
+    UnitMismatch,
+    MissingAttribute,
+    ForbiddenAttribute,
+    Cardinality,
+    InvalidDataPoint,
 }
 
-pub const RULES: [Rule; 4] = [
+pub const RULES: [Rule; 13] = [
     Rule::MissingResourceAttribute,
     Rule::ResourceAttributeValue,
     Rule::IdentityConflict,
     Rule::AttributeValue,
+    Rule::UnknownMetric,
+    Rule::MetricName,
+    Rule::DeprecatedMetric,
+    Rule::TypeMismatch,
+    Rule::UnitMismatch,
+    Rule::MissingAttribute,
+    Rule::ForbiddenAttribute,
+    Rule::Cardinality,
+    Rule::InvalidDataPoint,
 ];
 
 impl Rule {
@@ -28,6 +46,15 @@ impl Rule {
             Rule::ResourceAttributeValue => "resource-attribute-value",
             Rule::IdentityConflict => "identity-conflict",
             Rule::AttributeValue => "attribute-value",
+            Rule::UnknownMetric => "unknown-metric",
+            Rule::MetricName => "metric-name",
+            Rule::DeprecatedMetric => "deprecated-metric",
+            Rule::TypeMismatch => "type-mismatch",
+            Rule::UnitMismatch => "unit-mismatch",
+            Rule::MissingAttribute => "missing-attribute",
+            Rule::ForbiddenAttribute => "forbidden-attribute",
+            Rule::Cardinality => "cardinality",
+            Rule::InvalidDataPoint => "invalid-data-point",
         }
     }
 }
@@ -65,6 +92,26 @@ pub struct Message {
     pub template: &'static str,
     pub prefix: Option<String>,
     pub args: Vec<Scalar>,
+    /// A series identity (sorted attribute pairs), for the identity-conflict message.
+    pub identity: Option<Vec<(String, IdValue)>>,
+}
+
+impl Message {
+    pub fn new(template: &'static str, args: Vec<Scalar>) -> Message {
+        Message {
+            template,
+            prefix: None,
+            args,
+            identity: None,
+        }
+    }
+}
+
+/// An attribute's value in a series identity: a scalar, or a non-scalar value's serialized bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdValue {
+    Scalar(Scalar),
+    Raw(Vec<u8>),
 }
 
 #[derive(Debug)]

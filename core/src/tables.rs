@@ -3,14 +3,105 @@
 // The contract's own keys: a fast hash without a seed is safe for tables the request cannot grow.
 use rustc_hash::FxHashMap as HashMap;
 
+/// The contract's tables keyed by name.
+pub type Map<V> = HashMap<String, V>;
+
 use crate::sink::{Action, Rule};
 use crate::value::{AttrType, Scalar};
 
 /// What only Python can answer exactly: RE2 pattern matches (one regex dialect for the whole
-/// project) and the rare coercions whose text rules are Python's (Unicode digits, float text).
+/// project), the rare coercions whose text rules are Python's (Unicode digits, float text), UCUM
+/// unit conversion factors, and exact integer scaling by a factor whose terms exceed 64 bits.
 pub trait Oracle {
     fn matches(&self, pattern: usize, text: &str) -> bool;
     fn coerce(&self, value: &Scalar, target: AttrType) -> Option<Scalar>;
+    fn unit_factor(&self, arrived: &str, target: &str) -> Option<Factor>;
+    fn exact_int(&self, value: i64, arrived: &str, target: &str) -> ExactInt;
+}
+
+/// The exact factor from one unit to another, as the core applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Factor {
+    /// The numerator and denominator as doubles (correctly rounded, as Python's ``float(int)``).
+    pub numerator: f64,
+    pub denominator: f64,
+    /// The terms themselves when they fit 64 bits (exact integer scaling without Python).
+    pub exact: Option<(u64, u64)>,
+    pub numerator_is_one: bool,
+    pub denominator_is_one: bool,
+    /// A term at or beyond 2**1023: Python cannot apply it to a double.
+    pub huge: bool,
+    /// k when the factor is 2**k (exponential histograms can only be scaled by those).
+    pub power_of_two: Option<i64>,
+}
+
+impl Factor {
+    pub fn is_one(&self) -> bool {
+        self.numerator_is_one && self.denominator_is_one
+    }
+
+    /// Multiply by the factor with one correctly rounded operation where possible, as the Python
+    /// engine does (``x / 1000`` is the correctly rounded ms -> s conversion; ``x * 0.001`` is not).
+    pub fn scale(&self, value: f64) -> f64 {
+        if self.numerator_is_one {
+            value / self.denominator
+        } else if self.denominator_is_one {
+            value * self.numerator
+        } else {
+            value * self.numerator / self.denominator
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExactInt {
+    Integral(i64),
+    BeyondInt64,
+    Fractional,
+}
+
+/// A contract metric as the hot path reads it (the Python side's ``CompiledMetric``).
+#[derive(Debug, Default)]
+pub struct MetricSpec {
+    pub name: String,
+    /// The Metric.data member it must be (its field number), and that member's name.
+    pub kind: u32,
+    pub kind_name: String,
+    pub monotonic: Option<bool>,
+    /// The OTLP AggregationTemporality value it must have, and its name.
+    pub temporality: Option<(i64, String)>,
+    pub unit: Option<String>,
+    pub description: String,
+    /// "deprecated" or "archived", and what replaces it.
+    pub retired: Option<(String, Option<String>)>,
+    pub renames: HashMap<String, String>,
+    pub types: HashMap<String, AttrType>,
+    pub required: Vec<String>,
+    pub forbidden: Vec<String>,
+    pub allowed: Vec<(String, Vec<Scalar>)>,
+    pub patterns: Vec<(String, usize)>,
+    pub actions: HashMap<Rule, Action>,
+    pub checks_attributes: bool,
+    pub roles: HashMap<String, String>,
+    pub max_series: Option<u64>,
+}
+
+impl MetricSpec {
+    pub fn action(&self, rule: Rule) -> Action {
+        self.actions.get(&rule).copied().unwrap_or(Action::Flag)
+    }
+}
+
+#[derive(Debug)]
+pub struct AliasSpec {
+    pub metric: usize,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct NameRule {
+    pub matcher: usize,
+    pub pattern: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +142,7 @@ pub struct Constraint {
     pub pattern: Option<usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Tables {
     pub actions: HashMap<Rule, Action>,
     pub renames: HashMap<String, String>,
@@ -60,11 +151,28 @@ pub struct Tables {
     /// In the order the Python side iterates them, so findings come in the same order.
     pub resource_required: Vec<String>,
     pub resource_constraints: Vec<Constraint>,
+    pub metrics: Vec<MetricSpec>,
+    pub metric_index: HashMap<String, usize>,
+    pub aliases: HashMap<String, AliasSpec>,
+    /// Compat shims' output names: passed through when they come from the compat scope.
+    pub shim_records: HashMap<String, ()>,
+    pub shim_scope: String,
+    pub metric_pattern: Option<usize>,
+    pub name_rules: Vec<NameRule>,
+    /// Alias names and legacy attribute keys as protobuf frames them: a request that holds none of
+    /// them gets no renames (and no identity tracking), as in the Python engine.
+    pub legacy_tokens: Option<aho_corasick::AhoCorasick>,
 }
 
 impl Tables {
     pub fn action(&self, rule: Rule) -> Action {
         self.actions.get(&rule).copied().unwrap_or(Action::Flag)
+    }
+
+    pub fn renames_possible(&self, request: &[u8]) -> bool {
+        self.legacy_tokens
+            .as_ref()
+            .is_some_and(|tokens| tokens.is_match(request))
     }
 }
 

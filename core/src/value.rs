@@ -11,6 +11,8 @@ pub enum Scalar {
     Int(i64),
     Double(f64),
     Other,
+    /// Only in finding messages: a non-scalar value's serialized bytes (Python shows ``b'...'``).
+    Bytes(Vec<u8>),
 }
 
 /// The contract's attribute types, in the order the Python side numbers them.
@@ -78,15 +80,36 @@ pub fn member(bytes: &[u8]) -> (u32, Option<Value<'_>>) {
     found
 }
 
-pub fn scalar(bytes: &[u8]) -> Scalar {
+/// A scalar borrowed from the request: what the hot path compares and hashes without allocating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScalarRef<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Other,
+}
+
+pub fn scalar_ref(bytes: &[u8]) -> ScalarRef<'_> {
     match member(bytes) {
+        // Strings were validated as UTF-8 before the walk.
         (any_value::STRING_VALUE, Some(Value::Bytes(b))) => {
-            Scalar::Str(String::from_utf8_lossy(b).into_owned())
+            ScalarRef::Str(std::str::from_utf8(b).unwrap_or_default())
         }
-        (any_value::BOOL_VALUE, Some(Value::Varint(v))) => Scalar::Bool(v != 0),
-        (any_value::INT_VALUE, Some(Value::Varint(v))) => Scalar::Int(v as i64),
-        (any_value::DOUBLE_VALUE, Some(Value::Fixed64(v))) => Scalar::Double(f64::from_bits(v)),
-        _ => Scalar::Other,
+        (any_value::BOOL_VALUE, Some(Value::Varint(v))) => ScalarRef::Bool(v != 0),
+        (any_value::INT_VALUE, Some(Value::Varint(v))) => ScalarRef::Int(v as i64),
+        (any_value::DOUBLE_VALUE, Some(Value::Fixed64(v))) => ScalarRef::Double(f64::from_bits(v)),
+        _ => ScalarRef::Other,
+    }
+}
+
+pub fn scalar(bytes: &[u8]) -> Scalar {
+    match scalar_ref(bytes) {
+        ScalarRef::Str(s) => Scalar::Str(s.to_owned()),
+        ScalarRef::Bool(b) => Scalar::Bool(b),
+        ScalarRef::Int(i) => Scalar::Int(i),
+        ScalarRef::Double(d) => Scalar::Double(d),
+        ScalarRef::Other => Scalar::Other,
     }
 }
 
@@ -98,7 +121,7 @@ pub fn encode(value: &Scalar) -> Vec<u8> {
         Scalar::Bool(b) => put_varint(&mut out, any_value::BOOL_VALUE, u64::from(*b)),
         Scalar::Int(i) => put_varint(&mut out, any_value::INT_VALUE, *i as u64),
         Scalar::Double(d) => put_fixed64(&mut out, any_value::DOUBLE_VALUE, d.to_bits()),
-        Scalar::Other => {}
+        Scalar::Other | Scalar::Bytes(_) => {}
     }
     out
 }

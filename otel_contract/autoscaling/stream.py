@@ -94,6 +94,11 @@ class SmoothedSeries:
     def __post_init__(self) -> None:
         self._by_metric = MappingProxyType({signal.metric: signal for signal in self.signals})
 
+    @property
+    def active(self) -> bool:
+        """Whether the contract smooths any signal: without, a request need not be read at all."""
+        return bool(self._by_metric)
+
     def evaluate(self, request: ExportMetricsServiceRequest) -> tuple[bytes, int]:
         """The serialized request of the smoothed points this request's samples closed, and their count."""
         if not self._by_metric:

@@ -2,30 +2,109 @@
 once per contract version, one call per request, and the core's aggregated answer turned into the
 same ``Finding``s, messages and counts as the Python engine's.
 
-What the core does not cover yet goes to the Python engine: metrics, and requests protobuf would
-merge (a singular message repeated in one message), which a copying rewrite cannot express.
+What the core leaves to the Python engine: requests protobuf would merge (a singular message repeated
+in one message), which a copying rewrite cannot express (``NotCovered``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
-from otel_contract import rules
+from google.protobuf.message import DecodeError
+
+from otel_contract import rules, units
 from otel_contract._core import Contract as CoreContract
-from otel_contract._core import process_records as core_records
-from otel_contract.contract.compiled import CompiledContract
-from otel_contract.contract.model import AttributeType, Scalar
+from otel_contract._core import WireError
+from otel_contract._core import process as core_process
+from otel_contract._wire import SHIM_SCOPE
+from otel_contract.contract.compiled import CompiledContract, CompiledMetric
+from otel_contract.contract.model import AttributeType, MetricType, Scalar, Stability, Temporality
 from otel_contract.engine import _messages
+from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome
 from otel_contract.engine._values import coerced
+from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Finding, Location
 from otel_contract.otlp import Signal
 from otel_contract.patterns import Pattern
 from otel_contract.rules import Action
 
-_SIGNALS = {Signal.TRACES: 1, Signal.LOGS: 2}
-_MESSAGE_TYPES = {Signal.TRACES: "ExportTraceServiceRequest", Signal.LOGS: "ExportLogsServiceRequest"}
+_SIGNALS = {Signal.METRICS: 0, Signal.TRACES: 1, Signal.LOGS: 2}
 _KEY = "engine._native"
+# Metric.data members by field number (opentelemetry/proto/metrics/v1/metrics.proto).
+_MEMBERS = {
+    MetricType.GAUGE: 5,
+    MetricType.SUM: 7,
+    MetricType.HISTOGRAM: 9,
+    MetricType.EXPONENTIAL_HISTOGRAM: 10,
+    MetricType.SUMMARY: 11,
+}
+# AggregationTemporality values.
+_TEMPORALITIES = {Temporality.DELTA: 1, Temporality.CUMULATIVE: 2}
+# Python cannot turn an int at or beyond 2**1023 into a double: such a factor cannot be applied.
+_MAX_FACTOR_TERM = 2**1023
+
+
+class NotCovered(Exception):
+    """The core does not take this request; the Python engine does."""
+
+
+# (numerator, denominator as doubles; both as ints when below 2**64; numerator == 1; denominator == 1;
+# a term too big for a double; k when the factor is 2**k)
+_FactorAnswer = tuple[float, float, tuple[int, int] | None, bool, bool, bool, int | None]
+
+
+class _Oracle:
+    """What the core asks Python: coercions with Python's text rules, UCUM factors, exact scaling."""
+
+    @staticmethod
+    def coerce(value: Scalar, type_name: str) -> Scalar | None:
+        return coerced(value, AttributeType(type_name))
+
+    @staticmethod
+    def unit_factor(
+        arrived: str, target: str
+    ) -> tuple[float, float, tuple[int, int] | None, bool, bool, bool, int | None] | None:
+        factor = _factor(arrived, target)
+        if factor is None:
+            return None
+        numerator, denominator = factor.numerator, factor.denominator
+        huge = max(numerator, denominator) >= _MAX_FACTOR_TERM
+        exact = (numerator, denominator) if max(numerator, denominator) < 2**64 else None
+        return (
+            0.0 if huge else float(numerator),
+            0.0 if huge else float(denominator),
+            exact,
+            numerator == 1,
+            denominator == 1,
+            huge,
+            _power_of_two(factor),
+        )
+
+    @staticmethod
+    def exact_int(value: int, arrived: str, target: str) -> int | None:
+        factor = _factor(arrived, target)
+        exact = value * factor if factor is not None else Fraction(value)
+        return int(exact) if exact.denominator == 1 else None
+
+
+@lru_cache(maxsize=1024)
+def _factor(arrived: str, target: str) -> Fraction | None:
+    try:
+        return units.conversion_factor(arrived, target)
+    except units.UnitError:
+        return None
+
+
+def _power_of_two(factor: Fraction) -> int | None:
+    """k when factor == 2**k, else None."""
+    for value, sign in ((factor.numerator, 1), (factor.denominator, -1)):
+        other = factor.denominator if sign == 1 else factor.numerator
+        if other == 1 and value & (value - 1) == 0:
+            return sign * (value.bit_length() - 1)
+    return None
 
 
 class NativeContract:
@@ -35,31 +114,62 @@ class NativeContract:
         spec = contract.contract
         self.contract = contract
         self.env_keys = tuple(action.from_env for action in spec.resource.actions)
-        patterns: list[Pattern] = []
+        self.patterns: list[Pattern] = []
         constraints = []
-        # Per constrained key: the allowed values or the pattern, for the message.
-        self.constraints: dict[str, Any] = {}
         for key, constraint in contract.resource_constraints.items():
-            pattern_index = None
-            if constraint.pattern is not None:
-                pattern_index = len(patterns)
-                patterns.append(constraint.pattern)
             allowed = list(constraint.allowed) if constraint.allowed is not None else None
-            constraints.append((key, allowed, pattern_index))
-            self.constraints[key] = constraint
-        self.core = CoreContract(
-            {rule.slug: action.value for rule, action in contract.actions.items()},
-            dict(contract.attribute_renames),
-            {key: kind.value for key, kind in contract.attribute_types.items()},
-            [
+            constraints.append((key, allowed, self._pattern(constraint.pattern)))
+        tables: dict[str, Any] = {
+            "actions": {rule.slug: action.value for rule, action in contract.actions.items()},
+            "renames": dict(contract.attribute_renames),
+            "types": {key: kind.value for key, kind in contract.attribute_types.items()},
+            "resource_actions": [
                 (action.action.value, action.key, action.from_attribute, action.from_env is not None, action.value)
                 for action in spec.resource.actions
             ],
-            list(contract.resource_required),
-            constraints,
-            patterns,
-            _coerce,
-        )
+            "resource_required": list(contract.resource_required),
+            "resource_constraints": constraints,
+            "metrics": [self._metric(metric) for metric in contract.metrics.values()],
+            "aliases": [(name, target.metric.name, target.alias.unit) for name, target in contract.aliases.items()],
+            "shim_records": sorted(contract.shim_records),
+            "shim_scope": SHIM_SCOPE,
+            "metric_pattern": self._pattern(contract.metric_pattern),
+            "name_rules": [(self._pattern(rule.match), self._pattern(rule.pattern)) for rule in contract.name_rules],
+            "legacy_tokens": list(contract.legacy_tokens),
+        }
+        self.core = CoreContract(tables, self.patterns, _Oracle())
+
+    def _pattern(self, pattern: Pattern | None) -> int | None:
+        if pattern is None:
+            return None
+        self.patterns.append(pattern)
+        return len(self.patterns) - 1
+
+    def _metric(self, compiled: CompiledMetric) -> dict[str, Any]:
+        metric = compiled.metric
+        retired = metric.stability in (Stability.DEPRECATED, Stability.ARCHIVED)
+        return {
+            "name": metric.name,
+            "kind": _MEMBERS[metric.type],
+            "kind_name": metric.type.value,
+            "monotonic": metric.monotonic,
+            "temporality": (
+                (_TEMPORALITIES[metric.temporality], metric.temporality.value) if metric.temporality else None
+            ),
+            "unit": metric.unit,
+            "description": metric.description or "",
+            "retired": (metric.stability.value, metric.replaced_by) if retired else None,
+            "renames": dict(compiled.renames),
+            "types": {key: kind.value for key, kind in compiled.types.items()},
+            "required": list(compiled.required),
+            "forbidden": list(compiled.forbidden),
+            "allowed": [(key, list(values)) for key, values in compiled.allowed.items()],
+            "patterns": [(key, self._pattern(pattern)) for key, pattern in compiled.patterns.items()],
+            "actions": {rule.slug: action.value for rule, action in compiled.actions.items()},
+            "checks_attributes": compiled.checks_attributes,
+            "roles": dict(compiled.attribute_roles),
+            "max_series": metric.max_series,
+        }
 
     @staticmethod
     def of(contract: CompiledContract) -> NativeContract:
@@ -72,44 +182,45 @@ class NativeContract:
         return [env.get(key) if key is not None else None for key in self.env_keys]
 
     def message(self, template: str, prefix: str | None, args: tuple[Any, ...]) -> str:
+        contract = self.contract
         if template == "resource.not_allowed":
             key, value = args
-            text = _messages.resource_not_allowed(key, value, self.constraints[key].allowed)
+            text = _messages.resource_not_allowed(key, value, contract.resource_constraints[key].allowed or frozenset())
         elif template == "resource.no_match":
             key, value = args
-            text = _messages.resource_no_match(key, value, self.constraints[key].pattern)
+            pattern = contract.resource_constraints[key].pattern
+            assert pattern is not None  # the core reports it only for a constraint with a pattern
+            text = _messages.resource_no_match(key, value, pattern)
+        elif template in ("metric.name_pattern", "metric.name_rule", "metric.no_match"):
+            text = _messages.with_patterns(template, args, self.patterns, contract)
         else:
             text = _messages.TEMPLATES[template](*args)
-        return f"{prefix}: {text}" if prefix else text
+        return f"{prefix}: {text}" if prefix is not None else text
 
 
-def _coerce(value: Scalar, type_name: str) -> Scalar | None:
-    return coerced(value, AttributeType(type_name))
-
-
-class NotCovered(Exception):
-    """The core does not take this request; the Python engine does."""
-
-
-def process_records(
+def process_native(
     signal: Signal,
     payload: bytes,
+    message_type: type[MessageT],
     contract: CompiledContract,
-    *,
-    audit: bool,
-    env: Mapping[str, str],
+    options: EngineOptions,
+    state: CardinalityState | None,
     source: Location | None,
-) -> tuple[bytes | None, tuple[Finding, ...], int, int]:
-    """(new bytes or None when unchanged, findings, items, rejected) for one traces or logs request.
-
-    Raises ``NotCovered`` for a request the core leaves to the Python engine, ``otel_contract._core.WireError``
-    for bytes that are not such a request, ``otel_contract._core.CoreError`` for a bug in the core.
-    """
+) -> Outcome[MessageT]:
+    """The core's outcome for one request (bytes); raises ``NotCovered`` for a request it leaves to
+    the Python engine, ``DecodeError`` (as the Python parser does) for bytes that are not one, and
+    ``otel_contract._core.CoreError`` for a bug in the core."""
     native = NativeContract.of(contract)
-    answer = core_records(native.core, _SIGNALS[signal], payload, native.env_values(env), audit)
+    budgets = state.budgets if state is not None else None
+    try:
+        answer = core_process(
+            native.core, _SIGNALS[signal], payload, native.env_values(options.env), options.audit, budgets
+        )
+    except WireError as error:
+        raise DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}") from error
     if answer is None:
         raise NotCovered(signal)
-    rewritten, rows, items, rejected = answer
+    rewritten, rows, items, rejected, merged = answer
     findings = tuple(
         Finding.of(
             rules.RULES[slug],
@@ -122,4 +233,14 @@ def process_records(
         )
         for slug, metric, attribute, count, action, template, prefix, args in rows
     )
-    return rewritten, findings, items, rejected
+    return Outcome(
+        None,
+        findings,
+        items,
+        rejected,
+        merged,
+        rewritten is not None,
+        payload,
+        payload=rewritten,
+        request_type=message_type,
+    )

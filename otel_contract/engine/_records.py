@@ -11,13 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from otel_contract import rules
-from otel_contract._core import WireError
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine._native import NotCovered
-from otel_contract.engine._native import process_records as native_records
+from otel_contract.engine._native import NotCovered, process_native
 from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
@@ -55,41 +51,13 @@ def process_records(
     options = options or EngineOptions()
     if options.native and isinstance(payload, bytes | bytearray | memoryview):
         try:
-            return _native_records(bytes(payload), message_type, shape, contract, options, source)
+            return process_native(shape.signal, bytes(payload), message_type, contract, options, None, source)
         except NotCovered:
             pass
     request, original, renames_possible = prepare(payload, message_type, contract)
     sink = FindingSink(source, options.audit)
     counts = _walk(request, shape, contract, options, sink, renames_possible)
     return Outcome(request, sink.findings(), counts.items, counts.rejected, 0, counts.changed, original)
-
-
-def _native_records(
-    payload: bytes,
-    message_type: type[MessageT],
-    shape: RecordShape,
-    contract: CompiledContract,
-    options: EngineOptions,
-    source: Location | None,
-) -> Outcome[MessageT]:
-    try:
-        rewritten, findings, items, rejected = native_records(
-            shape.signal, payload, contract, audit=options.audit, env=options.env, source=source
-        )
-    except WireError as error:
-        # What the Python parser says about the same bytes: callers catch DecodeError alike.
-        raise DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}") from error
-    return Outcome(
-        None,
-        findings,
-        items,
-        rejected,
-        0,
-        rewritten is not None,
-        payload,
-        payload=rewritten,
-        request_type=message_type,
-    )
 
 
 def _walk(

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import threading
 
+from otel_contract._core import Budgets
+
+_U64 = 2**64 - 1
+
 
 class CardinalityState:
     """Per-metric sets of series hashes; shared by the sidecar's workers, hence the lock."""
@@ -18,8 +22,8 @@ class CardinalityState:
         if max_tracked_series < 1:
             raise ValueError("max_tracked_series must be at least 1")
         self.max_tracked_series = max_tracked_series
-        self._series: dict[str, set[int]] = {}
-        self._tracked = 0
+        # The series themselves live in the compiled core, which both engines ask.
+        self.budgets = Budgets(max_tracked_series)
         self._lock = threading.Lock()
         self._clean_owner: object = None
         self._clean: dict[str, dict[tuple[bytes, ...], int]] = {}
@@ -53,31 +57,15 @@ class CardinalityState:
 
     def admit(self, metric: str, series: int, budget: int) -> bool:
         """True when ``series`` of ``metric`` may flow under a budget of ``budget`` series."""
-        known = self._series.get(metric)
-        if known is not None and series in known:
-            return True
-        with self._lock:
-            known = self._series.setdefault(metric, set())
-            if series in known:
-                return True
-            if len(known) >= budget or self._tracked >= self.max_tracked_series:
-                return False
-            known.add(series)
-            self._tracked += 1
-            return True
+        return self.budgets.admit(metric, series & _U64, budget)
 
     def series_count(self, metric: str) -> int:
-        return len(self._series.get(metric, ()))
+        return self.budgets.series_count(metric)
 
     @property
     def tracked(self) -> int:
-        return self._tracked
+        return self.budgets.tracked
 
     def forget(self, metric: str | None = None) -> None:
         """Drop tracked series (all, or one metric's), e.g. when the contract changes a budget."""
-        with self._lock:
-            if metric is None:
-                self._series.clear()
-                self._tracked = 0
-            else:
-                self._tracked -= len(self._series.pop(metric, ()))
+        self.budgets.forget(metric)

@@ -23,12 +23,14 @@ from otel_contract._wire import SHIM_SCOPE, shadow_request
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
 from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._data_points import _VALUE_CHECKS, _converter, _power_of_two
+from otel_contract.engine._native import NotCovered, process_native
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
 from otel_contract.engine._values import FIELD_OF_TYPE, SCALAR_FIELDS, normalize_attributes
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Location
+from otel_contract.otlp import Signal
 
 _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 _TEMPORALITY = {
@@ -509,6 +511,13 @@ def process_metrics(
     on a copy). Raises ``google.protobuf.message.DecodeError`` for bytes that are not a request.
     """
     options = options or EngineOptions()
+    if options.native and isinstance(payload, bytes | bytearray | memoryview):
+        try:
+            return process_native(
+                Signal.METRICS, bytes(payload), ExportMetricsServiceRequest, contract, options, state, source
+            )
+        except NotCovered:
+            pass
     request, original, renames_possible = prepare(payload, ExportMetricsServiceRequest, contract)
     sink = FindingSink(source, options.audit)
     # The attribute memo needs the raw bytes and a state to keep it in; renames rewrite attributes anyway.

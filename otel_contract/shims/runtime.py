@@ -63,6 +63,11 @@ class ShimRuntime:
         self._untracked_reported = 0
         self._lock = threading.Lock()
 
+    @property
+    def active(self) -> bool:
+        """Whether the contract has shims: without, a request need not be read at all."""
+        return bool(self._last_fed)
+
     def process(self, request: Any) -> ShimOutput:
         """The shims' output for one (normalized) metrics request."""
         if not self._last_fed:

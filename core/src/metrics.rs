@@ -1,0 +1,1141 @@
+//! The metrics engine: resource actions and requirements; per metric, alias -> canonical name with
+//! unit conversion, type/temporality/monotonicity; per data point attribute renames and type
+//! coercion, attribute rules, invalid values, identity conflicts and cardinality. The same order and
+//! the same answers as the Python engine (``otel_contract/engine/metrics.py``), which the
+//! differential test holds it to.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use crate::attrs::{self, read_kv, Kv};
+use crate::budgets::Budgets;
+use crate::edit::{any_change, rebuild, Edit, FieldEdits};
+use crate::points::{self, Point};
+use crate::resource;
+use crate::schema::{instrumentation_scope, metric, resource_metrics, scope_metrics};
+use crate::sink::{IdValue, Message, Rule, Sink};
+use crate::tables::{Factor, MetricSpec, Oracle, Tables};
+use crate::value::{self, Scalar, ScalarRef};
+use crate::wire::{fields, put_bytes, DecodeError, Value};
+
+const RESOURCES: u32 = 1;
+const DATA_MEMBERS: [u32; 5] = [
+    metric::GAUGE,
+    metric::SUM,
+    metric::HISTOGRAM,
+    metric::EXPONENTIAL_HISTOGRAM,
+    metric::SUMMARY,
+];
+const POINTS: u32 = 1; // Gauge/Sum/Histogram/ExponentialHistogram/Summary.data_points
+const TEMPORALITY: u32 = 2; // Sum/Histogram/ExponentialHistogram.aggregation_temporality
+const IS_MONOTONIC: u32 = 3; // Sum.is_monotonic
+
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub items: u64,
+    pub rejected: u64,
+    pub merged: u64,
+}
+
+pub struct Run<'t> {
+    pub tables: &'t Tables,
+    pub env: &'t [Option<String>],
+    pub oracle: &'t dyn Oracle,
+    pub budgets: Option<&'t Budgets>,
+    pub sink: Sink,
+    pub counts: Counts,
+    pub renames_possible: bool,
+    /// Unit factors asked of Python in this request, by (arrived, target).
+    pub factors: HashMap<(String, String), Option<Factor>>,
+}
+
+/// One attribute value of a series identity, equal where Python's ``==`` is (``True == 1 == 1.0``;
+/// NaN equals nothing, so each NaN gets its own number).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum IdKey<'a> {
+    Int(i64),
+    Double(u64),
+    Nan(u64),
+    Str(Cow<'a, str>),
+    Raw(Cow<'a, [u8]>),
+}
+
+/// A series identity: its attributes sorted by key, borrowed from the request where possible.
+type Identity<'a> = Vec<(Cow<'a, str>, IdKey<'a>)>;
+
+/// The identities seen for one canonical metric in one resource (a keyed hash: the request cannot
+/// choose colliding ones).
+type SeenSet<'a> = HashSet<Identity<'a>, ahash::RandomState>;
+
+/// A metric as read from the wire: its fields, borrowed.
+struct MetricView<'a> {
+    name: &'a str,
+    unit: Option<&'a str>,
+    description: &'a str,
+    /// The data member (field number) and its message, the last one on the wire.
+    data: Option<(u32, &'a [u8])>,
+}
+
+fn str_of(bytes: &[u8]) -> &str {
+    // Validated UTF-8 before the walk.
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+fn read_metric(bytes: &[u8]) -> Result<MetricView<'_>, DecodeError> {
+    let mut view = MetricView {
+        name: "",
+        unit: None,
+        description: "",
+        data: None,
+    };
+    for field in fields(bytes) {
+        let field = field?;
+        let Value::Bytes(b) = field.value else {
+            continue;
+        };
+        match field.number {
+            metric::NAME => view.name = str_of(b),
+            metric::UNIT => view.unit = Some(str_of(b)),
+            metric::DESCRIPTION => view.description = str_of(b),
+            n if DATA_MEMBERS.contains(&n) => view.data = Some((n, b)),
+            _ => {}
+        }
+    }
+    // proto3: an empty unit is no unit.
+    view.unit = view.unit.filter(|u| !u.is_empty());
+    Ok(view)
+}
+
+fn member_name(number: u32) -> &'static str {
+    match number {
+        metric::GAUGE => "gauge",
+        metric::SUM => "sum",
+        metric::HISTOGRAM => "histogram",
+        metric::EXPONENTIAL_HISTOGRAM => "exponential_histogram",
+        metric::SUMMARY => "summary",
+        _ => "no data",
+    }
+}
+
+/// The data points of a data member, in wire order.
+fn point_list(data: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+    let mut list = Vec::new();
+    for field in fields(data) {
+        let field = field?;
+        if let (POINTS, Value::Bytes(b)) = (field.number, field.value) {
+            list.push(b);
+        }
+    }
+    Ok(list)
+}
+
+fn point_count(metric_bytes: &[u8]) -> Result<u64, DecodeError> {
+    Ok(match read_metric(metric_bytes)?.data {
+        Some((_, data)) => point_list(data)?.len() as u64,
+        None => 0,
+    })
+}
+
+/// The last varint of ``number`` in ``bytes`` (proto3 scalars: the last one wins), or 0.
+fn last_varint(bytes: &[u8], number: u32) -> Result<u64, DecodeError> {
+    let mut found = 0;
+    for field in fields(bytes) {
+        let field = field?;
+        if let (n, Value::Varint(v)) = (field.number, field.value) {
+            if n == number {
+                found = v;
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn scope_name(scope: &[u8]) -> Result<&str, DecodeError> {
+    let mut name = "";
+    for field in fields(scope) {
+        let field = field?;
+        if let (scope_metrics::SCOPE, Value::Bytes(b)) = (field.number, field.value) {
+            for inner in fields(b) {
+                let inner = inner?;
+                if let (instrumentation_scope::NAME, Value::Bytes(n)) = (inner.number, inner.value)
+                {
+                    name = str_of(n);
+                }
+            }
+        }
+    }
+    Ok(name)
+}
+
+fn scope_metric_list(scope: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+    let mut list = Vec::new();
+    for field in fields(scope) {
+        let field = field?;
+        if let (scope_metrics::METRICS, Value::Bytes(b)) = (field.number, field.value) {
+            list.push(b);
+        }
+    }
+    Ok(list)
+}
+
+/// The request's new bytes, or None when nothing changed.
+pub fn process(request: &[u8], run: &mut Run<'_>) -> Result<Option<Vec<u8>>, DecodeError> {
+    let mut edits = Vec::new();
+    for field in fields(request) {
+        let field = field?;
+        if let (RESOURCES, Value::Bytes(bytes)) = (field.number, field.value) {
+            edits.push(resource_metrics_edit(bytes, run)?);
+        }
+    }
+    if !any_change(&edits) {
+        return Ok(None);
+    }
+    Ok(Some(rebuild(
+        request,
+        &[FieldEdits {
+            number: RESOURCES,
+            edits: &edits,
+        }],
+        &[],
+    )?))
+}
+
+fn resource_metrics_edit(bytes: &[u8], run: &mut Run<'_>) -> Result<Edit, DecodeError> {
+    let tables = run.tables;
+    let mut resource_bytes: &[u8] = &[];
+    let mut has_resource = false;
+    let mut scopes: Vec<&[u8]> = Vec::new();
+    for field in fields(bytes) {
+        let field = field?;
+        match (field.number, field.value) {
+            (resource_metrics::RESOURCE, Value::Bytes(b)) => {
+                resource_bytes = b;
+                has_resource = true;
+            }
+            (resource_metrics::SCOPE_METRICS, Value::Bytes(b)) => scopes.push(b),
+            _ => {}
+        }
+    }
+    let scope_names: Vec<&str> = scopes
+        .iter()
+        .map(|s| scope_name(s))
+        .collect::<Result<_, _>>()?;
+    let scope_lists: Vec<Vec<&[u8]>> = scopes
+        .iter()
+        .map(|s| scope_metric_list(s))
+        .collect::<Result<_, _>>()?;
+    let views: Vec<Vec<MetricView<'_>>> = scope_lists
+        .iter()
+        .map(|list| {
+            list.iter()
+                .map(|m| read_metric(m))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()?;
+    let from_shims = |scope: usize| scope_names[scope] == tables.shim_scope;
+    // Only compat shims' series, from their scope: what a sidecar upstream appended, passed as is.
+    let shim_output = !scopes.is_empty()
+        && (0..scopes.len()).all(|s| {
+            from_shims(s)
+                && views[s]
+                    .iter()
+                    .all(|m| tables.shim_records.contains_key(m.name))
+        });
+    if shim_output {
+        for list in &scope_lists {
+            for m in list {
+                run.counts.items += point_count(m)?;
+            }
+        }
+        return Ok(Edit::Keep);
+    }
+    let outcome = resource::process(resource_bytes, tables, run.env, run.oracle, &mut run.sink)?;
+    if outcome.reject {
+        for list in &scope_lists {
+            for m in list {
+                let points = point_count(m)?;
+                run.counts.items += points;
+                run.counts.rejected += points;
+            }
+        }
+        return Ok(Edit::Drop);
+    }
+    // Canonical-named metrics first, so that their series win identity conflicts with aliases.
+    let mut entries: Vec<(usize, usize)> = (0..scopes.len())
+        .flat_map(|s| (0..views[s].len()).map(move |m| (s, m)))
+        .collect();
+    entries.sort_by_key(|&(s, m)| tables.aliases.contains_key(views[s][m].name));
+    let canonical = |name: &str| -> String {
+        match tables.aliases.get(name) {
+            Some(alias) => tables.metrics[alias.metric].name.clone(),
+            None => name.to_owned(),
+        }
+    };
+    let names: Vec<String> = entries
+        .iter()
+        .map(|&(s, m)| canonical(views[s][m].name))
+        .collect();
+    let mut occurrences: HashMap<&str, usize> = HashMap::new();
+    for name in &names {
+        *occurrences.entry(name.as_str()).or_default() += 1;
+    }
+    let mut seen: HashMap<String, SeenSet<'_>> = HashMap::new();
+    let mut metric_edits: Vec<Vec<Edit>> =
+        views.iter().map(|v| vec![Edit::Keep; v.len()]).collect();
+    let mut dropped_from: Vec<bool> = vec![false; scopes.len()];
+    for (&(s, m), name) in entries.iter().zip(&names) {
+        let view = &views[s][m];
+        if tables.shim_records.contains_key(view.name) && from_shims(s) {
+            run.counts.items += point_count(scope_lists[s][m])?;
+            continue;
+        }
+        let track = run.renames_possible || occurrences[name.as_str()] > 1;
+        let seen_set = if track {
+            Some(seen.entry(name.clone()).or_default())
+        } else {
+            None
+        };
+        let edit = metric_edit(scope_lists[s][m], view, seen_set, run)?;
+        if edit == Edit::Drop {
+            dropped_from[s] = true;
+        }
+        metric_edits[s][m] = edit;
+    }
+    // Scopes this run emptied go; a scope that arrived empty stays.
+    let mut scope_edits = Vec::with_capacity(scopes.len());
+    let mut remaining = 0;
+    for s in 0..scopes.len() {
+        let emptied = dropped_from[s] && metric_edits[s].iter().all(|e| *e == Edit::Drop);
+        if emptied {
+            scope_edits.push(Edit::Drop);
+        } else {
+            remaining += 1;
+            scope_edits.push(if any_change(&metric_edits[s]) {
+                Edit::Replace(rebuild(
+                    scopes[s],
+                    &[FieldEdits {
+                        number: scope_metrics::METRICS,
+                        edits: &metric_edits[s],
+                    }],
+                    &[],
+                )?)
+            } else {
+                Edit::Keep
+            });
+        }
+    }
+    if dropped_from.iter().any(|d| *d) && remaining == 0 {
+        return Ok(Edit::Drop);
+    }
+    let resource_edit = match &outcome.rewritten {
+        Some(new) if has_resource => vec![Edit::Replace(new.clone())],
+        _ => vec![],
+    };
+    let mut appended = Vec::new();
+    if let (Some(new), false) = (&outcome.rewritten, has_resource) {
+        put_bytes(&mut appended, resource_metrics::RESOURCE, new);
+    }
+    if !any_change(&scope_edits) && resource_edit.is_empty() && appended.is_empty() {
+        return Ok(Edit::Keep);
+    }
+    Ok(Edit::Replace(rebuild(
+        bytes,
+        &[
+            FieldEdits {
+                number: resource_metrics::RESOURCE,
+                edits: &resource_edit,
+            },
+            FieldEdits {
+                number: resource_metrics::SCOPE_METRICS,
+                edits: &scope_edits,
+            },
+        ],
+        &appended,
+    )?))
+}
+
+fn quoted(text: &str) -> Scalar {
+    Scalar::Str(text.to_owned())
+}
+
+/// Normalize and validate one metric: its edit (Drop when the whole metric goes).
+fn metric_edit<'a>(
+    bytes: &'a [u8],
+    view: &MetricView<'a>,
+    seen: Option<&mut SeenSet<'a>>,
+    run: &mut Run<'_>,
+) -> Result<Edit, DecodeError> {
+    let tables = run.tables;
+    let (index, alias) = match tables.metric_index.get(view.name) {
+        Some(&i) => (Some(i), None),
+        None => match tables.aliases.get(view.name) {
+            Some(alias) => (Some(alias.metric), Some(alias)),
+            None => (None, None),
+        },
+    };
+    let points = match view.data {
+        Some((_, data)) => point_list(data)?,
+        None => Vec::new(),
+    };
+    let count = points.len() as u64;
+    run.counts.items += count;
+    let Some(index) = index else {
+        return unknown_metric(bytes, view, &points, run);
+    };
+    let spec = &tables.metrics[index];
+    let canonical = spec.name.as_str();
+    let mut renamed = false;
+    if alias.is_some() {
+        let (name, target) = (view.name.to_owned(), canonical.to_owned());
+        run.sink.report(
+            Rule::DeprecatedMetric,
+            spec.action(Rule::DeprecatedMetric),
+            Some(canonical),
+            None,
+            count,
+            || Message::new("metric.alias", vec![Scalar::Str(name), Scalar::Str(target)]),
+        );
+        renamed = true;
+    } else if let Some((stability, replaced_by)) = &spec.retired {
+        let args = vec![
+            quoted(canonical),
+            quoted(stability),
+            replaced_by.as_deref().map_or(Scalar::Other, quoted),
+        ];
+        run.sink.report(
+            Rule::DeprecatedMetric,
+            spec.action(Rule::DeprecatedMetric),
+            Some(canonical),
+            None,
+            count,
+            || Message::new("metric.retired", args),
+        );
+    }
+    if let Some(problem) = type_problem(view, spec)? {
+        let reject = run.sink.report(
+            Rule::TypeMismatch,
+            spec.action(Rule::TypeMismatch),
+            Some(canonical),
+            None,
+            count,
+            || problem,
+        );
+        if reject {
+            run.counts.rejected += count;
+            return Ok(Edit::Drop);
+        }
+        // A flagged type mismatch is forwarded as it came, unconverted and unchecked (but renamed).
+        return metric_rewrite(bytes, renamed.then_some(canonical), None, None, None);
+    }
+    let Some(factor) = unit(
+        view,
+        spec,
+        alias.and_then(|a| a.unit.as_deref()),
+        count,
+        run,
+    ) else {
+        run.counts.rejected += count;
+        return Ok(Edit::Drop);
+    };
+    // A unit that could not be converted but is only flagged leaves unit and description as they came.
+    let converted = matches!(factor, UnitOutcome::Factor(_));
+    let new_unit = match &spec.unit {
+        Some(unit) if converted && view.unit.unwrap_or_default() != unit.as_str() => {
+            Some(unit.as_str())
+        }
+        _ => None,
+    };
+    let new_description = (converted
+        && alias.is_some()
+        && !spec.description.is_empty()
+        && view.description != spec.description)
+        .then_some(spec.description.as_str());
+    let (kind, data) = view.data.expect("a metric whose type matched has data");
+    let point_edits = match factor {
+        UnitOutcome::Flagged => points_edits(&points, kind, spec, None, "", seen, run)?,
+        UnitOutcome::Factor(factor) => {
+            let arrived = view
+                .unit
+                .or(alias.and_then(|a| a.unit.as_deref()))
+                .unwrap_or_default()
+                .to_owned();
+            let target = spec.unit.clone().unwrap_or_default();
+            let conversion = (!factor.is_one()).then_some(Conversion {
+                factor,
+                arrived,
+                target,
+            });
+            points_edits(
+                &points,
+                kind,
+                spec,
+                conversion.as_ref(),
+                spec.unit.as_deref().unwrap_or_default(),
+                seen,
+                run,
+            )?
+        }
+    };
+    let kept = point_edits.iter().filter(|e| **e != Edit::Drop).count();
+    if count > 0 && kept == 0 {
+        return Ok(Edit::Drop);
+    }
+    let data_edit = if any_change(&point_edits) {
+        Some((
+            kind,
+            rebuild(
+                data,
+                &[FieldEdits {
+                    number: POINTS,
+                    edits: &point_edits,
+                }],
+                &[],
+            )?,
+        ))
+    } else {
+        None
+    };
+    metric_rewrite(
+        bytes,
+        renamed.then_some(canonical),
+        new_unit,
+        new_description,
+        data_edit,
+    )
+}
+
+/// What the unit step decided: no conversion possible but only flagged (the metric goes on as it
+/// came), or the factor to apply (possibly 1).
+enum UnitOutcome {
+    Flagged,
+    Factor(Factor),
+}
+
+pub struct Conversion {
+    pub factor: Factor,
+    pub arrived: String,
+    pub target: String,
+}
+
+fn one() -> Factor {
+    Factor {
+        numerator: 1.0,
+        denominator: 1.0,
+        exact: Some((1, 1)),
+        numerator_is_one: true,
+        denominator_is_one: true,
+        huge: false,
+        power_of_two: Some(0),
+    }
+}
+
+/// The factor for the metric's values, or None when it is rejected for a unit that cannot be converted.
+fn unit(
+    view: &MetricView<'_>,
+    spec: &MetricSpec,
+    alias_unit: Option<&str>,
+    count: u64,
+    run: &mut Run<'_>,
+) -> Option<UnitOutcome> {
+    let arrived = view.unit.or(alias_unit);
+    let (Some(target), Some(arrived)) = (spec.unit.as_deref(), arrived) else {
+        return Some(UnitOutcome::Factor(one()));
+    };
+    if arrived == target {
+        return Some(UnitOutcome::Factor(one()));
+    }
+    let key = (arrived.to_owned(), target.to_owned());
+    let factor = match run.factors.get(&key) {
+        Some(f) => f.clone(),
+        None => {
+            let f = run.oracle.unit_factor(arrived, target);
+            run.factors.insert(key, f.clone());
+            f
+        }
+    };
+    let mut why = "";
+    let usable = match factor {
+        None => None,
+        Some(f) if f.huge => {
+            why = " (the factor is beyond the range of a double)";
+            None
+        }
+        Some(f)
+            if view.data.map(|d| d.0) == Some(metric::EXPONENTIAL_HISTOGRAM)
+                && !f.is_one()
+                && f.power_of_two.is_none() =>
+        {
+            why = " on an exponential histogram (only powers of two can)";
+            None
+        }
+        Some(f) => Some(f),
+    };
+    match usable {
+        Some(f) => Some(UnitOutcome::Factor(f)),
+        None => {
+            let args = vec![
+                quoted(&spec.name),
+                quoted(arrived),
+                quoted(target),
+                quoted(why),
+            ];
+            let reject = run.sink.report(
+                Rule::UnitMismatch,
+                spec.action(Rule::UnitMismatch),
+                Some(&spec.name),
+                None,
+                count,
+                || Message::new("metric.unit_mismatch", args),
+            );
+            if reject {
+                None
+            } else {
+                Some(UnitOutcome::Flagged)
+            }
+        }
+    }
+}
+
+fn type_problem(view: &MetricView<'_>, spec: &MetricSpec) -> Result<Option<Message>, DecodeError> {
+    let kind = view.data.map(|d| d.0);
+    if kind != Some(spec.kind) {
+        let got = kind.map_or("no data", member_name);
+        return Ok(Some(Message::new(
+            "metric.type",
+            vec![quoted(&spec.name), quoted(&spec.kind_name), quoted(got)],
+        )));
+    }
+    let (kind, data) = view.data.expect("checked above");
+    if kind == metric::SUM {
+        if let Some(monotonic) = spec.monotonic {
+            if (last_varint(data, IS_MONOTONIC)? != 0) != monotonic {
+                return Ok(Some(Message::new(
+                    "metric.monotonic",
+                    vec![quoted(&spec.name), Scalar::Bool(monotonic)],
+                )));
+            }
+        }
+    }
+    if let Some((wanted, wanted_name)) = &spec.temporality {
+        if matches!(
+            kind,
+            metric::SUM | metric::HISTOGRAM | metric::EXPONENTIAL_HISTOGRAM
+        ) {
+            // An enum is an int32 on the wire: the low 32 bits, signed.
+            let got = i64::from(last_varint(data, TEMPORALITY)? as u32 as i32);
+            if got != *wanted {
+                return Ok(Some(Message::new(
+                    "metric.temporality",
+                    vec![quoted(&spec.name), quoted(wanted_name), Scalar::Int(got)],
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The metric with its name, unit, description and data member replaced where given.
+fn metric_rewrite(
+    bytes: &[u8],
+    name: Option<&str>,
+    unit: Option<&str>,
+    description: Option<&str>,
+    data: Option<(u32, Vec<u8>)>,
+) -> Result<Edit, DecodeError> {
+    if name.is_none() && unit.is_none() && description.is_none() && data.is_none() {
+        return Ok(Edit::Keep);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 32);
+    for (number, text) in [
+        (metric::NAME, name),
+        (metric::DESCRIPTION, description),
+        (metric::UNIT, unit),
+    ] {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            put_bytes(&mut out, number, text.as_bytes());
+        }
+    }
+    if let Some((number, new)) = &data {
+        put_bytes(&mut out, *number, new);
+    }
+    for field in fields(bytes) {
+        let field = field?;
+        let replaced = field.bytes().is_some()
+            && match field.number {
+                metric::NAME => name.is_some(),
+                metric::DESCRIPTION => description.is_some(),
+                metric::UNIT => unit.is_some(),
+                n => data.as_ref().is_some_and(|(k, _)| *k == n),
+            };
+        if !replaced {
+            out.extend_from_slice(field.raw);
+        }
+    }
+    Ok(Edit::Replace(out))
+}
+
+fn unknown_metric(
+    bytes: &[u8],
+    view: &MetricView<'_>,
+    points: &[&[u8]],
+    run: &mut Run<'_>,
+) -> Result<Edit, DecodeError> {
+    let tables = run.tables;
+    let name = view.name;
+    let count = points.len() as u64;
+    let mut reject = run.sink.report(
+        Rule::UnknownMetric,
+        tables.action(Rule::UnknownMetric),
+        Some(name),
+        None,
+        count,
+        || Message::new("metric.unknown", vec![quoted(name)]),
+    );
+    reject |= check_name(name, count, run);
+    if reject {
+        run.counts.rejected += count;
+        return Ok(Edit::Drop);
+    }
+    let empty = crate::tables::Map::default();
+    let renames = if run.renames_possible {
+        &tables.renames
+    } else {
+        &empty
+    };
+    if renames.is_empty() && tables.types.is_empty() {
+        return Ok(Edit::Keep);
+    }
+    let mut edits = Vec::with_capacity(points.len());
+    for point in points {
+        let kvs = points::attribute_list(point, view.data.map_or(0, |d| d.0))?;
+        let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
+        let (kv_edits, _) =
+            normalize_point_attributes(&kvs, &parsed, renames, &tables.types, name, None, run)?;
+        edits.push(if any_change(&kv_edits) {
+            Edit::Replace(points::rebuild_attributes(
+                point,
+                view.data.map_or(0, |d| d.0),
+                &kv_edits,
+            )?)
+        } else {
+            Edit::Keep
+        });
+    }
+    if !any_change(&edits) {
+        return Ok(Edit::Keep);
+    }
+    let (kind, data) = view.data.expect("points come from a data member");
+    let new_data = rebuild(
+        data,
+        &[FieldEdits {
+            number: POINTS,
+            edits: &edits,
+        }],
+        &[],
+    )?;
+    metric_rewrite(bytes, None, None, None, Some((kind, new_data)))
+}
+
+fn check_name(name: &str, count: u64, run: &mut Run<'_>) -> bool {
+    let tables = run.tables;
+    let action = tables.action(Rule::MetricName);
+    let mut reject = false;
+    if let Some(pattern) = tables.metric_pattern {
+        if !run.oracle.matches(pattern, name) {
+            reject |= run
+                .sink
+                .report(Rule::MetricName, action, Some(name), None, count, || {
+                    Message::new("metric.name_pattern", vec![quoted(name)])
+                });
+        }
+    }
+    for (index, rule) in tables.name_rules.iter().enumerate() {
+        if run.oracle.matches(rule.matcher, name) && !run.oracle.matches(rule.pattern, name) {
+            reject |= run
+                .sink
+                .report(Rule::MetricName, action, Some(name), None, count, || {
+                    Message::new(
+                        "metric.name_rule",
+                        vec![quoted(name), Scalar::Int(index as i64)],
+                    )
+                });
+        }
+    }
+    reject
+}
+
+/// attrs::normalize with the metric's reporter: messages prefixed with its name, findings under it.
+fn normalize_point_attributes(
+    kvs: &[&[u8]],
+    parsed: &[Kv<'_>],
+    renames: &crate::tables::Map<String>,
+    types: &crate::tables::Map<crate::value::AttrType>,
+    metric: &str,
+    spec: Option<&MetricSpec>,
+    run: &mut Run<'_>,
+) -> Result<(Vec<Edit>, bool), DecodeError> {
+    let tables = run.tables;
+    let sink = &mut run.sink;
+    let mut report = |rule: Rule, attribute: &str, message: Message| {
+        let action = spec.map_or_else(|| tables.action(rule), |s| s.action(rule));
+        sink.report(rule, action, Some(metric), Some(attribute), 1, || Message {
+            prefix: Some(metric.to_owned()),
+            ..message
+        })
+    };
+    attrs::normalize_parsed(kvs, parsed, renames, types, run.oracle, &mut report)
+}
+
+fn id_key<'a>(value: &Cow<'a, [u8]>) -> IdKey<'a> {
+    match value {
+        Cow::Borrowed(bytes) => id_key_of(bytes),
+        Cow::Owned(bytes) => id_key_of(bytes).into_owned(),
+    }
+}
+
+fn id_key_of(bytes: &[u8]) -> IdKey<'_> {
+    match value::scalar_ref(bytes) {
+        ScalarRef::Str(s) => IdKey::Str(Cow::Borrowed(s)),
+        ScalarRef::Bool(b) => IdKey::Int(i64::from(b)),
+        ScalarRef::Int(i) => IdKey::Int(i),
+        ScalarRef::Double(d) if d.is_nan() => IdKey::Nan(0), // numbered by the caller: NaN equals nothing
+        ScalarRef::Double(d)
+            if d.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) =>
+        {
+            IdKey::Int(d as i64)
+        }
+        ScalarRef::Double(d) => IdKey::Double(d.to_bits()),
+        ScalarRef::Other => IdKey::Raw(Cow::Borrowed(bytes)),
+    }
+}
+
+impl IdKey<'_> {
+    fn into_owned(self) -> IdKey<'static> {
+        match self {
+            IdKey::Int(i) => IdKey::Int(i),
+            IdKey::Double(d) => IdKey::Double(d),
+            IdKey::Nan(n) => IdKey::Nan(n),
+            IdKey::Str(s) => IdKey::Str(Cow::Owned(s.into_owned())),
+            IdKey::Raw(r) => IdKey::Raw(Cow::Owned(r.into_owned())),
+        }
+    }
+}
+
+/// The last value of each key, in the order keys first appear (few attributes: a scan; many: a map).
+fn last_values<'a>(
+    values: Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
+) -> Vec<(Cow<'a, str>, Cow<'a, [u8]>)> {
+    let mut out: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::with_capacity(values.len());
+    if values.len() <= 16 {
+        for (key, value) in values {
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => out.push((key, value)),
+            }
+        }
+        return out;
+    }
+    let mut at: HashMap<Cow<'a, str>, usize> = HashMap::with_capacity(values.len());
+    for (key, value) in values {
+        match at.get(&key) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                at.insert(key.clone(), out.len());
+                out.push((key, value));
+            }
+        }
+    }
+    out
+}
+
+fn id_value(value: &[u8]) -> IdValue {
+    match value::scalar(value) {
+        Scalar::Other => IdValue::Raw(value.to_vec()),
+        scalar => IdValue::Scalar(scalar),
+    }
+}
+
+fn points_edits<'a>(
+    points: &[&'a [u8]],
+    kind: u32,
+    spec: &MetricSpec,
+    conversion: Option<&Conversion>,
+    unit: &str,
+    mut seen: Option<&mut SeenSet<'a>>,
+    run: &mut Run<'_>,
+) -> Result<Vec<Edit>, DecodeError> {
+    let name = spec.name.as_str();
+    let empty = crate::tables::Map::default();
+    let renames = if run.renames_possible {
+        &spec.renames
+    } else {
+        &empty
+    };
+    let budget = run.budgets.and(spec.max_series);
+    let track_identity = seen.is_some() || budget.is_some();
+    let mut edits = Vec::with_capacity(points.len());
+    for point_bytes in points {
+        let kvs = points::attribute_list(point_bytes, kind)?;
+        let parsed: Vec<Kv<'a>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
+        let (kv_edits, mut reject) =
+            normalize_point_attributes(&kvs, &parsed, renames, &spec.types, name, Some(spec), run)?;
+        // The point's attributes after renames, in order: borrowed from the request where they came
+        // as they are, owned where this run rewrote them.
+        let mut rewritten: Vec<Vec<u8>> = Vec::new();
+        for edit in &kv_edits {
+            if let Edit::Replace(new) = edit {
+                rewritten.push(new.clone());
+            }
+        }
+        let rewritten_kvs: Vec<Kv<'_>> = rewritten
+            .iter()
+            .map(|b| read_kv(b))
+            .collect::<Result<_, _>>()?;
+        let mut values: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::with_capacity(kvs.len());
+        let mut next_rewritten = rewritten_kvs.iter();
+        for (kv, edit) in parsed.iter().zip(&kv_edits) {
+            match edit {
+                Edit::Keep => values.push((Cow::Borrowed(kv.key), Cow::Borrowed(kv.value))),
+                Edit::Drop => {}
+                Edit::Replace(_) => {
+                    if let Some(new) = next_rewritten.next() {
+                        values.push((
+                            Cow::Owned(new.key.to_owned()),
+                            Cow::Owned(new.value.to_vec()),
+                        ));
+                    }
+                }
+            }
+        }
+        // A key given twice counts once, with its last value (a dict built from the list).
+        let last = last_values(values);
+        if spec.checks_attributes {
+            reject |= check_attributes(spec, &last, run);
+        }
+        let identity: Option<Identity<'a>> = track_identity.then(|| {
+            let mut identity: Identity<'a> = last
+                .iter()
+                .map(|(k, v)| {
+                    let key = match id_key(v) {
+                        IdKey::Nan(_) => IdKey::Nan(points::next_nan()),
+                        other => other,
+                    };
+                    (k.clone(), key)
+                })
+                .collect();
+            identity.sort_by(|a, b| a.0.cmp(&b.0));
+            identity
+        });
+        let point = Point::read(point_bytes, kind)?;
+        let mut invalid = false;
+        if !point.no_recorded_value() {
+            if let Some(problem) = points::check(&point, spec) {
+                invalid = true;
+                reject |= run.sink.report(
+                    Rule::InvalidDataPoint,
+                    spec.action(Rule::InvalidDataPoint),
+                    Some(name),
+                    None,
+                    1,
+                    || Message {
+                        prefix: Some(name.to_owned()),
+                        ..problem
+                    },
+                );
+            }
+        }
+        if let (Some(seen), Some(identity)) = (seen.as_deref_mut(), &identity) {
+            if seen.contains(identity) {
+                let shown: Vec<(String, IdValue)> = {
+                    let mut pairs: Vec<(String, IdValue)> = last
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), id_value(v)))
+                        .collect();
+                    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                    pairs
+                };
+                run.sink.report(
+                    Rule::IdentityConflict,
+                    spec.action(Rule::IdentityConflict),
+                    Some(name),
+                    None,
+                    1,
+                    || Message {
+                        template: "metric.identity",
+                        prefix: Some(name.to_owned()),
+                        args: vec![],
+                        identity: Some(shown),
+                    },
+                );
+                run.counts.merged += 1;
+                edits.push(Edit::Drop);
+                continue;
+            }
+            seen.insert(identity.clone());
+        }
+        if let (Some(budget), Some(budgets), Some(identity)) = (budget, run.budgets, &identity) {
+            let series = budgets.hash(identity);
+            if !budgets.admit(name, series, budget) {
+                reject |= run.sink.report(
+                    Rule::Cardinality,
+                    spec.action(Rule::Cardinality),
+                    Some(name),
+                    None,
+                    1,
+                    || Message {
+                        prefix: Some(name.to_owned()),
+                        ..Message::new("metric.cardinality", vec![Scalar::Int(budget as i64)])
+                    },
+                );
+            }
+        }
+        if reject {
+            run.counts.rejected += 1;
+            edits.push(Edit::Drop);
+            continue;
+        }
+        let attributes_edit = any_change(&kv_edits).then_some(kv_edits.as_slice());
+        match conversion {
+            None => edits.push(match attributes_edit {
+                Some(kv_edits) => {
+                    Edit::Replace(points::rebuild_attributes(point_bytes, kind, kv_edits)?)
+                }
+                None => Edit::Keep,
+            }),
+            Some(conversion) => match points::convert(
+                point_bytes,
+                &point,
+                kind,
+                conversion,
+                unit,
+                attributes_edit,
+                run.oracle,
+            )? {
+                Ok(converted) => edits.push(Edit::Replace(converted)),
+                Err(problem) => {
+                    // A point that cannot be converted stays as it came; invalid unless already reported so.
+                    let rejects = !invalid
+                        && run.sink.report(
+                            Rule::InvalidDataPoint,
+                            spec.action(Rule::InvalidDataPoint),
+                            Some(name),
+                            None,
+                            1,
+                            || Message {
+                                prefix: Some(name.to_owned()),
+                                ..problem
+                            },
+                        );
+                    if rejects {
+                        run.counts.rejected += 1;
+                        edits.push(Edit::Drop);
+                    } else {
+                        edits.push(match attributes_edit {
+                            Some(kv_edits) => Edit::Replace(points::rebuild_attributes(
+                                point_bytes,
+                                kind,
+                                kv_edits,
+                            )?),
+                            None => Edit::Keep,
+                        });
+                    }
+                }
+            },
+        }
+    }
+    Ok(edits)
+}
+
+type Attributes<'a> = [(Cow<'a, str>, Cow<'a, [u8]>)];
+
+fn lookup<'p>(present: &'p Attributes<'_>, key: &str) -> Option<&'p [u8]> {
+    present
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_ref())
+}
+
+fn check_attributes(spec: &MetricSpec, present: &Attributes<'_>, run: &mut Run<'_>) -> bool {
+    let name = spec.name.as_str();
+    let mut reject = false;
+    let report = |run: &mut Run<'_>, rule: Rule, attribute: &str, message: Message| {
+        run.sink.report(
+            rule,
+            spec.action(rule),
+            Some(name),
+            Some(attribute),
+            1,
+            || Message {
+                prefix: Some(name.to_owned()),
+                ..message
+            },
+        )
+    };
+    for key in &spec.required {
+        if lookup(present, key).is_none() {
+            let role = spec.roles.get(key).map_or(Scalar::Other, |r| quoted(r));
+            reject |= report(
+                run,
+                Rule::MissingAttribute,
+                key,
+                Message::new("metric.missing", vec![quoted(key), role]),
+            );
+        }
+    }
+    for key in &spec.forbidden {
+        if lookup(present, key).is_some() {
+            reject |= report(
+                run,
+                Rule::ForbiddenAttribute,
+                key,
+                Message::new("metric.forbidden", vec![quoted(key)]),
+            );
+        }
+    }
+    for (key, allowed) in &spec.allowed {
+        if let Some(value) = lookup(present, key) {
+            let found = value::scalar(value);
+            let ok = !matches!(found, Scalar::Other)
+                && allowed.iter().any(|a| crate::tables::py_eq(a, &found));
+            if !ok {
+                let shown = id_value(value);
+                let args = vec![quoted(key), scalar_or_raw(shown)];
+                reject |= report(
+                    run,
+                    Rule::AttributeValue,
+                    key,
+                    Message::new("metric.not_allowed", args),
+                );
+            }
+        }
+    }
+    for (key, pattern) in &spec.patterns {
+        if let Some(value) = lookup(present, key) {
+            let found = value::scalar(value);
+            let ok = matches!(&found, Scalar::Str(text) if run.oracle.matches(*pattern, text));
+            if !ok {
+                let args = vec![
+                    quoted(key),
+                    scalar_or_raw(id_value(value)),
+                    Scalar::Int(*pattern as i64),
+                ];
+                reject |= report(
+                    run,
+                    Rule::AttributeValue,
+                    key,
+                    Message::new("metric.no_match", args),
+                );
+            }
+        }
+    }
+    reject
+}
+
+/// A value for a message: the scalar, or a non-scalar's bytes (Python shows them as ``b'...'``).
+fn scalar_or_raw(value: IdValue) -> Scalar {
+    match value {
+        IdValue::Scalar(s) => s,
+        IdValue::Raw(bytes) => Scalar::Bytes(bytes),
+    }
+}
