@@ -200,7 +200,7 @@ class NativeContract:
 
 def process_native(
     signal: Signal,
-    payload: bytes,
+    payload: bytes | bytearray | memoryview | MessageT,
     message_type: type[MessageT],
     contract: CompiledContract,
     options: EngineOptions,
@@ -209,7 +209,12 @@ def process_native(
 ) -> Outcome[MessageT]:
     """The core's outcome for one request (bytes); raises ``NotCovered`` for a request it leaves to
     the Python engine, ``DecodeError`` (as the Python parser does) for bytes that are not one, and
-    ``otel_contract._core.CoreError`` for a bug in the core."""
+    ``otel_contract._core.CoreError`` for a bug in the core. A message (the CLI's OTLP/JSON input) is
+    serialized for the core, which costs less than the Python engine's walk; it is never modified."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        payload = bytes(payload)
+    else:
+        payload = payload.SerializeToString()
     native = NativeContract.of(contract)
     budgets = state.budgets if state is not None else None
     try:

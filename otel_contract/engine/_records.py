@@ -49,9 +49,9 @@ def process_records(
 ) -> Outcome[MessageT]:
     """Normalize one traces or logs request; ``items`` and ``rejected`` count its records."""
     options = options or EngineOptions()
-    if options.native and isinstance(payload, bytes | bytearray | memoryview):
+    if options.native:
         try:
-            return process_native(shape.signal, bytes(payload), message_type, contract, options, None, source)
+            return process_native(shape.signal, payload, message_type, contract, options, None, source)
         except NotCovered:
             pass
     request, original, renames_possible = prepare(payload, message_type, contract)

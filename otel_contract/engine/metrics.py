@@ -511,10 +511,10 @@ def process_metrics(
     on a copy). Raises ``google.protobuf.message.DecodeError`` for bytes that are not a request.
     """
     options = options or EngineOptions()
-    if options.native and isinstance(payload, bytes | bytearray | memoryview):
+    if options.native:
         try:
             return process_native(
-                Signal.METRICS, bytes(payload), ExportMetricsServiceRequest, contract, options, state, source
+                Signal.METRICS, payload, ExportMetricsServiceRequest, contract, options, state, source
             )
         except NotCovered:
             pass
