@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 
 from otel_contract import load_contract
+from otel_contract._core import CoreError, _panic_at_the_boundary
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, process_signal
 from otel_contract.otlp import FACTS, Signal
@@ -101,3 +102,17 @@ def test_the_core_is_what_runs(contracts: list[CompiledContract]) -> None:
     python = process_signal(Signal.LOGS, payload, contracts[0], state=None, options=EngineOptions(native=False))  # type: ignore[arg-type]
     assert python.payload is None
     assert native.request == python.request
+
+
+def test_a_panic_in_the_core_is_an_error_the_process_survives(contracts: list[CompiledContract]) -> None:
+    """A panic crosses the boundary as CoreError (an Exception: the sidecar's on_engine_error policy
+    handles it), not as a crash, and the next request is served as before."""
+    with pytest.raises(CoreError, match="the compiled core failed: a deliberate panic"):
+        _panic_at_the_boundary()
+    assert issubclass(CoreError, Exception)
+    request = FACTS[Signal.LOGS].request_type()
+    request.resource_logs.add().scope_logs.add().log_records.add()
+    outcome = process_signal(
+        Signal.LOGS, request.SerializeToString(), contracts[1], state=None, options=EngineOptions()
+    )  # type: ignore[arg-type]
+    assert outcome.items == 1

@@ -480,6 +480,26 @@ fn finding_row(py: Python<'_>, entry: sink::Entry) -> PyResult<FindingRow> {
     ))
 }
 
+/// ``work``'s result, or CoreError when it panics: a panic is a bug in the core, which the pipeline's
+/// engine-error policy handles (reject and count, or forward), instead of unwinding into the interpreter.
+fn guarded<T>(work: impl FnOnce() -> T) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(work)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        CoreError::new_err(format!("the compiled core failed: {why}"))
+    })
+}
+
+/// Panics inside the boundary every request crosses: the test that a panic becomes CoreError and the
+/// process goes on.
+#[pyfunction]
+fn _panic_at_the_boundary() -> PyResult<()> {
+    guarded(|| panic!("a deliberate panic"))
+}
+
 /// Normalize and validate one request of ``signal`` (0 metrics, 1 traces, 2 logs).
 ///
 /// Returns None when the request is not canonical (protobuf would merge a repeated singular message;
@@ -501,9 +521,7 @@ fn process<'py>(
         return Err(PyValueError::new_err(format!("no signal {signal}")));
     }
     let oracle = PyOracle { py, contract };
-    // A panic is a bug in the core: it becomes CoreError, which the pipeline's engine-error policy
-    // handles, instead of unwinding into the interpreter.
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = guarded(|| {
         run_request(
             contract,
             &oracle,
@@ -513,14 +531,6 @@ fn process<'py>(
             audit,
             budgets.map(|b| &b.inner),
         )
-    }))
-    .map_err(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
-        CoreError::new_err(why)
     })?
     .map_err(|err| WireError::new_err(err.0))?;
     let Some(outcome) = outcome else {
@@ -545,6 +555,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Contract>()?;
     m.add_class::<Budgets>()?;
     m.add_function(wrap_pyfunction!(process, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_at_the_boundary, m)?)?;
     m.add("WireError", m.py().get_type::<WireError>())?;
     m.add("CoreError", m.py().get_type::<CoreError>())?;
     Ok(())
