@@ -211,15 +211,12 @@ def process_native(
     the Python engine, ``DecodeError`` (as the Python parser does) for bytes that are not one, and
     ``otel_contract._core.CoreError`` for a bug in the core. A message (the CLI's OTLP/JSON input) is
     serialized for the core, which costs less than the Python engine's walk; it is never modified."""
-    if isinstance(payload, bytes | bytearray | memoryview):
-        payload = bytes(payload)
-    else:
-        payload = payload.SerializeToString()
+    data = bytes(payload) if isinstance(payload, bytes | bytearray | memoryview) else payload.SerializeToString()
     native = NativeContract.of(contract)
     budgets = state.budgets if state is not None else None
     try:
         answer = core_process(
-            native.core, _SIGNALS[signal], payload, native.env_values(options.env), options.audit, budgets
+            native.core, _SIGNALS[signal], data, native.env_values(options.env), options.audit, budgets
         )
     except WireError as error:
         raise DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}") from error
@@ -245,7 +242,7 @@ def process_native(
         rejected,
         merged,
         rewritten is not None,
-        payload,
+        data,
         payload=rewritten,
         request_type=message_type,
     )
