@@ -37,6 +37,5 @@ def process(
     audit: bool,
     budgets: Budgets | None = None,
 ) -> tuple[bytes | None, list[FindingRow], int, int, int] | None: ...
-
 def _panic_at_the_boundary() -> None:
     """Panics inside the boundary every request crosses (raises CoreError): for the tests."""
