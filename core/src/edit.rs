@@ -57,6 +57,35 @@ pub fn rebuild(
     Ok(out)
 }
 
+/// ``buf`` with each length-delimited occurrence of ``number`` edited by ``edit``, in wire order; None
+/// when no edit changed anything (the message goes out as it came).
+pub fn edit_each<'a>(
+    buf: &'a [u8],
+    number: u32,
+    mut edit: impl FnMut(&'a [u8]) -> Result<Edit, DecodeError>,
+) -> Result<Option<Vec<u8>>, DecodeError> {
+    let mut edits = Vec::new();
+    for field in fields(buf) {
+        let field = field?;
+        if let (n, Value::Bytes(bytes)) = (field.number, field.value) {
+            if n == number {
+                edits.push(edit(bytes)?);
+            }
+        }
+    }
+    if !any_change(&edits) {
+        return Ok(None);
+    }
+    Ok(Some(rebuild(
+        buf,
+        &[FieldEdits {
+            number,
+            edits: &edits,
+        }],
+        &[],
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::attrs::{self, read_kv, Kv};
 use crate::budgets::Budgets;
-use crate::edit::{any_change, rebuild, Edit, FieldEdits};
+use crate::edit::{any_change, edit_each, rebuild, Edit, FieldEdits};
 use crate::points::{self, Point};
 use crate::resource;
 use crate::schema::{instrumentation_scope, metric, resource_metrics, scope_metrics};
@@ -180,24 +180,9 @@ fn scope_metric_list(scope: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
 
 /// The request's new bytes, or None when nothing changed.
 pub fn process(request: &[u8], run: &mut Run<'_>) -> Result<Option<Vec<u8>>, DecodeError> {
-    let mut edits = Vec::new();
-    for field in fields(request) {
-        let field = field?;
-        if let (RESOURCES, Value::Bytes(bytes)) = (field.number, field.value) {
-            edits.push(resource_metrics_edit(bytes, run)?);
-        }
-    }
-    if !any_change(&edits) {
-        return Ok(None);
-    }
-    Ok(Some(rebuild(
-        request,
-        &[FieldEdits {
-            number: RESOURCES,
-            edits: &edits,
-        }],
-        &[],
-    )?))
+    edit_each(request, RESOURCES, |bytes| {
+        resource_metrics_edit(bytes, run)
+    })
 }
 
 fn resource_metrics_edit(bytes: &[u8], run: &mut Run<'_>) -> Result<Edit, DecodeError> {
@@ -327,31 +312,13 @@ fn resource_metrics_edit(bytes: &[u8], run: &mut Run<'_>) -> Result<Edit, Decode
     if dropped_from.iter().any(|d| *d) && remaining == 0 {
         return Ok(Edit::Drop);
     }
-    let resource_edit = match &outcome.rewritten {
-        Some(new) if has_resource => vec![Edit::Replace(new.clone())],
-        _ => vec![],
-    };
-    let mut appended = Vec::new();
-    if let (Some(new), false) = (&outcome.rewritten, has_resource) {
-        put_bytes(&mut appended, resource_metrics::RESOURCE, new);
-    }
-    if !any_change(&scope_edits) && resource_edit.is_empty() && appended.is_empty() {
-        return Ok(Edit::Keep);
-    }
-    Ok(Edit::Replace(rebuild(
+    resource::edit(
         bytes,
-        &[
-            FieldEdits {
-                number: resource_metrics::RESOURCE,
-                edits: &resource_edit,
-            },
-            FieldEdits {
-                number: resource_metrics::SCOPE_METRICS,
-                edits: &scope_edits,
-            },
-        ],
-        &appended,
-    )?))
+        &outcome,
+        has_resource,
+        (resource_metrics::RESOURCE, resource_metrics::SCOPE_METRICS),
+        &scope_edits,
+    )
 }
 
 fn quoted(text: &str) -> Scalar {
@@ -875,9 +842,16 @@ fn points_edits<'a>(
     let budget = run.budgets.and(spec.max_series);
     let track_identity = seen.is_some() || budget.is_some();
     let mut edits = Vec::with_capacity(points.len());
+    // Reused from point to point: they borrow from the request, which outlives the loop.
+    let mut kvs: Vec<&'a [u8]> = Vec::new();
+    let mut parsed: Vec<Kv<'a>> = Vec::new();
     for point_bytes in points {
-        let kvs = points::attribute_list(point_bytes, kind)?;
-        let parsed: Vec<Kv<'a>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
+        kvs.clear();
+        let point = Point::read_with_attributes(point_bytes, kind, &mut kvs)?;
+        parsed.clear();
+        for kv in &kvs {
+            parsed.push(read_kv(kv)?);
+        }
         let (kv_edits, mut reject) =
             normalize_point_attributes(&kvs, &parsed, renames, &spec.types, name, Some(spec), run)?;
         // The point's attributes after renames, in order: borrowed from the request where they came
@@ -927,22 +901,11 @@ fn points_edits<'a>(
             identity.sort_by(|a, b| a.0.cmp(&b.0));
             identity
         });
-        let point = Point::read(point_bytes, kind)?;
         let mut invalid = false;
         if !point.no_recorded_value() {
             if let Some(problem) = points::check(&point, spec) {
                 invalid = true;
-                reject |= run.sink.report(
-                    Rule::InvalidDataPoint,
-                    spec.action(Rule::InvalidDataPoint),
-                    Some(name),
-                    None,
-                    1,
-                    || Message {
-                        prefix: Some(name.to_owned()),
-                        ..problem
-                    },
-                );
+                reject |= report_point(run, spec, Rule::InvalidDataPoint, None, problem);
             }
         }
         if let (Some(seen), Some(identity)) = (seen.as_deref_mut(), &identity) {
@@ -955,19 +918,11 @@ fn points_edits<'a>(
                     pairs.sort_by(|a, b| a.0.cmp(&b.0));
                     pairs
                 };
-                run.sink.report(
-                    Rule::IdentityConflict,
-                    spec.action(Rule::IdentityConflict),
-                    Some(name),
-                    None,
-                    1,
-                    || Message {
-                        template: "metric.identity",
-                        prefix: Some(name.to_owned()),
-                        args: vec![],
-                        identity: Some(shown),
-                    },
-                );
+                let message = Message {
+                    identity: Some(shown),
+                    ..Message::new("metric.identity", vec![])
+                };
+                report_point(run, spec, Rule::IdentityConflict, None, message);
                 run.counts.merged += 1;
                 edits.push(Edit::Drop);
                 continue;
@@ -977,17 +932,8 @@ fn points_edits<'a>(
         if let (Some(budget), Some(budgets), Some(identity)) = (budget, run.budgets, &identity) {
             let series = budgets.hash(identity);
             if !budgets.admit(name, series, budget) {
-                reject |= run.sink.report(
-                    Rule::Cardinality,
-                    spec.action(Rule::Cardinality),
-                    Some(name),
-                    None,
-                    1,
-                    || Message {
-                        prefix: Some(name.to_owned()),
-                        ..Message::new("metric.cardinality", vec![Scalar::Int(budget as i64)])
-                    },
-                );
+                let message = Message::new("metric.cardinality", vec![Scalar::Int(budget as i64)]);
+                reject |= report_point(run, spec, Rule::Cardinality, None, message);
             }
         }
         if reject {
@@ -1015,18 +961,8 @@ fn points_edits<'a>(
                 Ok(converted) => edits.push(Edit::Replace(converted)),
                 Err(problem) => {
                     // A point that cannot be converted stays as it came; invalid unless already reported so.
-                    let rejects = !invalid
-                        && run.sink.report(
-                            Rule::InvalidDataPoint,
-                            spec.action(Rule::InvalidDataPoint),
-                            Some(name),
-                            None,
-                            1,
-                            || Message {
-                                prefix: Some(name.to_owned()),
-                                ..problem
-                            },
-                        );
+                    let rejects =
+                        !invalid && report_point(run, spec, Rule::InvalidDataPoint, None, problem);
                     if rejects {
                         run.counts.rejected += 1;
                         edits.push(Edit::Drop);
@@ -1056,21 +992,29 @@ fn lookup<'p>(present: &'p Attributes<'_>, key: &str) -> Option<&'p [u8]> {
         .map(|(_, v)| v.as_ref())
 }
 
-fn check_attributes(spec: &MetricSpec, present: &Attributes<'_>, run: &mut Run<'_>) -> bool {
+/// A finding about one data point of ``spec``'s metric: its message prefixed with the metric's name,
+/// as every point-level message is. True when the point must be rejected.
+fn report_point(
+    run: &mut Run<'_>,
+    spec: &MetricSpec,
+    rule: Rule,
+    attribute: Option<&str>,
+    message: Message,
+) -> bool {
     let name = spec.name.as_str();
-    let mut reject = false;
-    let report = |run: &mut Run<'_>, rule: Rule, attribute: &str, message: Message| {
-        run.sink.report(
-            rule,
-            spec.action(rule),
-            Some(name),
-            Some(attribute),
-            1,
-            || Message {
+    run.sink
+        .report(rule, spec.action(rule), Some(name), attribute, 1, || {
+            Message {
                 prefix: Some(name.to_owned()),
                 ..message
-            },
-        )
+            }
+        })
+}
+
+fn check_attributes(spec: &MetricSpec, present: &Attributes<'_>, run: &mut Run<'_>) -> bool {
+    let mut reject = false;
+    let report = |run: &mut Run<'_>, rule: Rule, attribute: &str, message: Message| {
+        report_point(run, spec, rule, Some(attribute), message)
     };
     for key in &spec.required {
         if lookup(present, key).is_none() {

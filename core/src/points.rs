@@ -144,11 +144,23 @@ fn read_buckets(bytes: &[u8]) -> Result<Buckets, DecodeError> {
 }
 
 impl Point {
-    pub fn read(bytes: &[u8], kind: u32) -> Result<Point, DecodeError> {
+    /// The point's values, and its KeyValues' bytes appended to ``attributes``: one walk for both.
+    pub fn read_with_attributes<'a>(
+        bytes: &'a [u8],
+        kind: u32,
+        attributes: &mut Vec<&'a [u8]>,
+    ) -> Result<Point, DecodeError> {
         let mut p = Point::default();
+        let attributes_number = attributes_field(kind);
         for field in fields(bytes) {
             let field = field?;
             let (n, v) = (field.number, field.value);
+            if n == attributes_number {
+                if let Value::Bytes(b) = v {
+                    attributes.push(b);
+                }
+                continue;
+            }
             match kind {
                 metric::GAUGE | metric::SUM => match (n, v) {
                     (number::AS_DOUBLE, Value::Fixed64(x)) => {

@@ -3,7 +3,7 @@
 //! events and span links, and on log records).
 
 use crate::attrs;
-use crate::edit::{any_change, rebuild, Edit, FieldEdits};
+use crate::edit::{any_change, edit_each, rebuild, Edit, FieldEdits};
 use crate::resource;
 use crate::schema::{log_record, resource_spans, scope_spans, span, span_event, span_link};
 use crate::sink::{Message, Rule, Sink};
@@ -53,27 +53,9 @@ pub fn process(
     kind: RecordKind,
     run: &mut Run<'_>,
 ) -> Result<Option<Vec<u8>>, DecodeError> {
-    let mut edits = Vec::new();
-    for field in fields(request) {
-        let field = field?;
-        if field.number == RESOURCES {
-            edits.push(match field.bytes() {
-                Some(bytes) => resource_records(bytes, kind, run)?,
-                None => Edit::Keep,
-            });
-        }
-    }
-    if !any_change(&edits) {
-        return Ok(None);
-    }
-    Ok(Some(rebuild(
-        request,
-        &[FieldEdits {
-            number: RESOURCES,
-            edits: &edits,
-        }],
-        &[],
-    )?))
+    edit_each(request, RESOURCES, |bytes| {
+        resource_records(bytes, kind, run)
+    })
 }
 
 fn record_count(scope: &[u8]) -> Result<u64, DecodeError> {
@@ -131,32 +113,13 @@ fn resource_records(
     if emptied > 0 && emptied == scopes.len() {
         return Ok(Edit::Drop);
     }
-    let resource_edit = match &outcome.rewritten {
-        Some(new) if has_resource => vec![Edit::Replace(new.clone())],
-        _ => vec![],
-    };
-    let mut appended = Vec::new();
-    if let (Some(new), false) = (&outcome.rewritten, has_resource) {
-        crate::wire::put_bytes(&mut appended, RESOURCE, new);
-    }
-    if !any_change(&scope_edits) && resource_edit.is_empty() && appended.is_empty() {
-        return Ok(Edit::Keep);
-    }
-    let rebuilt = rebuild(
+    resource::edit(
         bytes,
-        &[
-            FieldEdits {
-                number: RESOURCE,
-                edits: &resource_edit,
-            },
-            FieldEdits {
-                number: SCOPES,
-                edits: &scope_edits,
-            },
-        ],
-        &appended,
-    )?;
-    Ok(Edit::Replace(rebuilt))
+        &outcome,
+        has_resource,
+        (RESOURCE, SCOPES),
+        &scope_edits,
+    )
 }
 
 fn scope_records(

@@ -2,6 +2,7 @@
 //! its requirements. The same code serves metrics, traces and logs.
 
 use crate::attrs::read_kv;
+use crate::edit::{any_change, rebuild, Edit, FieldEdits};
 use crate::schema::{key_value, resource};
 use crate::sink::{Message, Rule, Sink};
 use crate::tables::{py_eq, Oracle, ResourceActionKind, Tables};
@@ -235,4 +236,39 @@ fn encode(bytes: &[u8], attrs: &[Attr]) -> Result<Vec<u8>, DecodeError> {
         }
     }
     Ok(out)
+}
+
+/// A ResourceMetrics/ResourceSpans/ResourceLogs message (``bytes``) with its resource replaced by what
+/// the actions made of it (added when it had none) and its scopes edited; Keep when neither changed.
+/// ``fields``: the numbers of its resource and scopes fields.
+pub fn edit(
+    bytes: &[u8],
+    outcome: &ResourceOutcome,
+    has_resource: bool,
+    fields: (u32, u32),
+    scope_edits: &[Edit],
+) -> Result<Edit, DecodeError> {
+    let (resource_field, scopes_field) = fields;
+    let resource_edit = match &outcome.rewritten {
+        Some(new) if has_resource => vec![Edit::Replace(new.clone())],
+        _ => vec![],
+    };
+    let mut appended = Vec::new();
+    if let (Some(new), false) = (&outcome.rewritten, has_resource) {
+        put_bytes(&mut appended, resource_field, new);
+    }
+    if !any_change(scope_edits) && resource_edit.is_empty() && appended.is_empty() {
+        return Ok(Edit::Keep);
+    }
+    let edits = [
+        FieldEdits {
+            number: resource_field,
+            edits: &resource_edit,
+        },
+        FieldEdits {
+            number: scopes_field,
+            edits: scope_edits,
+        },
+    ];
+    Ok(Edit::Replace(rebuild(bytes, &edits, &appended)?))
 }

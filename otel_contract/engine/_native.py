@@ -23,6 +23,7 @@ from otel_contract._wire import SHIM_SCOPE
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric
 from otel_contract.contract.model import AttributeType, MetricType, Scalar, Stability, Temporality
 from otel_contract.engine import _messages
+from otel_contract.engine._data_points import _power_of_two
 from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome
 from otel_contract.engine._values import coerced
 from otel_contract.engine.cardinality import CardinalityState
@@ -96,15 +97,6 @@ def _factor(arrived: str, target: str) -> Fraction | None:
         return units.conversion_factor(arrived, target)
     except units.UnitError:
         return None
-
-
-def _power_of_two(factor: Fraction) -> int | None:
-    """k when factor == 2**k, else None."""
-    for value, sign in ((factor.numerator, 1), (factor.denominator, -1)):
-        other = factor.denominator if sign == 1 else factor.numerator
-        if other == 1 and value & (value - 1) == 0:
-            return sign * (value.bit_length() - 1)
-    return None
 
 
 class NativeContract:
