@@ -51,8 +51,9 @@ def _run(signal: Signal, payload: bytes, contract: CompiledContract, *, native: 
         outcome = process_signal(signal, payload, contract, state=CardinalityState(), options=options)
     except DecodeError as error:
         return ("DecodeError", str(error))
+    # repr as the key: a rule may have findings with and without an attribute (None beside a str).
     findings = sorted(
-        (f.rule.slug, f.metric, f.attribute, f.count, f.action.value, f.message) for f in outcome.findings
+        ((f.rule.slug, f.metric, f.attribute, f.count, f.action.value, f.message) for f in outcome.findings), key=repr
     )
     return (outcome.request, findings, outcome.items, outcome.rejected, outcome.merged)
 

@@ -289,48 +289,74 @@ impl Budgets {
     }
 }
 
-struct PyOracle<'a, 'py> {
-    py: Python<'py>,
+/// The Python side's answers, asked with the GIL taken back: the walk itself runs without it.
+struct PyOracle<'a> {
     contract: &'a Contract,
 }
 
-impl<'py> PyOracle<'_, 'py> {
-    fn ask<A: pyo3::call::PyCallArgs<'py>>(
+impl PyOracle<'_> {
+    /// ``oracle.method(*args)`` converted by ``convert``; None for None or for an exception (the oracle
+    /// is the project's own Python: an exception there is a bug, answered as "cannot").
+    fn ask<R>(
         &self,
         method: &str,
-        args: A,
-    ) -> Option<Bound<'py, PyAny>> {
-        // The oracle is the project's own Python: an exception there is a bug, answered as "cannot".
-        let result = self
-            .contract
-            .oracle
-            .bind(self.py)
-            .call_method1(method, args)
-            .ok()?;
-        (!result.is_none()).then_some(result)
+        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
+        convert: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> Option<R>,
+    ) -> Option<R> {
+        Python::with_gil(|py| {
+            let args = args(py).ok()?;
+            let result = self
+                .contract
+                .oracle
+                .bind(py)
+                .call_method1(method, args)
+                .ok()?;
+            if result.is_none() {
+                None
+            } else {
+                convert(&result)
+            }
+        })
     }
 }
 
-impl Oracle for PyOracle<'_, '_> {
+impl Oracle for PyOracle<'_> {
     fn matches(&self, pattern: usize, text: &str) -> bool {
         let Some(pattern) = self.contract.patterns.get(pattern) else {
             return false;
         };
-        pattern
-            .bind(self.py)
-            .call_method1("matches", (text,))
-            .and_then(|r| r.is_truthy())
-            .unwrap_or(false)
+        Python::with_gil(|py| {
+            pattern
+                .bind(py)
+                .call_method1("matches", (text,))
+                .and_then(|r| r.is_truthy())
+                .unwrap_or(false)
+        })
     }
 
     fn coerce(&self, value: &Scalar, target: AttrType) -> Option<Scalar> {
-        let current = scalar_into(self.py, value).ok()?;
-        scalar_from(&self.ask("coerce", (current, target.name()))?).ok()
+        self.ask(
+            "coerce",
+            |py| {
+                PyTuple::new(
+                    py,
+                    [
+                        scalar_into(py, value)?,
+                        target.name().into_pyobject(py)?.into_any().unbind(),
+                    ],
+                )
+            },
+            |result| scalar_from(result).ok(),
+        )
     }
 
     fn unit_factor(&self, arrived: &str, target: &str) -> Option<Factor> {
         type Answer = (f64, f64, Option<(u64, u64)>, bool, bool, bool, Option<i64>);
-        let answer: Answer = self.ask("unit_factor", (arrived, target))?.extract().ok()?;
+        let answer: Answer = self.ask(
+            "unit_factor",
+            |py| PyTuple::new(py, [arrived, target]),
+            |result| result.extract().ok(),
+        )?;
         let (
             numerator,
             denominator,
@@ -352,15 +378,29 @@ impl Oracle for PyOracle<'_, '_> {
     }
 
     fn exact_int(&self, value: i64, arrived: &str, target: &str) -> ExactInt {
-        match self.ask("exact_int", (value, arrived, target)) {
+        let answer: Option<Option<i64>> = self.ask(
+            "exact_int",
+            |py| {
+                PyTuple::new(
+                    py,
+                    [
+                        value.into_pyobject(py)?.into_any().unbind(),
+                        arrived.into_pyobject(py)?.into_any().unbind(),
+                        target.into_pyobject(py)?.into_any().unbind(),
+                    ],
+                )
+            },
+            |result| Some(result.extract::<i64>().ok()),
+        );
+        match answer {
             None => ExactInt::Fractional,
-            Some(result) => result
-                .extract::<i64>()
-                .map_or(ExactInt::BeyondInt64, ExactInt::Integral),
+            Some(Some(q)) => ExactInt::Integral(q),
+            Some(None) => ExactInt::BeyondInt64,
         }
     }
 }
 
+/// (slug, metric, attribute, count, action, template, prefix, args)
 type FindingRow = (
     &'static str,
     Option<String>,
@@ -385,7 +425,7 @@ struct Outcome {
 
 fn run_request(
     contract: &Contract,
-    oracle: &PyOracle<'_, '_>,
+    oracle: &PyOracle<'_>,
     signal: u8,
     payload: &[u8],
     env: &[Option<String>],
@@ -520,19 +560,15 @@ fn process<'py>(
     if signal > 2 {
         return Err(PyValueError::new_err(format!("no signal {signal}")));
     }
-    let oracle = PyOracle { py, contract };
-    let outcome = guarded(|| {
-        run_request(
-            contract,
-            &oracle,
-            signal,
-            payload,
-            &env,
-            audit,
-            budgets.map(|b| &b.inner),
-        )
-    })?
-    .map_err(|err| WireError::new_err(err.0))?;
+    let oracle = PyOracle { contract };
+    let budgets = budgets.map(|b| &b.inner);
+    // The walk holds no Python object: other threads (the sidecar's receivers and exporters) run
+    // meanwhile; the oracle takes the GIL back for its rare questions.
+    let outcome = py
+        .allow_threads(|| {
+            guarded(|| run_request(contract, &oracle, signal, payload, &env, audit, budgets))
+        })?
+        .map_err(|err| WireError::new_err(err.0))?;
     let Some(outcome) = outcome else {
         return Ok(None);
     };
