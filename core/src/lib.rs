@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod points;
 pub mod records;
 pub mod resource;
+pub mod series;
 // Generated (tools/gen_wire_schema.py): laid out by the generator, not by rustfmt.
 #[rustfmt::skip]
 pub mod schema;

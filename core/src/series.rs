@@ -1,0 +1,386 @@
+//! A metric's data points: attribute renames and coercion, the attribute rules, value checks and
+//! conversions (``points.rs``), series identities (conflicts after renames) and cardinality budgets.
+//! ``metrics.rs`` walks the request down to each metric and hands its points here.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use crate::attrs::{self, read_kv, Kv};
+use crate::edit::{any_change, Edit};
+use crate::metrics::{quoted, Conversion, Run};
+use crate::points::{self, Point};
+use crate::sink::{IdValue, Message, Rule};
+use crate::tables::MetricSpec;
+use crate::value::{self, Scalar, ScalarRef};
+use crate::wire::DecodeError;
+
+/// One attribute value of a series identity, equal where Python's ``==`` is (``True == 1 == 1.0``;
+/// NaN equals nothing, so each NaN gets its own number).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum IdKey<'a> {
+    Int(i64),
+    Double(u64),
+    Nan(u64),
+    Str(Cow<'a, str>),
+    Raw(Cow<'a, [u8]>),
+}
+
+/// A series identity: its attributes sorted by key, borrowed from the request where possible.
+pub(crate) type Identity<'a> = Vec<(Cow<'a, str>, IdKey<'a>)>;
+
+/// The identities seen for one canonical metric in one resource (a keyed hash: the request cannot
+/// choose colliding ones).
+pub(crate) type SeenSet<'a> = HashSet<Identity<'a>, ahash::RandomState>;
+
+/// attrs::normalize with the metric's reporter: messages prefixed with its name, findings under it.
+pub(crate) fn normalize_point_attributes(
+    kvs: &[&[u8]],
+    parsed: &[Kv<'_>],
+    renames: &crate::tables::Map<String>,
+    types: &crate::tables::Map<crate::value::AttrType>,
+    metric: &str,
+    spec: Option<&MetricSpec>,
+    run: &mut Run<'_>,
+) -> Result<(Vec<Edit>, bool), DecodeError> {
+    let tables = run.tables;
+    let sink = &mut run.sink;
+    let mut report = |rule: Rule, attribute: &str, message: Message| {
+        let action = spec.map_or_else(|| tables.action(rule), |s| s.action(rule));
+        sink.report(rule, action, Some(metric), Some(attribute), 1, || Message {
+            prefix: Some(metric.to_owned()),
+            ..message
+        })
+    };
+    attrs::normalize_parsed(kvs, parsed, renames, types, run.oracle, &mut report)
+}
+
+fn id_key<'a>(value: &Cow<'a, [u8]>) -> IdKey<'a> {
+    match value {
+        Cow::Borrowed(bytes) => id_key_of(bytes),
+        Cow::Owned(bytes) => id_key_of(bytes).into_owned(),
+    }
+}
+
+fn id_key_of(bytes: &[u8]) -> IdKey<'_> {
+    match value::scalar_ref(bytes) {
+        ScalarRef::Str(s) => IdKey::Str(Cow::Borrowed(s)),
+        ScalarRef::Bool(b) => IdKey::Int(i64::from(b)),
+        ScalarRef::Int(i) => IdKey::Int(i),
+        ScalarRef::Double(d) if d.is_nan() => IdKey::Nan(0), // numbered by the caller: NaN equals nothing
+        ScalarRef::Double(d)
+            if d.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) =>
+        {
+            IdKey::Int(d as i64)
+        }
+        ScalarRef::Double(d) => IdKey::Double(d.to_bits()),
+        ScalarRef::Other => IdKey::Raw(Cow::Borrowed(bytes)),
+    }
+}
+
+impl IdKey<'_> {
+    fn into_owned(self) -> IdKey<'static> {
+        match self {
+            IdKey::Int(i) => IdKey::Int(i),
+            IdKey::Double(d) => IdKey::Double(d),
+            IdKey::Nan(n) => IdKey::Nan(n),
+            IdKey::Str(s) => IdKey::Str(Cow::Owned(s.into_owned())),
+            IdKey::Raw(r) => IdKey::Raw(Cow::Owned(r.into_owned())),
+        }
+    }
+}
+
+/// The last value of each key, in the order keys first appear (few attributes: a scan; many: a map).
+fn last_values<'a>(
+    values: Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
+) -> Vec<(Cow<'a, str>, Cow<'a, [u8]>)> {
+    let mut out: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::with_capacity(values.len());
+    if values.len() <= 16 {
+        for (key, value) in values {
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => out.push((key, value)),
+            }
+        }
+        return out;
+    }
+    let mut at: HashMap<Cow<'a, str>, usize> = HashMap::with_capacity(values.len());
+    for (key, value) in values {
+        match at.get(&key) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                at.insert(key.clone(), out.len());
+                out.push((key, value));
+            }
+        }
+    }
+    out
+}
+
+fn id_value(value: &[u8]) -> IdValue {
+    match value::scalar(value) {
+        Scalar::Other => IdValue::Raw(value.to_vec()),
+        scalar => IdValue::Scalar(scalar),
+    }
+}
+
+pub(crate) fn points_edits<'a>(
+    points: &[&'a [u8]],
+    kind: u32,
+    spec: &MetricSpec,
+    conversion: Option<&Conversion>,
+    unit: &str,
+    mut seen: Option<&mut SeenSet<'a>>,
+    run: &mut Run<'_>,
+) -> Result<Vec<Edit>, DecodeError> {
+    let name = spec.name.as_str();
+    let empty = crate::tables::Map::default();
+    let renames = if run.renames_possible {
+        &spec.renames
+    } else {
+        &empty
+    };
+    let budget = run.budgets.and(spec.max_series);
+    let track_identity = seen.is_some() || budget.is_some();
+    let mut edits = Vec::with_capacity(points.len());
+    // Reused from point to point: they borrow from the request, which outlives the loop.
+    let mut kvs: Vec<&'a [u8]> = Vec::new();
+    let mut parsed: Vec<Kv<'a>> = Vec::new();
+    for point_bytes in points {
+        kvs.clear();
+        let point = Point::read_with_attributes(point_bytes, kind, &mut kvs)?;
+        parsed.clear();
+        for kv in &kvs {
+            parsed.push(read_kv(kv)?);
+        }
+        let (kv_edits, mut reject) =
+            normalize_point_attributes(&kvs, &parsed, renames, &spec.types, name, Some(spec), run)?;
+        // The point's attributes after renames, in order: borrowed from the request where they came
+        // as they are, owned where this run rewrote them.
+        let mut rewritten: Vec<Vec<u8>> = Vec::new();
+        for edit in &kv_edits {
+            if let Edit::Replace(new) = edit {
+                rewritten.push(new.clone());
+            }
+        }
+        let rewritten_kvs: Vec<Kv<'_>> = rewritten
+            .iter()
+            .map(|b| read_kv(b))
+            .collect::<Result<_, _>>()?;
+        let mut values: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::with_capacity(kvs.len());
+        let mut next_rewritten = rewritten_kvs.iter();
+        for (kv, edit) in parsed.iter().zip(&kv_edits) {
+            match edit {
+                Edit::Keep => values.push((Cow::Borrowed(kv.key), Cow::Borrowed(kv.value))),
+                Edit::Drop => {}
+                Edit::Replace(_) => {
+                    if let Some(new) = next_rewritten.next() {
+                        values.push((
+                            Cow::Owned(new.key.to_owned()),
+                            Cow::Owned(new.value.to_vec()),
+                        ));
+                    }
+                }
+            }
+        }
+        // A key given twice counts once, with its last value (a dict built from the list).
+        let last = last_values(values);
+        if spec.checks_attributes {
+            reject |= check_attributes(spec, &last, run);
+        }
+        let identity: Option<Identity<'a>> = track_identity.then(|| {
+            let mut identity: Identity<'a> = last
+                .iter()
+                .map(|(k, v)| {
+                    let key = match id_key(v) {
+                        IdKey::Nan(_) => IdKey::Nan(points::next_nan()),
+                        other => other,
+                    };
+                    (k.clone(), key)
+                })
+                .collect();
+            identity.sort_by(|a, b| a.0.cmp(&b.0));
+            identity
+        });
+        let mut invalid = false;
+        if !point.no_recorded_value() {
+            if let Some(problem) = points::check(&point, spec) {
+                invalid = true;
+                reject |= report_point(run, spec, Rule::InvalidDataPoint, None, problem);
+            }
+        }
+        if let (Some(seen), Some(identity)) = (seen.as_deref_mut(), &identity) {
+            if seen.contains(identity) {
+                let shown: Vec<(String, IdValue)> = {
+                    let mut pairs: Vec<(String, IdValue)> = last
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), id_value(v)))
+                        .collect();
+                    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                    pairs
+                };
+                let message = Message {
+                    identity: Some(shown),
+                    ..Message::new("metric.identity", vec![])
+                };
+                report_point(run, spec, Rule::IdentityConflict, None, message);
+                run.counts.merged += 1;
+                edits.push(Edit::Drop);
+                continue;
+            }
+            seen.insert(identity.clone());
+        }
+        if let (Some(budget), Some(budgets), Some(identity)) = (budget, run.budgets, &identity) {
+            let series = budgets.hash(identity);
+            if !budgets.admit(name, series, budget) {
+                let message = Message::new("metric.cardinality", vec![Scalar::Int(budget as i64)]);
+                reject |= report_point(run, spec, Rule::Cardinality, None, message);
+            }
+        }
+        if reject {
+            run.counts.rejected += 1;
+            edits.push(Edit::Drop);
+            continue;
+        }
+        let attributes_edit = any_change(&kv_edits).then_some(kv_edits.as_slice());
+        match conversion {
+            None => edits.push(match attributes_edit {
+                Some(kv_edits) => {
+                    Edit::Replace(points::rebuild_attributes(point_bytes, kind, kv_edits)?)
+                }
+                None => Edit::Keep,
+            }),
+            Some(conversion) => match points::convert(
+                point_bytes,
+                &point,
+                kind,
+                conversion,
+                unit,
+                attributes_edit,
+                run.oracle,
+            )? {
+                Ok(converted) => edits.push(Edit::Replace(converted)),
+                Err(problem) => {
+                    // A point that cannot be converted stays as it came; invalid unless already reported so.
+                    let rejects =
+                        !invalid && report_point(run, spec, Rule::InvalidDataPoint, None, problem);
+                    if rejects {
+                        run.counts.rejected += 1;
+                        edits.push(Edit::Drop);
+                    } else {
+                        edits.push(match attributes_edit {
+                            Some(kv_edits) => Edit::Replace(points::rebuild_attributes(
+                                point_bytes,
+                                kind,
+                                kv_edits,
+                            )?),
+                            None => Edit::Keep,
+                        });
+                    }
+                }
+            },
+        }
+    }
+    Ok(edits)
+}
+
+type Attributes<'a> = [(Cow<'a, str>, Cow<'a, [u8]>)];
+
+fn lookup<'p>(present: &'p Attributes<'_>, key: &str) -> Option<&'p [u8]> {
+    present
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_ref())
+}
+
+/// A finding about one data point of ``spec``'s metric: its message prefixed with the metric's name,
+/// as every point-level message is. True when the point must be rejected.
+fn report_point(
+    run: &mut Run<'_>,
+    spec: &MetricSpec,
+    rule: Rule,
+    attribute: Option<&str>,
+    message: Message,
+) -> bool {
+    let name = spec.name.as_str();
+    run.sink
+        .report(rule, spec.action(rule), Some(name), attribute, 1, || {
+            Message {
+                prefix: Some(name.to_owned()),
+                ..message
+            }
+        })
+}
+
+fn check_attributes(spec: &MetricSpec, present: &Attributes<'_>, run: &mut Run<'_>) -> bool {
+    let mut reject = false;
+    let report = |run: &mut Run<'_>, rule: Rule, attribute: &str, message: Message| {
+        report_point(run, spec, rule, Some(attribute), message)
+    };
+    for key in &spec.required {
+        if lookup(present, key).is_none() {
+            let role = spec.roles.get(key).map_or(Scalar::Other, |r| quoted(r));
+            reject |= report(
+                run,
+                Rule::MissingAttribute,
+                key,
+                Message::new("metric.missing", vec![quoted(key), role]),
+            );
+        }
+    }
+    for key in &spec.forbidden {
+        if lookup(present, key).is_some() {
+            reject |= report(
+                run,
+                Rule::ForbiddenAttribute,
+                key,
+                Message::new("metric.forbidden", vec![quoted(key)]),
+            );
+        }
+    }
+    for (key, allowed) in &spec.allowed {
+        if let Some(value) = lookup(present, key) {
+            let found = value::scalar(value);
+            let ok = !matches!(found, Scalar::Other)
+                && allowed.iter().any(|a| crate::tables::py_eq(a, &found));
+            if !ok {
+                let shown = id_value(value);
+                let args = vec![quoted(key), scalar_or_raw(shown)];
+                reject |= report(
+                    run,
+                    Rule::AttributeValue,
+                    key,
+                    Message::new("metric.not_allowed", args),
+                );
+            }
+        }
+    }
+    for (key, pattern) in &spec.patterns {
+        if let Some(value) = lookup(present, key) {
+            let found = value::scalar(value);
+            let ok = matches!(&found, Scalar::Str(text) if run.oracle.matches(*pattern, text));
+            if !ok {
+                let args = vec![
+                    quoted(key),
+                    scalar_or_raw(id_value(value)),
+                    Scalar::Int(*pattern as i64),
+                ];
+                reject |= report(
+                    run,
+                    Rule::AttributeValue,
+                    key,
+                    Message::new("metric.no_match", args),
+                );
+            }
+        }
+    }
+    reject
+}
+
+/// A value for a message: the scalar, or a non-scalar's bytes (Python shows them as ``b'...'``).
+fn scalar_or_raw(value: IdValue) -> Scalar {
+    match value {
+        IdValue::Scalar(s) => s,
+        IdValue::Raw(bytes) => Scalar::Bytes(bytes),
+    }
+}
