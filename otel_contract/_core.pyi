@@ -36,6 +36,6 @@ def process(
     env: Sequence[str | None],
     audit: bool,
     budgets: Budgets | None = None,
-) -> tuple[bytes | None, list[FindingRow], int, int, int] | None: ...
+) -> tuple[bytes | None, list[FindingRow], int, int, int]: ...
 def _panic_at_the_boundary() -> None:
     """Panics inside the boundary every request crosses (raises CoreError): for the tests."""

@@ -17,6 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 TARGET = Path(__file__).resolve().parent.parent / "core" / "src" / "schema.rs"
 ROOTS = {
@@ -24,6 +25,8 @@ ROOTS = {
     "TRACES_REQUEST": ExportTraceServiceRequest.DESCRIPTOR,
     "LOGS_REQUEST": ExportLogsServiceRequest.DESCRIPTOR,
 }
+# Messages the core names besides the requests (reached from them, so already in the table).
+NAMED = {"ANY_VALUE": AnyValue.DESCRIPTOR}
 _F = FieldDescriptor
 # Scalar types as a packed repeated field lays them out: fixed width in bytes, or 0 for varints.
 _WIDTH = {
@@ -105,7 +108,7 @@ def render() -> str:
         "}",
         "",
     ]
-    for name, root in ROOTS.items():
+    for name, root in {**ROOTS, **NAMED}.items():
         lines.append(f"pub const {name}: usize = {index[root.full_name]};")
     lines += ["", "pub static MESSAGES: &[MessageSpec] = &["]
     for descriptor in messages:

@@ -153,7 +153,7 @@ pub fn normalize_parsed(
                             ),
                         );
                     }
-                    Some(new) => new_value = Some(value::encode(&new)),
+                    Some(new) => new_value = Some(value::set(kv.value, &new)),
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod attrs;
 pub mod budgets;
+pub mod canonical;
 pub mod edit;
 pub mod metrics;
 pub mod points;
@@ -432,17 +433,24 @@ fn run_request(
     env: &[Option<String>],
     audit: bool,
     budgets: Option<&budgets::Budgets>,
-) -> Result<Option<Outcome>, wire::DecodeError> {
+) -> Result<Outcome, wire::DecodeError> {
     let tables = &contract.tables;
     let root = match signal {
         0 => schema::METRICS_REQUEST,
         1 => schema::TRACES_REQUEST,
         _ => schema::LOGS_REQUEST,
     };
-    if !validate::validate(payload, root)?.canonical {
-        return Ok(None);
-    }
+    // Whether renames apply is read off the bytes that arrived, as the Python engine reads it.
     let renames_possible = tables.renames_possible(payload);
+    // A request protobuf would merge is walked as protobuf reads it; when nothing in it changes, the
+    // bytes that arrived are forwarded (they read the same).
+    let canonical;
+    let payload = if validate::validate(payload, root)?.canonical {
+        payload
+    } else {
+        canonical = canonical::canonicalize(payload, root)?;
+        canonical.as_slice()
+    };
     if signal == 0 {
         let mut run = metrics::Run {
             tables,
@@ -456,13 +464,13 @@ fn run_request(
         };
         let rewritten = metrics::process(payload, &mut run)?;
         let counts = run.counts;
-        return Ok(Some(Outcome {
+        return Ok(Outcome {
             rewritten,
             entries: run.sink.into_entries(),
             items: counts.items,
             rejected: counts.rejected,
             merged: counts.merged,
-        }));
+        });
     }
     let kind = if signal == 1 {
         RecordKind::Span
@@ -478,13 +486,13 @@ fn run_request(
         renames_possible,
     };
     let rewritten = records::process(payload, kind, &mut run)?;
-    Ok(Some(Outcome {
+    Ok(Outcome {
         rewritten,
         entries: run.sink.into_entries(),
         items: run.counts.items,
         rejected: run.counts.rejected,
         merged: 0,
-    }))
+    })
 }
 
 fn finding_row(py: Python<'_>, entry: sink::Entry) -> PyResult<FindingRow> {
@@ -543,9 +551,7 @@ fn _panic_at_the_boundary() -> PyResult<()> {
 
 /// Normalize and validate one request of ``signal`` (0 metrics, 1 traces, 2 logs).
 ///
-/// Returns None when the request is not canonical (protobuf would merge a repeated singular message;
-/// the caller takes the Python path), else (new bytes or None when unchanged, findings, items,
-/// rejected, merged). Findings: (slug, metric, attribute, count, action, template, prefix, args).
+/// Returns (new bytes or None when unchanged, findings, items, rejected, merged). Findings: (slug, metric, attribute, count, action, template, prefix, args).
 /// Raises WireError for bytes that are not such a request, CoreError for a bug in the core.
 #[pyfunction]
 #[pyo3(signature = (contract, signal, payload, env, audit, budgets=None))]
@@ -557,7 +563,7 @@ fn process<'py>(
     env: Vec<Option<String>>,
     audit: bool,
     budgets: Option<&Budgets>,
-) -> PyResult<Option<Answer<'py>>> {
+) -> PyResult<Answer<'py>> {
     if signal > 2 {
         return Err(PyValueError::new_err(format!("no signal {signal}")));
     }
@@ -570,21 +576,18 @@ fn process<'py>(
             guarded(|| run_request(contract, &oracle, signal, payload, &env, audit, budgets))
         })?
         .map_err(|err| WireError::new_err(err.0))?;
-    let Some(outcome) = outcome else {
-        return Ok(None);
-    };
     let findings = outcome
         .entries
         .into_iter()
         .map(|e| finding_row(py, e))
         .collect::<PyResult<_>>()?;
-    Ok(Some((
+    Ok((
         outcome.rewritten.map(|b| PyBytes::new(py, &b)),
         findings,
         outcome.items,
         outcome.rejected,
         outcome.merged,
-    )))
+    ))
 }
 
 #[pymodule]

@@ -86,7 +86,11 @@ fn apply(
                         return false;
                     }
                 }
-                value::encode(&new)
+                // Setting a member of the value that is there keeps its unknown fields, as protobuf does.
+                match at {
+                    Some(at) => value::set(attrs[at].value.as_deref().unwrap_or_default(), &new),
+                    None => value::encode(&new),
+                }
             };
             match at {
                 Some(at) => attrs[at].value = Some(new_value),

@@ -37,6 +37,7 @@ impl MessageSpec {
 pub const METRICS_REQUEST: usize = 0;
 pub const TRACES_REQUEST: usize = 23;
 pub const LOGS_REQUEST: usize = 30;
+pub const ANY_VALUE: usize = 4;
 
 pub static MESSAGES: &[MessageSpec] = &[
     MessageSpec { name: "opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest", fields: &[

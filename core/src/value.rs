@@ -113,6 +113,23 @@ pub fn scalar(bytes: &[u8]) -> Scalar {
     }
 }
 
+/// ``old`` (an AnyValue) set to ``new``, as protobuf sets a oneof member: the other members go, its
+/// unknown fields stay (a newer OTLP's, or a member's occurrence of another wire type).
+pub fn set(old: &[u8], new: &Scalar) -> Vec<u8> {
+    let mut out = encode(new);
+    let spec = &crate::schema::MESSAGES[crate::schema::ANY_VALUE];
+    // The request was validated before the walk: reading cannot fail here.
+    for field in fields(old).flatten() {
+        let member = spec
+            .field(field.number)
+            .is_some_and(|k| crate::canonical::is_member(k, &field));
+        if !member {
+            out.extend_from_slice(field.raw);
+        }
+    }
+    out
+}
+
 /// The AnyValue message holding ``value`` (``Other`` encodes as the empty AnyValue).
 pub fn encode(value: &Scalar) -> Vec<u8> {
     let mut out = Vec::new();

@@ -2,8 +2,8 @@
 once per contract version, one call per request, and the core's aggregated answer turned into the
 same ``Finding``s, messages and counts as the Python engine's.
 
-What the core leaves to the Python engine: requests protobuf would merge (a singular message repeated
-in one message), which a copying rewrite cannot express (``NotCovered``).
+The Python engine it replaces runs only when asked (``EngineOptions(native=False)``): the
+differential tests compare the two.
 """
 
 from __future__ import annotations
@@ -46,10 +46,6 @@ _MEMBERS = {
 _TEMPORALITIES = {Temporality.DELTA: 1, Temporality.CUMULATIVE: 2}
 # Python cannot turn an int at or beyond 2**1023 into a double: such a factor cannot be applied.
 _MAX_FACTOR_TERM = 2**1023
-
-
-class NotCovered(Exception):
-    """The core does not take this request; the Python engine does."""
 
 
 # (numerator, denominator as doubles; both as ints when below 2**64; numerator == 1; denominator == 1;
@@ -199,8 +195,8 @@ def process_native(
     state: CardinalityState | None,
     source: Location | None,
 ) -> Outcome[MessageT]:
-    """The core's outcome for one request (bytes); raises ``NotCovered`` for a request it leaves to
-    the Python engine, ``DecodeError`` (as the Python parser does) for bytes that are not one, and
+    """The core's outcome for one request; raises ``DecodeError`` (as the Python parser does) for bytes
+    that are not one, and
     ``otel_contract._core.CoreError`` for a bug in the core. A message (the CLI's OTLP/JSON input) is
     serialized for the core, which costs less than the Python engine's walk; it is never modified."""
     data = bytes(payload) if isinstance(payload, bytes | bytearray | memoryview) else payload.SerializeToString()
@@ -212,8 +208,6 @@ def process_native(
         )
     except WireError as error:
         raise DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}") from error
-    if answer is None:
-        raise NotCovered(signal)
     rewritten, rows, items, rejected, merged = answer
     findings = tuple(
         Finding.of(

@@ -13,7 +13,7 @@ from typing import Any
 
 from otel_contract import rules
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine._native import NotCovered, process_native
+from otel_contract.engine._native import process_native
 from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
@@ -50,10 +50,7 @@ def process_records(
     """Normalize one traces or logs request; ``items`` and ``rejected`` count its records."""
     options = options or EngineOptions()
     if options.native:
-        try:
-            return process_native(shape.signal, payload, message_type, contract, options, None, source)
-        except NotCovered:
-            pass
+        return process_native(shape.signal, payload, message_type, contract, options, None, source)
     request, original, renames_possible = prepare(payload, message_type, contract)
     sink = FindingSink(source, options.audit)
     counts = _walk(request, shape, contract, options, sink, renames_possible)

@@ -23,7 +23,7 @@ from otel_contract._wire import SHIM_SCOPE, shadow_request
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
 from otel_contract.contract.model import MetricType, Stability, Temporality
 from otel_contract.engine._data_points import _VALUE_CHECKS, _converter, _power_of_two
-from otel_contract.engine._native import NotCovered, process_native
+from otel_contract.engine._native import process_native
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
 from otel_contract.engine._sink import FindingSink
@@ -512,12 +512,7 @@ def process_metrics(
     """
     options = options or EngineOptions()
     if options.native:
-        try:
-            return process_native(
-                Signal.METRICS, payload, ExportMetricsServiceRequest, contract, options, state, source
-            )
-        except NotCovered:
-            pass
+        return process_native(Signal.METRICS, payload, ExportMetricsServiceRequest, contract, options, state, source)
     request, original, renames_possible = prepare(payload, ExportMetricsServiceRequest, contract)
     sink = FindingSink(source, options.audit)
     # The attribute memo needs the raw bytes and a state to keep it in; renames rewrite attributes anyway.
