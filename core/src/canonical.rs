@@ -101,15 +101,7 @@ mod tests {
     use super::*;
     use crate::schema::{gauge, metric, number_data_point, METRICS_REQUEST};
     use crate::validate::validate;
-    use crate::wire::put_fixed64;
-
-    fn nest(numbers: &[u32], inner: &[u8]) -> Vec<u8> {
-        numbers.iter().rev().fold(inner.to_vec(), |acc, &n| {
-            let mut out = Vec::new();
-            put_bytes(&mut out, n, &acc);
-            out
-        })
-    }
+    use crate::wire::{nest, put_fixed64};
 
     fn point(value: u64) -> Vec<u8> {
         let mut p = Vec::new();

@@ -27,8 +27,8 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
-use records::{Counts, RecordKind, Run};
-use sink::{Action, IdValue, Sink, RULES};
+use records::{RecordKind, Run};
+use sink::{Action, Counts, IdValue, Sink, RULES};
 use tables::{
     AliasSpec, Constraint, ExactInt, Factor, MetricSpec, NameRule, Oracle, ResourceAction,
     ResourceActionKind, Tables,
@@ -420,9 +420,7 @@ type Answer<'py> = (Option<Bound<'py, PyBytes>>, Vec<FindingRow>, u64, u64, u64)
 struct Outcome {
     rewritten: Option<Vec<u8>>,
     entries: Vec<sink::Entry>,
-    items: u64,
-    rejected: u64,
-    merged: u64,
+    counts: Counts,
 }
 
 fn run_request(
@@ -458,18 +456,15 @@ fn run_request(
             oracle,
             budgets,
             sink: Sink::new(audit),
-            counts: metrics::Counts::default(),
+            counts: Counts::default(),
             renames_possible,
             factors: HashMap::new(),
         };
         let rewritten = metrics::process(payload, &mut run)?;
-        let counts = run.counts;
         return Ok(Outcome {
             rewritten,
             entries: run.sink.into_entries(),
-            items: counts.items,
-            rejected: counts.rejected,
-            merged: counts.merged,
+            counts: run.counts,
         });
     }
     let kind = if signal == 1 {
@@ -489,9 +484,7 @@ fn run_request(
     Ok(Outcome {
         rewritten,
         entries: run.sink.into_entries(),
-        items: run.counts.items,
-        rejected: run.counts.rejected,
-        merged: 0,
+        counts: run.counts,
     })
 }
 
@@ -584,9 +577,9 @@ fn process<'py>(
     Ok((
         outcome.rewritten.map(|b| PyBytes::new(py, &b)),
         findings,
-        outcome.items,
-        outcome.rejected,
-        outcome.merged,
+        outcome.counts.items,
+        outcome.counts.rejected,
+        outcome.counts.merged,
     ))
 }
 

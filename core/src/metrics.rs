@@ -13,7 +13,7 @@ use crate::points;
 use crate::resource;
 use crate::schema::{instrumentation_scope, metric, resource_metrics, scope_metrics};
 use crate::series::{normalize_point_attributes, points_edits, SeenSet};
-use crate::sink::{Message, Rule, Sink};
+use crate::sink::{Counts, Message, Rule, Sink};
 use crate::tables::{Factor, MetricSpec, Oracle, Tables};
 use crate::value::Scalar;
 use crate::wire::{fields, put_bytes, DecodeError, Value};
@@ -29,13 +29,6 @@ const DATA_MEMBERS: [u32; 5] = [
 const POINTS: u32 = 1; // Gauge/Sum/Histogram/ExponentialHistogram/Summary.data_points
 const TEMPORALITY: u32 = 2; // Sum/Histogram/ExponentialHistogram.aggregation_temporality
 const IS_MONOTONIC: u32 = 3; // Sum.is_monotonic
-
-#[derive(Debug, Default)]
-pub struct Counts {
-    pub items: u64,
-    pub rejected: u64,
-    pub merged: u64,
-}
 
 pub struct Run<'t> {
     pub tables: &'t Tables,
@@ -333,31 +326,31 @@ fn metric_edit<'a>(
     };
     let spec = &tables.metrics[index];
     let canonical = spec.name.as_str();
-    let mut renamed = false;
-    if alias.is_some() {
-        let (name, target) = (view.name.to_owned(), canonical.to_owned());
+    let renamed = alias.is_some();
+    // An alias is renamed; a retired metric only reported. Both are deprecated-metric.
+    let deprecated = if renamed {
+        Some(Message::new(
+            "metric.alias",
+            vec![quoted(view.name), quoted(canonical)],
+        ))
+    } else {
+        spec.retired.as_ref().map(|(stability, replaced_by)| {
+            let replacement = replaced_by.as_deref().map_or(Scalar::Other, quoted);
+            Message::new(
+                "metric.retired",
+                vec![quoted(canonical), quoted(stability), replacement],
+            )
+        })
+    };
+    if let Some(message) = deprecated {
+        let action = spec.action(Rule::DeprecatedMetric);
         run.sink.report(
             Rule::DeprecatedMetric,
-            spec.action(Rule::DeprecatedMetric),
+            action,
             Some(canonical),
             None,
             count,
-            || Message::new("metric.alias", vec![Scalar::Str(name), Scalar::Str(target)]),
-        );
-        renamed = true;
-    } else if let Some((stability, replaced_by)) = &spec.retired {
-        let args = vec![
-            quoted(canonical),
-            quoted(stability),
-            replaced_by.as_deref().map_or(Scalar::Other, quoted),
-        ];
-        run.sink.report(
-            Rule::DeprecatedMetric,
-            spec.action(Rule::DeprecatedMetric),
-            Some(canonical),
-            None,
-            count,
-            || Message::new("metric.retired", args),
+            || message,
         );
     }
     if let Some(problem) = type_problem(view, spec)? {

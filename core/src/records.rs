@@ -6,7 +6,7 @@ use crate::attrs;
 use crate::edit::{any_change, edit_each, rebuild, Edit, FieldEdits};
 use crate::resource;
 use crate::schema::{log_record, resource_spans, scope_spans, span, span_event, span_link};
-use crate::sink::{Message, Rule, Sink};
+use crate::sink::{Counts, Message, Rule, Sink};
 use crate::tables::{Oracle, Tables};
 use crate::wire::{fields, DecodeError};
 
@@ -30,12 +30,6 @@ const RESOURCE: u32 = resource_spans::RESOURCE;
 const SCOPES: u32 = resource_spans::SCOPE_SPANS;
 const RECORDS: u32 = scope_spans::SPANS;
 const RESOURCES: u32 = 1;
-
-#[derive(Debug, Default)]
-pub struct Counts {
-    pub items: u64,
-    pub rejected: u64,
-}
 
 pub struct Run<'t> {
     pub tables: &'t Tables,

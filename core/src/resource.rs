@@ -80,9 +80,8 @@ fn apply(
                 };
                 if let Some(at) = at {
                     let current = value::scalar(attrs[at].value.as_deref().unwrap_or_default());
-                    if std::mem::discriminant(&current) == std::mem::discriminant(&new)
-                        && current == new
-                    {
+                    // Python: equal and of the same type; Scalar's == is false across variants.
+                    if current == new {
                         return false;
                     }
                 }

@@ -67,13 +67,7 @@ fn id_key_of(bytes: &[u8]) -> IdKey<'_> {
         ScalarRef::Bool(b) => IdKey::Int(i64::from(b)),
         ScalarRef::Int(i) => IdKey::Int(i),
         ScalarRef::Double(d) if d.is_nan() => IdKey::Nan(0), // numbered by the caller: NaN equals nothing
-        ScalarRef::Double(d)
-            if d.fract() == 0.0
-                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) =>
-        {
-            IdKey::Int(d as i64)
-        }
-        ScalarRef::Double(d) => IdKey::Double(d.to_bits()),
+        ScalarRef::Double(d) => value::exact_i64(d).map_or(IdKey::Double(d.to_bits()), IdKey::Int),
         ScalarRef::Other => IdKey::Raw(Cow::Borrowed(bytes)),
     }
 }

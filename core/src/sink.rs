@@ -124,6 +124,15 @@ pub struct Entry {
     pub action: Action,
 }
 
+/// What one request's walk counted: items (data points, spans or log records) received, removed by a
+/// reject action, removed as duplicates by an identity conflict (metrics only).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub items: u64,
+    pub rejected: u64,
+    pub merged: u64,
+}
+
 type Key = (Rule, Option<String>, Option<String>);
 
 pub struct Sink {

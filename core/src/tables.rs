@@ -193,7 +193,7 @@ pub fn py_eq(a: &Scalar, b: &Scalar) -> bool {
             (Some(Ok(x)), Some(Ok(y))) => x == y,
             (Some(Err(x)), Some(Err(y))) => x == y,
             (Some(Ok(i)), Some(Err(d))) | (Some(Err(d)), Some(Ok(i))) => {
-                d.is_finite() && d.fract() == 0.0 && d.abs() < 1e19 && (d as i128) == i128::from(i)
+                crate::value::exact_i64(d) == Some(i)
             }
             _ => false,
         },

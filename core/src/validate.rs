@@ -94,15 +94,7 @@ fn packed(mut bytes: &[u8], width: u8) -> Result<(), DecodeError> {
 mod tests {
     use super::*;
     use crate::schema::{self, LOGS_REQUEST, METRICS_REQUEST};
-    use crate::wire::put_bytes;
-
-    fn nest(numbers: &[u32], inner: &[u8]) -> Vec<u8> {
-        numbers.iter().rev().fold(inner.to_vec(), |acc, &n| {
-            let mut out = Vec::new();
-            put_bytes(&mut out, n, &acc);
-            out
-        })
-    }
+    use crate::wire::{nest, put_bytes};
 
     #[test]
     fn invalid_utf8_in_any_string_is_an_error() {

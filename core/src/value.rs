@@ -143,6 +143,12 @@ pub fn encode(value: &Scalar) -> Vec<u8> {
     out
 }
 
+/// ``d`` as an int64 when it is one exactly (Python: ``d.is_integer()`` and within int64), else None.
+pub fn exact_i64(d: f64) -> Option<i64> {
+    (d.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d))
+        .then_some(d as i64)
+}
+
 /// The conversion's text rules are Python's (Unicode digits, underscores, float text): ask Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedsPython;
@@ -166,15 +172,7 @@ pub fn coerce_fast(current: &Scalar, target: AttrType) -> Result<Option<Scalar>,
         }
         (AttrType::Int, Scalar::Double(d)) => {
             // Python: int(d) when d.is_integer(), kept only within int64.
-            if d.is_finite()
-                && d.fract() == 0.0
-                && *d >= -9.223_372_036_854_776e18
-                && *d < 9.223_372_036_854_776e18
-            {
-                Ok(Some(Scalar::Int(*d as i64)))
-            } else {
-                Ok(None)
-            }
+            Ok(exact_i64(*d).map(Scalar::Int))
         }
         (AttrType::Double, Scalar::Int(i)) => Ok(Some(Scalar::Double(*i as f64))),
         (AttrType::Double, Scalar::Str(s)) => {

@@ -222,6 +222,17 @@ pub fn zigzag_encode(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
+/// ``inner`` wrapped in a message per field number, outermost first: a request down to the message
+/// a test is about.
+#[cfg(test)]
+pub fn nest(numbers: &[u32], inner: &[u8]) -> Vec<u8> {
+    numbers.iter().rev().fold(inner.to_vec(), |acc, &n| {
+        let mut out = Vec::new();
+        put_bytes(&mut out, n, &acc);
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
