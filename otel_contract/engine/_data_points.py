@@ -17,6 +17,10 @@ from otel_contract.engine._values import INT64_MAX, INT64_MIN
 
 # The OTLP data model's range of exponential histogram scales; 2**scale is computed only inside it.
 _MIN_SCALE, _MAX_SCALE = -10, 20
+# A conversion multiplies doubles by the factor's numerator and divides by its denominator; Python
+# refuses (OverflowError) to turn an int beyond the double range into a float, so a factor with a
+# bigger term (a unit such as 'PBy99.By-98') cannot be applied at all (both engines refuse it).
+MAX_FACTOR_TERM = 2**1023
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 # More explicit bounds than any real histogram has (the Collector's and Prometheus' are below 200):
 # a point with more is invalid, so that a request cannot make the checks work on millions of bounds.

@@ -14,16 +14,17 @@ from functools import lru_cache
 from typing import Any
 
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from otel_contract import rules, units
 from otel_contract._core import Contract as CoreContract
 from otel_contract._core import WireError
 from otel_contract._core import process as core_process
-from otel_contract._wire import SHIM_SCOPE
+from otel_contract._wire import DATA_MEMBERS, SHIM_SCOPE
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric
-from otel_contract.contract.model import AttributeType, MetricType, Scalar, Stability, Temporality
+from otel_contract.contract.model import AttributeType, Scalar, Stability
 from otel_contract.engine import _messages
-from otel_contract.engine._data_points import _power_of_two
+from otel_contract.engine._data_points import MAX_FACTOR_TERM, _power_of_two
 from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome
 from otel_contract.engine._values import coerced
 from otel_contract.engine.cardinality import CardinalityState
@@ -34,18 +35,6 @@ from otel_contract.rules import Action
 
 _SIGNALS = {Signal.METRICS: 0, Signal.TRACES: 1, Signal.LOGS: 2}
 _KEY = "engine._native"
-# Metric.data members by field number (opentelemetry/proto/metrics/v1/metrics.proto).
-_MEMBERS = {
-    MetricType.GAUGE: 5,
-    MetricType.SUM: 7,
-    MetricType.HISTOGRAM: 9,
-    MetricType.EXPONENTIAL_HISTOGRAM: 10,
-    MetricType.SUMMARY: 11,
-}
-# AggregationTemporality values.
-_TEMPORALITIES = {Temporality.DELTA: 1, Temporality.CUMULATIVE: 2}
-# Python cannot turn an int at or beyond 2**1023 into a double: such a factor cannot be applied.
-_MAX_FACTOR_TERM = 2**1023
 
 
 # (numerator, denominator as doubles; both as ints when below 2**64; numerator == 1; denominator == 1;
@@ -68,7 +57,7 @@ class _Oracle:
         if factor is None:
             return None
         numerator, denominator = factor.numerator, factor.denominator
-        huge = max(numerator, denominator) >= _MAX_FACTOR_TERM
+        huge = max(numerator, denominator) >= MAX_FACTOR_TERM
         exact = (numerator, denominator) if max(numerator, denominator) < 2**64 else None
         return (
             0.0 if huge else float(numerator),
@@ -138,11 +127,16 @@ class NativeContract:
         retired = metric.stability in (Stability.DEPRECATED, Stability.ARCHIVED)
         return {
             "name": metric.name,
-            "kind": _MEMBERS[metric.type],
+            "kind": DATA_MEMBERS[metric.type.value][0],  # the Metric.data member's field number
             "kind_name": metric.type.value,
             "monotonic": metric.monotonic,
             "temporality": (
-                (_TEMPORALITIES[metric.temporality], metric.temporality.value) if metric.temporality else None
+                (
+                    AggregationTemporality.Value(f"AGGREGATION_TEMPORALITY_{metric.temporality.name}"),
+                    metric.temporality.value,
+                )
+                if metric.temporality
+                else None
             ),
             "unit": metric.unit,
             "description": metric.description or "",

@@ -22,7 +22,7 @@ from otel_contract import rules, units
 from otel_contract._wire import SHIM_SCOPE, shadow_request
 from otel_contract.contract.compiled import AliasTarget, CompiledContract, CompiledMetric
 from otel_contract.contract.model import MetricType, Stability, Temporality
-from otel_contract.engine._data_points import _VALUE_CHECKS, _converter, _power_of_two
+from otel_contract.engine._data_points import _VALUE_CHECKS, MAX_FACTOR_TERM, _converter, _power_of_two
 from otel_contract.engine._native import process_native
 from otel_contract.engine._outcome import EngineOptions, Outcome, prepare
 from otel_contract.engine._resource import process_resource
@@ -40,10 +40,6 @@ _TEMPORALITY = {
 _TEMPORALITY_NAMES = {
     value: name.removeprefix("AGGREGATION_TEMPORALITY_").lower() for name, value in AggregationTemporality.items()
 }
-# A conversion multiplies doubles by the factor's numerator and divides by its denominator; Python
-# refuses (OverflowError) to turn an int beyond the double range into a float, so a factor with a
-# bigger term (a unit such as 'PBy99.By-98') cannot be applied at all.
-_MAX_FACTOR_TERM = 2**1023
 
 
 def _hashable(value: Any) -> Any:
@@ -279,7 +275,7 @@ class _Run:
                 factor = units.conversion_factor(arrived, spec.unit)
             except units.UnitError:
                 factor = Fraction(0)
-            if factor and max(factor.numerator, factor.denominator) >= _MAX_FACTOR_TERM:
+            if factor and max(factor.numerator, factor.denominator) >= MAX_FACTOR_TERM:
                 factor, why = Fraction(0), " (the factor is beyond the range of a double)"
             if factor and kind == MetricType.EXPONENTIAL_HISTOGRAM.value and factor != 1:
                 step = _power_of_two(factor)
