@@ -1,12 +1,12 @@
-"""Traces and logs through the engine: the compiled core against the Python engine and the floor.
+"""Traces and logs through the engine: the compiled core against the floor.
 
     .venv/bin/python bench/records.py [--records 10000] [--repeat 9]
 
 For a traces and a logs request of ``--records`` records (4 attributes each, spans with one event of
 2), compliant and with 20 % of the records carrying a legacy key with a string value to coerce, times in
-one process, interleaved: the floor (a plain upb parse + serialize of the same bytes), the Python engine
-(``EngineOptions(native=False)``) and the core (``process_signal`` + ``to_bytes``). Prints best and
-median milliseconds and each engine's cost as a multiple of the floor; asserts nothing.
+one process, interleaved: the floor (a plain upb parse + serialize of the same bytes) and the core
+(``process_signal`` + ``to_bytes``). Prints best and median milliseconds and the core's cost as a
+multiple of the floor; asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine import EngineOptions, process_signal
+from otel_contract.engine import process_signal
 from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
 
@@ -32,7 +32,7 @@ RESOURCE = {
     "k8s.pod.name": "p-1",
     "k8s.namespace.name": "shop",
 }
-HEADER = ("signal", "variant", "floor ms", "python ms", "core ms", "python/floor", "core/floor")
+HEADER = ("signal", "variant", "floor ms", "core ms", "core/floor")
 
 
 def _attributes(target: object, index: int, legacy: bool) -> None:
@@ -76,22 +76,12 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def measure(signal: Signal, payload: bytes, contract: CompiledContract, repeat: int) -> dict[str, list[float]]:
-    """Milliseconds per run of the floor, the Python engine and the core, interleaved."""
+    """Milliseconds per run of the floor and the core, interleaved."""
     request_type = ExportTraceServiceRequest if signal is Signal.TRACES else ExportLogsServiceRequest
-    engines = {"python": EngineOptions(native=False), "core": EngineOptions()}
-
-    def engine(options: EngineOptions) -> bytes:
-        return process_signal(signal, payload, contract, state=None, options=options).to_bytes()  # type: ignore[arg-type]
-
-    # Both engines must agree before their times mean anything.
-    python = process_signal(signal, payload, contract, state=None, options=engines["python"])  # type: ignore[arg-type]
-    core = process_signal(signal, payload, contract, state=None, options=engines["core"])  # type: ignore[arg-type]
-    assert python.request == core.request and python.findings == core.findings, "the engines disagree"
-    times: dict[str, list[float]] = {"floor": [], "python": [], "core": []}
+    times: dict[str, list[float]] = {"floor": [], "core": []}
     for _ in range(repeat):
         times["floor"].append(_timed(lambda: request_type.FromString(payload).SerializeToString()))
-        for name, options in engines.items():
-            times[name].append(_timed(lambda options=options: engine(options)))  # type: ignore[misc]
+        times["core"].append(_timed(lambda: process_signal(signal, payload, contract).to_bytes()))
     return times
 
 
@@ -102,15 +92,15 @@ def main() -> int:
     args = parser.parse_args()
     contract = load_contract(CONTRACT)
     print(f"{args.records} records per request, {args.repeat} interleaved runs; contract {contract.id}")
-    print("{:7} {:10} {:>16} {:>16} {:>16} {:>13} {:>11}".format(*HEADER))
+    print("{:7} {:10} {:>16} {:>16} {:>11}".format(*HEADER))
     for signal in (Signal.TRACES, Signal.LOGS):
         for variant, share in (("compliant", 0.0), ("legacy20", 0.2)):
             times = measure(signal, build(signal, args.records, share), contract, args.repeat)
             shown = {k: f"{min(v):7.2f} / {statistics.median(v):6.2f}" for k, v in times.items()}
             floor = min(times["floor"])
             print(
-                f"{signal.value:7} {variant:10} {shown['floor']:>16} {shown['python']:>16} {shown['core']:>16}"
-                f" {min(times['python']) / floor:12.2f}x {min(times['core']) / floor:10.2f}x"
+                f"{signal.value:7} {variant:10} {shown['floor']:>16} {shown['core']:>16}"
+                f" {min(times['core']) / floor:10.2f}x"
             )
     print("ms: best / median; ratios: best engine run / best floor run")
     return 0

@@ -1,14 +1,13 @@
 """Protobuf wire-level helpers shared by the engine, the Prometheus linter and the compiled contract.
 
 **Shadow parses.** Reading an attribute through protobuf's Python wrappers costs about a
-microsecond, which on millions of points would dominate the engine and the linter. But a series'
-attributes arrive as the same bytes request after request. So both parse a metrics request a second
+microsecond, which on millions of points would dominate the Prometheus linter. But a series'
+attributes arrive as the same bytes request after request. So it parses a metrics request a second
 time, in C, with "shadow" schemas that are wire-compatible with OTLP's and declare nothing but the
 tree down to each data point's attributes; every other field is skipped by the parser. Two views:
 
 * ``ATTRIBUTES``: each point's ``attributes`` as ``repeated bytes``, the serialized KeyValues
-  undecoded. Equal bytes mean the same attribute set: the engine remembers the outcome of checking
-  them (``engine.metrics``), the linter finds duplicate series.
+  undecoded. Equal bytes mean the same attribute set: the linter finds duplicate series.
 * ``KEYS``: each point's attribute keys only (a KeyValue's value is an unknown field, discarded), so
   one ``SerializeToString()`` per point gives its label names in order: the linter runs its label
   lints once per distinct key signature of a metric. Keys are ``bytes`` so nothing is validated here.
@@ -21,8 +20,8 @@ parser (the same upb for both) then builds the same tree. That matters for hosti
 keeps the gauge [B]; were the shadow's members plain fields, it would merge the gauges into [A, B]
 and point 0 of the shadow would be A, not B. Repeated fields (resources, scopes, metrics, points,
 attributes) append one element per occurrence in both, and an occurrence of the wrong wire type is
-an unknown field in both. Callers that trust the indexes (the engine's attribute memo) still compare
-each metric's member and point count before using its shadow.
+an unknown field in both. Callers that trust the indexes still compare each metric's member and
+point count before using its shadow.
 
 **Framing.** ``frame`` gives bytes as protobuf encodes them in field 1 of a message (tag, varint
 length, bytes), e.g. ``Metric.name`` or ``KeyValue.key``: a substring search for the whole encoding

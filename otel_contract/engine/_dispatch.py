@@ -1,17 +1,19 @@
-"""One entry point for any signal, so the sidecar and the CLI pick the engine function alike."""
+"""The engine's entry points, one per signal and one for any signal: each is one call into the core."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from otel_contract.contract.compiled import CompiledContract
+from otel_contract.engine._native import process_native
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine.cardinality import CardinalityState
-from otel_contract.engine.logs import process_logs
-from otel_contract.engine.metrics import process_metrics
-from otel_contract.engine.traces import process_traces
 from otel_contract.findings import Location
-from otel_contract.otlp import Signal
+from otel_contract.otlp import FACTS, Signal
 
 
 def process_signal(
@@ -19,16 +21,50 @@ def process_signal(
     payload: Any,
     contract: CompiledContract,
     *,
-    state: CardinalityState,
-    options: EngineOptions,
+    state: CardinalityState | None = None,
+    options: EngineOptions | None = None,
     source: Location | None = None,
 ) -> Outcome[Any]:
-    """The engine's outcome for one request of ``signal`` (bytes or message).
+    """The engine's outcome for one request of ``signal``: its bytes as received, or a message (the
+    CLI's OTLP/JSON input; serialized for the core, never modified).
 
-    Raises ``google.protobuf.message.DecodeError`` for bytes that are not such a request.
+    ``items`` and ``rejected`` count data points (metrics), spans (traces) or log records (logs).
+    ``state`` keeps the metrics' series budgets across requests; without it every request starts
+    afresh. Raises ``google.protobuf.message.DecodeError`` for bytes that are not such a request.
     """
-    if signal is Signal.METRICS:
-        return process_metrics(payload, contract, state=state, options=options, source=source)
-    if signal is Signal.TRACES:
-        return process_traces(payload, contract, options=options, source=source)
-    return process_logs(payload, contract, options=options, source=source)
+    message_type = FACTS[signal].request_type
+    return process_native(signal, payload, message_type, contract, options or EngineOptions(), state, source)
+
+
+def process_metrics(
+    payload: bytes | ExportMetricsServiceRequest,
+    contract: CompiledContract,
+    *,
+    state: CardinalityState | None = None,
+    options: EngineOptions | None = None,
+    source: Location | None = None,
+) -> Outcome[ExportMetricsServiceRequest]:
+    """Normalize and validate one metrics request (``process_signal`` for metrics)."""
+    return process_signal(Signal.METRICS, payload, contract, state=state, options=options, source=source)
+
+
+def process_traces(
+    payload: bytes | ExportTraceServiceRequest,
+    contract: CompiledContract,
+    *,
+    options: EngineOptions | None = None,
+    source: Location | None = None,
+) -> Outcome[ExportTraceServiceRequest]:
+    """Normalize one traces request: resource, spans, span events and span links."""
+    return process_signal(Signal.TRACES, payload, contract, options=options, source=source)
+
+
+def process_logs(
+    payload: bytes | ExportLogsServiceRequest,
+    contract: CompiledContract,
+    *,
+    options: EngineOptions | None = None,
+    source: Location | None = None,
+) -> Outcome[ExportLogsServiceRequest]:
+    """Normalize one logs request: resource and log records."""
+    return process_signal(Signal.LOGS, payload, contract, options=options, source=source)

@@ -1,6 +1,5 @@
-"""The engine's finding messages, by template name: the Python engine and the compiled core
-(``otel_contract._core``, which hands back a template name and its arguments) format them here, so a
-finding reads the same whichever engine found it."""
+"""The engine's finding messages, by template name: the compiled core (``otel_contract._core``) hands
+back a template name and its arguments, and they are formatted here, in Python, once per finding."""
 
 from __future__ import annotations
 

@@ -1,22 +1,17 @@
 """The Python face of the compiled core (``otel_contract._core``, Rust): the contract's tables, built
-once per contract version, one call per request, and the core's aggregated answer turned into the
-same ``Finding``s, messages and counts as the Python engine's.
-
-The Python engine it replaces runs only when asked (``EngineOptions(native=False)``): the
-differential tests compare the two.
-"""
+once per contract version, one call per request, and the core's aggregated answer turned into
+``Finding``s with their messages."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from otel_contract import rules, units
+from otel_contract import rules
 from otel_contract._core import Contract as CoreContract
 from otel_contract._core import WireError
 from otel_contract._core import process as core_process
@@ -24,9 +19,8 @@ from otel_contract._wire import DATA_MEMBERS, SHIM_SCOPE
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric
 from otel_contract.contract.model import AttributeType, Scalar, Stability
 from otel_contract.engine import _messages
-from otel_contract.engine._data_points import MAX_FACTOR_TERM, _power_of_two
+from otel_contract.engine._coerce import MAX_FACTOR_TERM, coerced, factor, power_of_two
 from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome
-from otel_contract.engine._values import coerced
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Finding, Location
 from otel_contract.otlp import Signal
@@ -53,10 +47,10 @@ class _Oracle:
     def unit_factor(
         arrived: str, target: str
     ) -> tuple[float, float, tuple[int, int] | None, bool, bool, bool, int | None] | None:
-        factor = _factor(arrived, target)
-        if factor is None:
+        exact_factor = factor(arrived, target)
+        if exact_factor is None:
             return None
-        numerator, denominator = factor.numerator, factor.denominator
+        numerator, denominator = exact_factor.numerator, exact_factor.denominator
         huge = max(numerator, denominator) >= MAX_FACTOR_TERM
         exact = (numerator, denominator) if max(numerator, denominator) < 2**64 else None
         return (
@@ -66,22 +60,14 @@ class _Oracle:
             numerator == 1,
             denominator == 1,
             huge,
-            _power_of_two(factor),
+            power_of_two(exact_factor),
         )
 
     @staticmethod
     def exact_int(value: int, arrived: str, target: str) -> int | None:
-        factor = _factor(arrived, target)
-        exact = value * factor if factor is not None else Fraction(value)
+        exact_factor = factor(arrived, target)
+        exact = value * exact_factor if exact_factor is not None else Fraction(value)
         return int(exact) if exact.denominator == 1 else None
-
-
-@lru_cache(maxsize=1024)
-def _factor(arrived: str, target: str) -> Fraction | None:
-    try:
-        return units.conversion_factor(arrived, target)
-    except units.UnitError:
-        return None
 
 
 class NativeContract:
@@ -190,9 +176,7 @@ def process_native(
     source: Location | None,
 ) -> Outcome[MessageT]:
     """The core's outcome for one request; raises ``DecodeError`` (as the Python parser does) for bytes
-    that are not one, and
-    ``otel_contract._core.CoreError`` for a bug in the core. A message (the CLI's OTLP/JSON input) is
-    serialized for the core, which costs less than the Python engine's walk; it is never modified."""
+    that are not one, and ``otel_contract._core.CoreError`` for a bug in the core."""
     data = bytes(payload) if isinstance(payload, bytes | bytearray | memoryview) else payload.SerializeToString()
     native = NativeContract.of(contract)
     budgets = state.budgets if state is not None else None
@@ -215,14 +199,4 @@ def process_native(
         )
         for slug, metric, attribute, count, action, template, prefix, args in rows
     )
-    return Outcome(
-        None,
-        findings,
-        items,
-        rejected,
-        merged,
-        rewritten is not None,
-        data,
-        payload=rewritten,
-        request_type=message_type,
-    )
+    return Outcome(message_type, data, rewritten, findings, items, rejected, merged)
