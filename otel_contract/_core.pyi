@@ -26,6 +26,9 @@ class Budgets:
     def tracked(self) -> int: ...
     def forget(self, metric: str | None = None) -> None: ...
 
+RULES: list[str]
+"""The slugs of the rules the core can report (core/src/sink.rs)."""
+
 # (slug, metric, attribute, count, action, template, prefix, args)
 FindingRow = tuple[str, str | None, str | None, int, str, str, str | None, tuple[Any, ...]]
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from otel_contract import rules
+from otel_contract import _core, rules
 from otel_contract.rules import RULES, Action, Level, Scope
 
 from .conftest import REPO, run_cli
@@ -40,6 +40,13 @@ def test_rule_constants_are_the_catalog_entries() -> None:
     constants = {name: value for name, value in vars(rules).items() if isinstance(value, rules.Rule)}
     assert set(constants.values()) == set(RULES.values())
     assert rules.METRIC_NAME is RULES["metric-name"]
+
+
+def test_every_rule_the_compiled_core_reports_is_a_telemetry_rule_of_the_catalog() -> None:
+    """The core spells its slugs in Rust (core/src/sink.rs): each must be a catalog rule that fires on
+    telemetry, or its findings could not be formatted or would name a rule the docs do not have."""
+    assert len(_core.RULES) == len(set(_core.RULES)) == 13
+    assert [slug for slug in _core.RULES if slug not in RULES or Scope.TELEMETRY not in RULES[slug].scope] == []
 
 
 def test_no_module_but_the_catalog_spells_a_slug() -> None:
