@@ -592,6 +592,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WireError", m.py().get_type::<WireError>())?;
     m.add("CoreError", m.py().get_type::<CoreError>())?;
     // The slugs the core can report, for the test that holds them to the rule catalog (rules.py).
-    m.add("RULES", RULES.iter().map(|rule| rule.slug()).collect::<Vec<_>>())?;
+    m.add(
+        "RULES",
+        RULES.iter().map(|rule| rule.slug()).collect::<Vec<_>>(),
+    )?;
     Ok(())
 }
