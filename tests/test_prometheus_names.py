@@ -175,3 +175,19 @@ def test_the_cli_does_not_import_the_prometheus_exporter_at_start_up() -> None:
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_names_are_the_exporters_without_importing_the_metrics_sdk() -> None:
+    """The exporter's mapping module is loaded alone: its package would import the whole metrics SDK
+    into every ``check`` and ``validate``; the names are still the exporter's own."""
+    code = (
+        "import sys\n"
+        "from otel_contract.prometheus_names import escape_name\n"
+        "names = ['http.server.duration', 'a-b c', '0lead', 'ok_name', 'ünï']\n"
+        "ours = [escape_name(n) for n in names]\n"
+        "assert 'opentelemetry.sdk.metrics' not in sys.modules, 'the SDK was imported'\n"
+        "from opentelemetry.exporter.prometheus._mapping import sanitize_full_name\n"
+        "assert ours == [sanitize_full_name(n) for n in names], ours\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
