@@ -26,6 +26,9 @@ class Budgets:
     def tracked(self) -> int: ...
     def forget(self, metric: str | None = None) -> None: ...
 
+def check(signal: int, payload: bytes) -> None:
+    """Raise WireError unless ``payload`` is a request of ``signal`` (0 metrics, 1 traces, 2 logs)."""
+
 RULES: list[str]
 """The slugs of the rules the core can report (core/src/sink.rs)."""
 

@@ -28,8 +28,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
 
 from otel_contract import load_contract
 from otel_contract.contract.compiled import CompiledContract
-from otel_contract.engine import CardinalityState, EngineOptions, process_signal
-from otel_contract.otlp import Signal
+from otel_contract.engine import CardinalityState, EngineOptions, check_request, process_signal
+from otel_contract.otlp import FACTS, Signal
 from otel_contract.pipeline import Pipeline
 from otel_contract.server.processor import response_for
 
@@ -309,3 +309,22 @@ def test_mutated_requests_raise_nothing_but_decode_errors(targets: list[_Target]
 def test_built_requests_raise_nothing_but_decode_errors(targets: list[_Target], built: tuple[Signal, bytes]) -> None:
     signal, payload = built
     _every_entry_point(payload, targets, [signal])
+
+
+def _accepts(parse: Any, payload: bytes) -> bool:
+    try:
+        parse(payload)
+    except DecodeError:
+        return False
+    return True
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=_HEALTH, print_blob=True)
+@given(payload=_mutated())
+def test_check_request_accepts_exactly_what_the_python_parser_accepts(payload: bytes) -> None:
+    """The capture reader checks binary captures with the core instead of parsing them: the same bytes
+    must pass (and fail) as with the Python parser."""
+    for signal in Signal:
+        parsed = _accepts(FACTS[signal].request_type.FromString, payload)
+        checked = _accepts(lambda data, signal=signal: check_request(signal, data), payload)
+        assert checked == parsed, f"{signal.value}: {payload.hex()}"

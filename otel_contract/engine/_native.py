@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from otel_contract import rules
 from otel_contract._core import Contract as CoreContract
 from otel_contract._core import WireError
+from otel_contract._core import check as core_check
 from otel_contract._core import process as core_process
 from otel_contract._wire import DATA_MEMBERS, SHIM_SCOPE
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric
@@ -166,6 +167,20 @@ class NativeContract:
         return f"{prefix}: {text}" if prefix is not None else text
 
 
+def _decode_error(message_type: type[Message]) -> DecodeError:
+    # The Python parser's wording, so an error reads the same whichever of the two refused the bytes.
+    return DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}")
+
+
+def check_native(signal: Signal, payload: bytes, message_type: type[Message]) -> None:
+    """Raise ``DecodeError`` unless ``payload`` parses as ``message_type``, as the Python parser would
+    (the core's schema pass, without building the message)."""
+    try:
+        core_check(_SIGNALS[signal], payload)
+    except WireError as error:
+        raise _decode_error(message_type) from error
+
+
 def process_native(
     signal: Signal,
     payload: bytes | bytearray | memoryview | MessageT,
@@ -185,7 +200,7 @@ def process_native(
             native.core, _SIGNALS[signal], data, native.env_values(options.env), options.audit, budgets
         )
     except WireError as error:
-        raise DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}") from error
+        raise _decode_error(message_type) from error
     rewritten, rows, items, rejected, merged = answer
     findings = tuple(
         Finding.of(

@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 from google.protobuf.message import DecodeError, Message
 
+from otel_contract.engine import check_request
 from otel_contract.inputs._capture import Capture
 from otel_contract.otlp import FACTS, InputError, OtlpRequest, Signal, record_count
 
@@ -38,15 +39,6 @@ def _signal_hint(path: str) -> Signal | None:
 def _decode_error_reason(err: DecodeError) -> str:
     # upb names the message type it tried, which only restates the signal already in the reason.
     return str(err).split(" with type ", 1)[0] or "Error parsing message"
-
-
-def _parse_protobuf(raw: bytes, source: str, signal: Signal | None) -> tuple[Signal, OtlpRequest]:
-    if signal is not None:
-        try:
-            return signal, FACTS[signal].request_type.FromString(raw)
-        except DecodeError as err:
-            raise InputError(source, None, f"not an OTLP {signal} request: {_decode_error_reason(err)}") from None
-    return _guess_protobuf(raw, source)
 
 
 def _has_unknown_fields(request: Message) -> bool:
@@ -99,8 +91,15 @@ def _guess_protobuf(raw: bytes, source: str) -> tuple[Signal, OtlpRequest]:
 
 
 def _protobuf_capture(raw: bytes, source: str, signal: Signal | None) -> Capture:
-    found, _ = _parse_protobuf(raw, source, signal)  # checked here, parsed again by the engine
-    return Capture(source, found, None, raw)
+    if signal is None:
+        signal, _ = _guess_protobuf(raw, source)
+    else:
+        # Checked, not parsed: the engine reads the bytes itself.
+        try:
+            check_request(signal, raw)
+        except DecodeError as err:
+            raise InputError(source, None, f"not an OTLP {signal} request: {_decode_error_reason(err)}") from None
+    return Capture(source, signal, None, raw)
 
 
 def _protobuf_capture_or_none(raw: bytes, source: str, signal: Signal | None) -> Capture | None:
