@@ -1,6 +1,7 @@
 """What the compat shims cost the sidecar, measured against the engine alone on the same requests.
 
     .venv/bin/python bench/shims.py [--series N] [--requests N] [--repeat N]
+    .venv/bin/python bench/shims.py --stored 500,5000,50000 [--points N] [--requests N]
 
 The workload is contracts/ecommerce.yaml's own shim, `sum by (instance, device)
 (rate(system_disk_io_time_seconds_total[5m]))`, fed by a node that exports ``--series`` disk devices
@@ -13,6 +14,14 @@ handling the same sequence are timed in one process, ``--repeat`` times each, in
 
 plus ``other``: the engine + shims on a request without the shims' input (the cost of looking).
 Figures are ratios taken in the same run; nothing is asserted.
+
+``--stored`` measures instead what one small request costs while the shims keep many series: for each
+count, a pipeline is first filled with that many stored disk series (two exports of all of them, 10 s
+apart), then fed ``--requests`` exports of ``--points`` of those series each (1 s apart, inside the
+5-minute window, so nothing is evicted and every point yields a rate). Per request, median over the
+requests: the pipeline (engine + shims) and the engine alone on the same request, and both on a request
+of the same size of a metric no shim reads. The last column divides by the first count's figure: a
+per-request cost independent of the stored series reads 1.0.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -35,6 +45,24 @@ from otel_contract.otlp import Signal
 from otel_contract.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parent.parent
+# ecommerce.yaml's disk metric and shim without its series budget (500), so that many series can be stored.
+SWEEP_CONTRACT = """\
+contract: shims-bench
+version: 1.0.0
+metrics:
+  - name: system_disk_io_time_seconds_total
+    type: sum
+    unit: s
+    monotonic: true
+    attributes:
+      required: [device]
+      optional: [instance]
+  - {name: http_requests_total, type: sum, unit: '{request}', monotonic: true}
+compat:
+  - record: node_disk_io_time_seconds_total
+    expr: sum by (instance, device) (rate(system_disk_io_time_seconds_total[5m]))
+    expires: 2027-06-30
+"""
 T0_NS = 1_700_000_000 * 10**9
 STEP_NS = 10 * 10**9
 RESOURCE = {
@@ -52,22 +80,25 @@ def _string(key: str, value: str) -> KeyValue:
 
 def disk_requests(series: int, requests: int) -> list[bytes]:
     """``requests`` consecutive exports of ``series`` cumulative disk counters, 10 s apart."""
-    out = []
-    for step in range(requests):
-        request = ExportMetricsServiceRequest()
-        resource_metrics = request.resource_metrics.add()
-        resource_metrics.resource.attributes.extend(_string(k, v) for k, v in RESOURCE.items())
-        metric = resource_metrics.scope_metrics.add().metrics.add()
-        metric.name, metric.unit = "system_disk_io_time_seconds_total", "s"
-        metric.sum.aggregation_temporality, metric.sum.is_monotonic = 2, True
-        for device in range(series):
-            point = metric.sum.data_points.add()
-            point.start_time_unix_nano = T0_NS
-            point.time_unix_nano = T0_NS + step * STEP_NS
-            point.as_double = step * (0.25 + device % 7 * 0.1)
-            point.attributes.append(_string("device", f"dev{device:05d}"))
-        out.append(request.SerializeToString())
-    return out
+    return [disk_request(range(series), T0_NS + step * STEP_NS) for step in range(requests)]
+
+
+def disk_request(devices: range, time_ns: int) -> bytes:
+    """One export of the disk counters of ``devices`` at ``time_ns``."""
+    request = ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    resource_metrics.resource.attributes.extend(_string(k, v) for k, v in RESOURCE.items())
+    metric = resource_metrics.scope_metrics.add().metrics.add()
+    metric.name, metric.unit = "system_disk_io_time_seconds_total", "s"
+    metric.sum.aggregation_temporality, metric.sum.is_monotonic = 2, True
+    step = (time_ns - T0_NS) / STEP_NS
+    for device in devices:
+        point = metric.sum.data_points.add()
+        point.start_time_unix_nano = T0_NS
+        point.time_unix_nano = time_ns
+        point.as_double = step * (0.25 + device % 7 * 0.1)
+        point.attributes.append(_string("device", f"dev{device:05d}"))
+    return request.SerializeToString()
 
 
 def other_request(series: int) -> bytes:
@@ -109,6 +140,66 @@ def _with_shims(contract: CompiledContract, points: list[int]) -> Callable[[list
     return run
 
 
+def _per_request(process: Callable[[bytes], object], payloads: list[bytes]) -> float:
+    """The median seconds ``process`` takes per payload."""
+    times = []
+    for payload in payloads:
+        started = time.perf_counter()
+        process(payload)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def stored_sweep(contract: CompiledContract, counts: list[int], points: int, requests: int) -> None:
+    """Per-request cost of ``points``-point requests while ``counts`` series are stored (see the docstring)."""
+    fill_chunk = 5_000
+    print(
+        f"shims bench, stored series: {requests} requests of {points} points each (1 s apart) after filling;"
+        " median ms per request"
+    )
+    header = f"{'stored':>8}{'pipeline':>10}{'engine':>9}{'shims':>9}{'other: pipeline':>17}{'engine':>9}"
+    print(f"{header}{'shims vs first':>16}")
+    first: float | None = None
+    for count in counts:
+        pipeline = Pipeline(contract, today=date(2026, 11, 22))
+        for step in range(2):
+            for low in range(0, count, fill_chunk):
+                pipeline.process(
+                    Signal.METRICS, disk_request(range(low, min(low + fill_chunk, count)), T0_NS + step * STEP_NS)
+                )
+        payloads = []
+        for index in range(requests):
+            low = index * points % count
+            devices = range(low, min(low + points, count))
+            payloads.append(disk_request(devices, T0_NS + 2 * STEP_NS + index * 10**9))
+        emitted: list[int] = []
+        engine_state = CardinalityState()
+
+        def with_shims(payload: bytes, pipeline: Pipeline = pipeline, emitted: list[int] = emitted) -> None:
+            result = pipeline.process(Signal.METRICS, payload)
+            emitted.append(result.appended_items)
+            result.to_bytes()
+
+        def engine_alone(payload: bytes, state: CardinalityState = engine_state) -> None:
+            process_metrics(payload, contract, state=state).to_bytes()
+
+        def other(payload: bytes, pipeline: Pipeline = pipeline) -> None:
+            pipeline.process(Signal.METRICS, payload).to_bytes()
+
+        engine = _per_request(engine_alone, payloads)
+        shims = _per_request(with_shims, payloads)
+        assert min(emitted) == max(emitted) == points, emitted  # every request yields its rates
+        others = [other_request(points)] * requests
+        other_pipeline = _per_request(other, others)
+        other_engine = _per_request(engine_alone, others)
+        added = shims - engine
+        first = added if first is None else first
+        print(
+            f"{count:>8,}{shims * 1e3:>10.3f}{engine * 1e3:>9.3f}{added * 1e3:>9.3f}{other_pipeline * 1e3:>17.3f}"
+            f"{other_engine * 1e3:>9.3f}{added / first:>15.2f}x"
+        )
+
+
 def _best_and_median(samples: list[float]) -> tuple[float, float]:
     return min(samples), statistics.median(samples)
 
@@ -118,8 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=500, help="disk devices per export (default 500)")
     parser.add_argument("--requests", type=int, default=60, help="consecutive exports, 10 s apart (default 60)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (default 5)")
+    parser.add_argument("--stored", help="comma-separated stored series counts: the per-request sweep instead")
+    parser.add_argument("--points", type=int, default=100, help="points per request of the sweep (default 100)")
     args = parser.parse_args(argv)
 
+    if args.stored:
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "contract.yaml"
+            path.write_text(SWEEP_CONTRACT)
+            sweep_contract = load_contract(path)
+        stored_sweep(sweep_contract, [int(count) for count in args.stored.split(",")], args.points, args.requests)
+        return 0
     contract = load_contract(REPO / "contracts" / "ecommerce.yaml")
     payloads = disk_requests(args.series, args.requests)
     others = [other_request(args.series)] * args.requests
