@@ -32,6 +32,13 @@ def check(signal: int, payload: bytes) -> None:
 RULES: list[str]
 """The slugs of the rules the core can report (core/src/sink.rs)."""
 
+class MetricSelection:
+    """Metric names, and the cut of a serialized metrics request down to the metrics with one of them."""
+
+    def __init__(self, names: Sequence[str]) -> None: ...
+    def select(self, payload: bytes) -> bytes | None:
+        """Only the selected metrics, with their resources and scopes; None when there is none."""
+
 # (slug, metric, attribute, count, action, template, prefix, args)
 FindingRow = tuple[str, str | None, str | None, int, str, str, str | None, tuple[Any, ...]]
 

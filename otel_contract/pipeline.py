@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+from otel_contract._core import MetricSelection
 from otel_contract.autoscaling.stream import SmoothedSeries, smoothed_signals
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import CardinalityState, EngineOptions, Outcome, process_signal
@@ -92,6 +95,7 @@ class _Stage:
     contract: CompiledContract
     shims: ShimRuntime
     smoothed: SmoothedSeries
+    reads: MetricSelection | None  # the metrics the shims and smoothed signals read; None: no such metric
 
 
 class Pipeline:
@@ -139,13 +143,20 @@ class Pipeline:
         outcome = process_signal(
             signal, payload, stage.contract, state=self._state, options=self._options, source=source
         )
-        if signal is not Signal.METRICS or not (stage.shims.active or stage.smoothed.active):
+        if signal is not Signal.METRICS or stage.reads is None:
             # The core answered with bytes: nothing here needs them parsed.
             return Result(outcome)
-        added = stage.shims.process(outcome.request)
-        averages, average_points = stage.smoothed.evaluate(outcome.request)
+        # Only the metrics the derived series read are parsed (none, for most requests): the core cuts
+        # them out of the bytes it answered with. The shims still see every request: one without
+        # their input counts towards shim-input-absent.
+        read = stage.reads.select(outcome.to_bytes())
+        request = ExportMetricsServiceRequest() if read is None else ExportMetricsServiceRequest.FromString(read)
+        added = stage.shims.process(request)
+        averages, average_points = stage.smoothed.evaluate(request)
         return Result(outcome, added.payload + averages, added.points + average_points, added.findings)
 
     def _build(self, contract: CompiledContract) -> _Stage:
         shims = ShimRuntime(compile_shims(contract.contract), contract.id, today=self._today)
-        return _Stage(contract, shims, SmoothedSeries(smoothed_signals(contract.contract), contract.id))
+        smoothed = SmoothedSeries(smoothed_signals(contract.contract), contract.id)
+        reads = shims.metrics | smoothed.metrics
+        return _Stage(contract, shims, smoothed, MetricSelection(sorted(reads)) if reads else None)

@@ -13,6 +13,7 @@ pub mod series;
 // Generated (tools/gen_wire_schema.py): laid out by the generator, not by rustfmt.
 #[rustfmt::skip]
 pub mod schema;
+pub mod select;
 pub mod sink;
 pub mod tables;
 pub mod validate;
@@ -528,7 +529,7 @@ fn finding_row(py: Python<'_>, entry: sink::Entry) -> PyResult<FindingRow> {
 
 /// ``work``'s result, or CoreError when it panics: a panic is a bug in the core, which the pipeline's
 /// engine-error policy handles (reject and count, or forward), instead of unwinding into the interpreter.
-fn guarded<T>(work: impl FnOnce() -> T) -> PyResult<T> {
+pub(crate) fn guarded<T>(work: impl FnOnce() -> T) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(work)).map_err(|panic| {
         let why = panic
             .downcast_ref::<&str>()
@@ -603,6 +604,7 @@ fn check(py: Python<'_>, signal: u8, payload: &[u8]) -> PyResult<()> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Contract>()?;
     m.add_class::<Budgets>()?;
+    m.add_class::<select::MetricSelection>()?;
     m.add_function(wrap_pyfunction!(process, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_at_the_boundary, m)?)?;

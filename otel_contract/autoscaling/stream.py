@@ -99,6 +99,11 @@ class SmoothedSeries:
         """Whether the contract smooths any signal: without, a request need not be read at all."""
         return bool(self._by_metric)
 
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics (OTLP names) the smoothed signals read."""
+        return frozenset(self._by_metric)
+
     def evaluate(self, request: ExportMetricsServiceRequest) -> tuple[bytes, int]:
         """The serialized request of the smoothed points this request's samples closed, and their count."""
         if not self._by_metric:

@@ -134,6 +134,11 @@ class ShimEvaluator:
         return self._shims
 
     @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics (OTLP names) the shims read: nothing else of a request is looked at."""
+        return frozenset(self._wanted)
+
+    @property
     def untracked_series(self) -> int:
         """Input samples not recorded because their series are new and ``max_series`` was reached."""
         return self._store.untracked

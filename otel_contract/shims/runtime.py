@@ -68,6 +68,11 @@ class ShimRuntime:
         """Whether the contract has shims: without, a request need not be read at all."""
         return bool(self._last_fed)
 
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics (OTLP names) the shims read."""
+        return self._evaluator.metrics
+
     def process(self, request: Any) -> ShimOutput:
         """The shims' output for one (normalized) metrics request."""
         if not self._last_fed:

@@ -1,0 +1,219 @@
+//! The metrics a request's derived series read (compat shims, smoothed signals), cut out of it.
+//!
+//! Those stay in Python, which reads a request only as parsed protobuf objects: handing them the
+//! whole request would parse every point of it for the few metrics they read. This copies out just
+//! the metrics with one of the wanted names, each under its own resource and scope (every other field
+//! of those copied as it came), so that what Python parses is what it reads; a request with none of
+//! them costs one walk that skips every metric by its length.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use rustc_hash::FxHashSet;
+
+use crate::edit::{any_change, rebuild, Edit, FieldEdits};
+use crate::wire::{fields, DecodeError, Value};
+
+// ExportMetricsServiceRequest.resource_metrics, ResourceMetrics.scope_metrics, ScopeMetrics.metrics,
+// Metric.name.
+const RESOURCE_METRICS: u32 = 1;
+const SCOPE_METRICS: u32 = 2;
+const METRICS: u32 = 2;
+const NAME: u32 = 1;
+
+/// What a message keeps of its wanted parts.
+#[derive(Debug, PartialEq)]
+enum Kept {
+    Nothing,
+    All,
+    Part(Vec<u8>),
+}
+
+/// ``buf`` with only the occurrences of field ``number`` that ``keep`` keeps something of; Nothing
+/// when it keeps none of them.
+fn keep_each<'a>(
+    buf: &'a [u8],
+    number: u32,
+    mut keep: impl FnMut(&'a [u8]) -> Result<Kept, DecodeError>,
+) -> Result<Kept, DecodeError> {
+    let mut edits = Vec::new();
+    let mut any = false;
+    for field in fields(buf) {
+        let field = field?;
+        if let (true, Value::Bytes(bytes)) = (field.number == number, field.value) {
+            let edit = match keep(bytes)? {
+                Kept::Nothing => Edit::Drop,
+                Kept::All => Edit::Keep,
+                Kept::Part(bytes) => Edit::Replace(bytes),
+            };
+            any |= !matches!(edit, Edit::Drop);
+            edits.push(edit);
+        }
+    }
+    if !any {
+        return Ok(Kept::Nothing);
+    }
+    if !any_change(&edits) {
+        return Ok(Kept::All);
+    }
+    let edits = [FieldEdits {
+        number,
+        edits: &edits,
+    }];
+    Ok(Kept::Part(rebuild(buf, &edits, &[])?))
+}
+
+/// The metric's name as protobuf reads it: the last occurrence wins.
+fn metric_name(metric: &[u8]) -> Result<&[u8], DecodeError> {
+    let mut name: &[u8] = b"";
+    for field in fields(metric) {
+        let field = field?;
+        if let (NAME, Value::Bytes(bytes)) = (field.number, field.value) {
+            name = bytes;
+        }
+    }
+    Ok(name)
+}
+
+fn select(request: &[u8], names: &FxHashSet<Vec<u8>>) -> Result<Kept, DecodeError> {
+    keep_each(request, RESOURCE_METRICS, |resource| {
+        keep_each(resource, SCOPE_METRICS, |scope| {
+            keep_each(scope, METRICS, |metric| {
+                Ok(if names.contains(metric_name(metric)?) {
+                    Kept::All
+                } else {
+                    Kept::Nothing
+                })
+            })
+        })
+    })
+}
+
+/// A set of metric names and the cut of a request down to them.
+#[pyclass(module = "otel_contract._core", frozen)]
+pub struct MetricSelection {
+    names: FxHashSet<Vec<u8>>,
+}
+
+#[pymethods]
+impl MetricSelection {
+    #[new]
+    fn new(names: Vec<String>) -> Self {
+        MetricSelection {
+            names: names.into_iter().map(String::into_bytes).collect(),
+        }
+    }
+
+    /// The serialized request holding only the metrics of ``payload`` (a serialized
+    /// ExportMetricsServiceRequest) with a selected name, with their resources and scopes; None when
+    /// it has none. Bytes the walk cannot read come back whole, for the parser to judge.
+    fn select<'py>(
+        &self,
+        py: Python<'py>,
+        payload: &Bound<'py, PyBytes>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let bytes = payload.as_bytes();
+        let kept = py.allow_threads(|| crate::guarded(|| select(bytes, &self.names)))?;
+        Ok(match kept {
+            Ok(Kept::Nothing) => None,
+            Ok(Kept::Part(cut)) => Some(PyBytes::new(py, &cut)),
+            Ok(Kept::All) | Err(_) => Some(payload.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{put_bytes, put_varint};
+
+    fn metric(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_bytes(&mut out, NAME, name.as_bytes());
+        put_bytes(&mut out, 5, b"\x0a\x00"); // gauge { data_points {} }
+        out
+    }
+
+    fn scope(scope_name: &str, metrics: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_bytes(&mut out, 1, &{
+            let mut s = Vec::new();
+            put_bytes(&mut s, 1, scope_name.as_bytes());
+            s
+        });
+        for name in metrics {
+            put_bytes(&mut out, METRICS, &metric(name));
+        }
+        put_bytes(&mut out, 3, b"https://schema");
+        out
+    }
+
+    fn resource(id: u64, scopes: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_bytes(&mut out, 1, &{
+            let mut r = Vec::new();
+            put_varint(&mut r, 2, id); // dropped_attributes_count: tells resources apart
+            r
+        });
+        for scope in scopes {
+            put_bytes(&mut out, SCOPE_METRICS, scope);
+        }
+        out
+    }
+
+    fn request(resources: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for resource in resources {
+            put_bytes(&mut out, RESOURCE_METRICS, resource);
+        }
+        out
+    }
+
+    fn names(names: &[&str]) -> FxHashSet<Vec<u8>> {
+        names.iter().map(|n| n.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn keeps_the_wanted_metrics_with_their_resource_and_scope() {
+        let whole = request(&[
+            resource(1, &[scope("a", &["x", "cpu"]), scope("b", &["y"])]),
+            resource(2, &[scope("c", &["z"])]),
+            resource(3, &[scope("d", &["cpu", "disk"])]),
+        ]);
+        let want = request(&[
+            resource(1, &[scope("a", &["cpu"])]),
+            resource(3, &[scope("d", &["cpu", "disk"])]),
+        ]);
+        assert_eq!(
+            select(&whole, &names(&["cpu", "disk"])).unwrap(),
+            Kept::Part(want)
+        );
+    }
+
+    #[test]
+    fn nothing_wanted_is_nothing_and_all_wanted_is_all() {
+        let whole = request(&[resource(1, &[scope("a", &["x", "y"])])]);
+        assert_eq!(select(&whole, &names(&["cpu"])).unwrap(), Kept::Nothing);
+        assert_eq!(select(b"", &names(&["cpu"])).unwrap(), Kept::Nothing);
+        assert_eq!(select(&whole, &names(&["x", "y"])).unwrap(), Kept::All);
+    }
+
+    #[test]
+    fn the_last_name_of_a_metric_is_its_name() {
+        let mut twice = metric("cpu");
+        put_bytes(&mut twice, NAME, b"x");
+        let mut scope = Vec::new();
+        put_bytes(&mut scope, METRICS, &twice);
+        let whole = request(&[resource(1, &[scope])]);
+        assert_eq!(select(&whole, &names(&["cpu"])).unwrap(), Kept::Nothing);
+        assert_eq!(select(&whole, &names(&["x"])).unwrap(), Kept::All);
+    }
+
+    #[test]
+    fn unreadable_bytes_are_an_error_not_a_panic() {
+        let whole = request(&[resource(1, &[scope("a", &["cpu"])])]);
+        for cut in 1..whole.len() {
+            let _ = select(&whole[..cut], &names(&["cpu"]));
+        }
+        assert!(select(&whole[..whole.len() - 1], &names(&["cpu"])).is_err());
+    }
+}
