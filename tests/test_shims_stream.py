@@ -725,6 +725,29 @@ def test_evicted_series_frees_its_place_under_max_series(tmp_path: Path, app: An
     assert sorted(o.resource["service.instance.id"] for o in outs) == ["w-2", "w-3"]
 
 
+def test_an_evaluation_back_in_time_does_not_see_samples_an_eviction_dropped(tmp_path: Path, app: Any) -> None:
+    shims = evaluator(tmp_path, "- {record: depth_all, expr: sum(queue_depth), expires: 2030-01-01}\n")
+    first, late = app(instance="w-1"), app(instance="w-2")
+    first.depth.set(1)
+    run(shims, first.collect(0))
+    first.depth.set(2)
+    run(shims, first.collect(800))  # the eviction after it drops w-1's sample at 0 s (older than 500 s)
+    late.depth.set(5)
+    # Evaluated at 200 s: w-1's sample at 0 s would be within the lookback, but it is gone.
+    assert values(run(shims, late.collect(200)), "depth_all") == {"": 5.0}
+
+
+def test_groups_come_out_in_the_order_their_series_were_first_seen(tmp_path: Path, app: Any) -> None:
+    shims = evaluator(tmp_path, "- {record: depth_by, expr: sum by (queue) (queue_depth), expires: 2030-01-01}\n")
+    first, second = app(instance="w-1"), app(instance="w-2")
+    first.depth.set(1, {"queue": "b"})
+    second.depth.set(2, {"queue": "a"})
+    run(shims, merged(first.collect(0), second.collect(0)))
+    # w-2 (queue a) comes first in the request now; the groups keep the order of their series.
+    outs = run(shims, merged(second.collect(60), first.collect(60)))
+    assert [out.labels["queue"] for out in outs] == ["b", "a"]
+
+
 # --- samples that are not samples -------------------------------------------------------------------
 
 

@@ -55,7 +55,8 @@ class Element(NamedTuple):
 
 
 class Store(Protocol):
-    series: dict[str, dict[Labels, Series]]
+    @property
+    def series(self) -> Mapping[str, Mapping[Labels, Series]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,12 @@ class Node(Protocol):
         """(series name, how far back in ms it is read) for every selector below."""
         ...
 
+    def group(self, labels: Labels) -> Labels | None:
+        """The labels of the output element an input series with ``labels`` feeds; None when it feeds
+        none. The plan is a chain over one selector, so each output element depends on the input
+        series of its group alone, and evaluating the plan over just those gives the same element."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Matcher:
@@ -94,14 +101,19 @@ class Selector:
     def series_names(self) -> Iterator[tuple[str, int]]:
         yield self.name, self.offset + (self.range or LOOKBACK_MS)
 
+    def group(self, labels: Labels) -> Labels | None:
+        if not self.matchers:
+            return labels
+        present = dict(labels)
+        return labels if all(matcher.test(present.get(matcher.label, "")) for matcher in self.matchers) else None
+
     def matching(self, store: Store) -> Iterator[tuple[Labels, Series]]:
         by_labels = store.series.get(self.name, {})
         if not self.matchers:
             yield from by_labels.items()
             return
         for labels, series in by_labels.items():
-            present = dict(labels)
-            if all(matcher.test(present.get(matcher.label, "")) for matcher in self.matchers):
+            if self.group(labels) is not None:
                 yield labels, series
 
     def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
@@ -145,6 +157,9 @@ class RangeFunction:
     def series_names(self) -> Iterator[tuple[str, int]]:
         return self.selector.series_names()
 
+    def group(self, labels: Labels) -> Labels | None:
+        return self.selector.group(labels)
+
     def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
         end = now - self.selector.offset
         start = end - self.selector.range
@@ -171,6 +186,10 @@ class Aggregate:
 
     def series_names(self) -> Iterator[tuple[str, int]]:
         return self.expr.series_names()
+
+    def group(self, labels: Labels) -> Labels | None:
+        inner = self.expr.group(labels)
+        return None if inner is None else self._group(inner)
 
     def _group(self, labels: Labels) -> Labels:
         if self.without:
@@ -205,11 +224,19 @@ class _ElementWise:
     def series_names(self) -> Iterator[tuple[str, int]]:
         return self.expr.series_names()
 
+    def group(self, labels: Labels) -> Labels | None:
+        inner = self.expr.group(labels)
+        return None if inner is None else self._relabel(inner)
+
     def evaluate(self, store: Store, now: int, round_: int) -> list[Element]:
         return [self._apply(element) for element in self.expr.evaluate(store, now, round_)]
 
     def _apply(self, element: Element) -> Element:
         raise NotImplementedError
+
+    def _relabel(self, labels: Labels) -> Labels:
+        """The labels ``_apply`` gives an element with ``labels``."""
+        return labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,16 +276,20 @@ class LabelReplace(_ElementWise):
     output: Output
 
     def _apply(self, element: Element) -> Element:
-        labels = dict(element.labels)
-        match = self.regex.match(labels.get(self.source, ""))
+        labels = self._relabel(element.labels)
+        return element if labels is element.labels else element._replace(labels=labels)
+
+    def _relabel(self, labels: Labels) -> Labels:
+        present = dict(labels)
+        match = self.regex.match(present.get(self.source, ""))
         if match is None:
-            return element
+            return labels
         value = _expand(self.replacement, match)
         if value:
-            labels[self.destination] = value
+            present[self.destination] = value
         else:
-            labels.pop(self.destination, None)
-        return element._replace(labels=tuple(sorted(labels.items())))
+            present.pop(self.destination, None)
+        return tuple(sorted(present.items()))
 
 
 def _expand(template: str, match: Match) -> str:

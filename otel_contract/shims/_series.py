@@ -14,9 +14,12 @@ range selectors skip it.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
+import operator
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeAlias, TypeVar
@@ -171,6 +174,9 @@ class Series:
     start: int = 0
     updated: int = -1  # the evaluation round that last added a sample
     resource: Labels = ()
+    order: int = 0  # the store's creation count when it was created: a name's series iterate in this order
+    epoch: int = 0  # evictions of its name before it was created: later ones trim it
+    groups: tuple[Labels | None, ...] = ()  # its output group under each grouping of its name (None: none)
 
     def add(self, observation: Observation, round_: int) -> bool:
         """Append the sample; False when it is not newer than the last one (Prometheus refuses those).
@@ -201,47 +207,133 @@ class Series:
         return True
 
 
+Grouping: TypeAlias = Callable[[Labels], "Labels | None"]
+"""The output group a series with these labels feeds (None: it feeds none), as a plan groups them."""
+
+
+@dataclass(slots=True)
+class _Name:
+    """One series name's series and what keeps a request's work on them independent of their number."""
+
+    groupings: list[Grouping] = field(default_factory=list)
+    series: dict[Labels, Series] = field(default_factory=dict)  # in creation order, as evaluation reads them
+    groups: list[dict[Labels, dict[Labels, Series]]] = field(default_factory=list)  # per grouping, by group
+    # (last sample time, order, labels) of every sample added: the series whose last sample an eviction
+    # horizon passed come off the top, without a look at the others; outdated entries are skipped then.
+    by_last: list[tuple[int, int, Labels]] = field(default_factory=list)
+    evictions: int = 0
+    # (eviction number, horizon), horizons decreasing: the highest horizon of the evictions after any
+    # number is the first entry past it. A series' old samples are trimmed to it when it is next read.
+    horizons: list[tuple[int, int]] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class SeriesStore:
     """The samples the shims need, by series name and labels, bounded in series and samples.
 
     ``retention`` (ms, per series name) is how far back any shim looks; older samples and series with
     nothing left are evicted. Series beyond ``max_series`` are not tracked; ``untracked`` counts their samples.
+
+    No operation walks every series of a name: a request reads the groups its own series feed
+    (``group_members``), and an eviction takes the series it removes off a heap by their last sample
+    time; the older samples of the series that stay are trimmed when the series is next read, to what
+    trimming them all at every eviction would have left.
     """
 
     retention: Mapping[str, int]
     max_series: int
     max_samples: int
-    series: dict[str, dict[Labels, Series]] = field(default_factory=dict)
     size: int = 0
     untracked: int = 0
+    _names: dict[str, _Name] = field(default_factory=dict)
+    _created: int = 0
 
-    def add(self, observation: Observation, round_: int) -> bool:
-        by_labels = self.series.setdefault(observation.name, {})
-        series = by_labels.get(observation.labels)
+    def group_by(self, name: str, grouping: Grouping) -> int:
+        """Keep ``name``'s series grouped by ``grouping`` (before any is added); its number for ``group_members``."""
+        entry = self._names.setdefault(name, _Name())
+        entry.groupings.append(grouping)
+        entry.groups.append({})
+        return len(entry.groupings) - 1
+
+    def add(self, observation: Observation, round_: int) -> Series | None:
+        """The series the sample was added to; None when it was not (see ``Series.add``, ``max_series``)."""
+        entry = self._names.setdefault(observation.name, _Name())
+        series = entry.series.get(observation.labels)
         if series is None:
             if observation.stale:  # the end of a series never seen: nothing to end
-                return False
+                return None
             if self.size >= self.max_series:
                 self.untracked += 1
-                return False
-            series = by_labels[observation.labels] = Series(deque(maxlen=self.max_samples))
-            self.size += 1
-        return series.add(observation, round_)
+                return None
+            series = self._create(entry, observation.labels)
+        else:
+            self._trim(entry, series)
+        if not series.add(observation, round_):
+            return None
+        heapq.heappush(entry.by_last, (observation.time, series.order, observation.labels))
+        return series
+
+    def _create(self, entry: _Name, labels: Labels) -> Series:
+        self._created += 1
+        groups = tuple(grouping(labels) for grouping in entry.groupings)
+        series = Series(deque(maxlen=self.max_samples), order=self._created, epoch=entry.evictions, groups=groups)
+        entry.series[labels] = series
+        for by_group, group in zip(entry.groups, groups, strict=True):
+            if group is not None:
+                by_group.setdefault(group, {})[labels] = series
+        self.size += 1
+        return series
+
+    def group_members(self, name: str, grouping: int, fed: Iterable[Series]) -> dict[Labels, Series]:
+        """Every series in a group (of ``grouping``) of the series ``fed``, in creation order, trimmed."""
+        entry = self._names[name]
+        by_group = entry.groups[grouping]
+        members: dict[Labels, Series] = {}
+        seen: set[Labels] = set()
+        for series in fed:
+            group = series.groups[grouping]
+            if group is None or group in seen:
+                continue
+            seen.add(group)
+            members.update(by_group[group])
+        if len(seen) > 1:
+            members = dict(sorted(members.items(), key=lambda item: item[1].order))
+        for series in members.values():
+            self._trim(entry, series)
+        return members
 
     def evict(self, name: str, now: int) -> None:
-        by_labels = self.series.get(name)
-        if not by_labels:
+        entry = self._names.get(name)
+        if entry is None:
             return
         horizon = now - self.retention.get(name, 0)
-        for labels in [labels for labels, series in by_labels.items() if self._trim(series, horizon)]:
-            del by_labels[labels]
+        entry.evictions += 1
+        horizons = entry.horizons
+        while horizons and horizons[-1][1] <= horizon:
+            horizons.pop()
+        horizons.append((entry.evictions, horizon))
+        by_last = entry.by_last
+        while by_last and by_last[0][0] < horizon:
+            time, order, labels = heapq.heappop(by_last)
+            series = entry.series.get(labels)
+            if series is None or series.order != order or series.samples[-1].time != time:
+                continue  # a series removed before, or one with a later sample
+            del entry.series[labels]
+            for by_group, group in zip(entry.groups, series.groups, strict=True):
+                if group is not None:
+                    members = by_group[group]
+                    del members[labels]
+                    if not members:
+                        del by_group[group]
             self.size -= 1
 
     @staticmethod
-    def _trim(series: Series, horizon: int) -> bool:
-        """Drop samples older than ``horizon``; True when none is left."""
+    def _trim(entry: _Name, series: Series) -> None:
+        """Drop the samples older than the evictions since the series was created reached."""
+        horizons = entry.horizons
+        if not horizons or horizons[-1][0] <= series.epoch:
+            return
+        horizon = horizons[bisect.bisect_right(horizons, series.epoch, key=operator.itemgetter(0))][1]
         samples = series.samples
         while samples and samples[0].time < horizon:
             samples.popleft()
-        return not samples

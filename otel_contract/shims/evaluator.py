@@ -24,6 +24,8 @@ from otel_contract.rules import Action
 from otel_contract.shims._emit import Recorded, emit
 from otel_contract.shims._plan import Element, InputMetric, Node, compile_expression
 from otel_contract.shims._series import (
+    Labels,
+    Series,
     SeriesKind,
     SeriesStore,
     metrics_of,
@@ -45,6 +47,12 @@ class CompiledShim:
     @property
     def record(self) -> str:
         return self.shim.record
+
+    @property
+    def read(self) -> str:
+        """The one series name the plan reads."""
+        (name,) = self.reads
+        return name
 
     @property
     def metrics(self) -> frozenset[str]:
@@ -102,6 +110,10 @@ class ShimEvaluator:
 
     Memory is bounded: at most ``max_series`` series of ``max_samples`` samples, each sample kept
     only as long as some shim's range (plus offset, or the 5-minute lookback) reaches back.
+
+    What a request costs does not grow with the series kept: a shim is evaluated over the output
+    groups of the series the request fed only (the others cannot yield a fresh element), and the
+    store evicts without walking its series (``SeriesStore``).
     """
 
     def __init__(
@@ -126,6 +138,8 @@ class ShimEvaluator:
         self._wanted = wanted
         self._shims_by_metric = {metric: tuple(dict.fromkeys(shims)) for metric, shims in inputs_by_metric.items()}
         self._store = SeriesStore(MappingProxyType(retention), max_series, max_samples)
+        # A plan reads one series name (it is a chain over one selector): its grouping in the store.
+        self._groupings = {shim: (shim.read, self._store.group_by(shim.read, shim.plan.group)) for shim in self._shims}
         self._round = 0
         self._lock = threading.Lock()
 
@@ -149,7 +163,7 @@ class ShimEvaluator:
             return ShimResult()
         with self._lock:
             self._round += 1
-            fed, newest = self._observe(request)
+            fed, newest, added = self._observe(request)
             if not fed:
                 return ShimResult()
             outputs: list[tuple[CompiledShim, list[Element], int]] = []
@@ -158,7 +172,11 @@ class ShimEvaluator:
                 if shim.record not in fed:
                     continue
                 now = newest[shim.record]
-                elements = [element for element in shim.plan.evaluate(self._store, now, self._round) if element.fresh]
+                # Only a group with a series fed now can yield a fresh element: the plan reads just those.
+                name, grouping = self._groupings[shim]
+                fresh = (series for series in added.get(name, {}).values() if series.updated == self._round)
+                view = _View({name: self._store.group_members(name, grouping, fresh)})
+                elements = [element for element in shim.plan.evaluate(view, now, self._round) if element.fresh]
                 outputs.append((shim, elements, now))
                 if shim.expired(today):
                     findings.append(_expired(shim, today))
@@ -168,20 +186,32 @@ class ShimEvaluator:
         payload, points = emit([(shim.recorded, elements, now) for shim, elements, now in outputs], self._contract)
         return ShimResult(payload, points, frozenset(fed), tuple(findings))
 
-    def _observe(self, request: ExportMetricsServiceRequest) -> tuple[set[str], dict[str, int]]:
+    def _observe(
+        self, request: ExportMetricsServiceRequest
+    ) -> tuple[set[str], dict[str, int], dict[str, dict[int, Series]]]:
         fed: set[str] = set()
         newest: dict[str, int] = {}
+        added: dict[str, dict[int, Series]] = {}  # by series name, the series that took a sample, by id
         for wanted, metric, resource in metrics_of(request, self._wanted):
             latest = -1
             for observation in observations(metric, wanted, resource):
-                if self._store.add(observation, self._round):
+                series = self._store.add(observation, self._round)
+                if series is not None:
                     latest = max(latest, observation.time)
+                    added.setdefault(observation.name, {})[id(series)] = series
             if latest < 0:
                 continue
             for shim in self._shims_by_metric[metric.name]:
                 fed.add(shim.record)
                 newest[shim.record] = max(latest, newest.get(shim.record, latest))
-        return fed, newest
+        return fed, newest, added
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The part of the store a plan reads for one request (``_plan.Store``)."""
+
+    series: dict[str, dict[Labels, Series]]
 
 
 def _expired(shim: CompiledShim, today: date) -> Finding:
