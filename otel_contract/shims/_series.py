@@ -175,7 +175,7 @@ class Series:
     updated: int = -1  # the evaluation round that last added a sample
     resource: Labels = ()
     order: int = 0  # the store's creation count when it was created: a name's series iterate in this order
-    epoch: int = 0  # evictions of its name before it was created: later ones trim it
+    trimmed: int = 0  # evictions of its name its samples are trimmed to (at first: those before it was created)
     groups: tuple[Labels | None, ...] = ()  # its output group under each grouping of its name (None: none)
 
     def add(self, observation: Observation, round_: int) -> bool:
@@ -218,8 +218,9 @@ class _Name:
     groupings: list[Grouping] = field(default_factory=list)
     series: dict[Labels, Series] = field(default_factory=dict)  # in creation order, as evaluation reads them
     groups: list[dict[Labels, dict[Labels, Series]]] = field(default_factory=list)  # per grouping, by group
-    # (last sample time, order, labels) of every sample added: the series whose last sample an eviction
-    # horizon passed come off the top, without a look at the others; outdated entries are skipped then.
+    # A heap of (a sample time, order, labels), one entry per series, its time at most that of the
+    # series' last sample: an eviction looks at the entries behind its horizon only, and removes their
+    # series or pushes them again at their last sample time (about once per retention period).
     by_last: list[tuple[int, int, Labels]] = field(default_factory=list)
     evictions: int = 0
     # (eviction number, horizon), horizons decreasing: the highest horizon of the evictions after any
@@ -266,17 +267,15 @@ class SeriesStore:
                 self.untracked += 1
                 return None
             series = self._create(entry, observation.labels)
+            heapq.heappush(entry.by_last, (observation.time, series.order, observation.labels))
         else:
             self._trim(entry, series)
-        if not series.add(observation, round_):
-            return None
-        heapq.heappush(entry.by_last, (observation.time, series.order, observation.labels))
-        return series
+        return series if series.add(observation, round_) else None
 
     def _create(self, entry: _Name, labels: Labels) -> Series:
         self._created += 1
         groups = tuple(grouping(labels) for grouping in entry.groupings)
-        series = Series(deque(maxlen=self.max_samples), order=self._created, epoch=entry.evictions, groups=groups)
+        series = Series(deque(maxlen=self.max_samples), order=self._created, trimmed=entry.evictions, groups=groups)
         entry.series[labels] = series
         for by_group, group in zip(entry.groups, groups, strict=True):
             if group is not None:
@@ -314,10 +313,13 @@ class SeriesStore:
         horizons.append((entry.evictions, horizon))
         by_last = entry.by_last
         while by_last and by_last[0][0] < horizon:
-            time, order, labels = heapq.heappop(by_last)
-            series = entry.series.get(labels)
-            if series is None or series.order != order or series.samples[-1].time != time:
-                continue  # a series removed before, or one with a later sample
+            _, order, labels = by_last[0]
+            series = entry.series[labels]
+            last = series.samples[-1].time
+            if last >= horizon:
+                heapq.heapreplace(by_last, (last, order, labels))
+                continue
+            heapq.heappop(by_last)
             del entry.series[labels]
             for by_group, group in zip(entry.groups, series.groups, strict=True):
                 if group is not None:
@@ -329,11 +331,16 @@ class SeriesStore:
 
     @staticmethod
     def _trim(entry: _Name, series: Series) -> None:
-        """Drop the samples older than the evictions since the series was created reached."""
-        horizons = entry.horizons
-        if not horizons or horizons[-1][0] <= series.epoch:
+        """Drop the samples older than the horizon of any eviction since the series was last trimmed.
+
+        The evictions before it was created do not apply: a series that survives an eviction keeps its
+        last sample, and later samples are newer, so only a new series can hold samples behind a horizon.
+        """
+        if series.trimmed == entry.evictions:
             return
-        horizon = horizons[bisect.bisect_right(horizons, series.epoch, key=operator.itemgetter(0))][1]
+        horizons = entry.horizons
+        horizon = horizons[bisect.bisect_right(horizons, series.trimmed, key=operator.itemgetter(0))][1]
+        series.trimmed = entry.evictions
         samples = series.samples
         while samples and samples[0].time < horizon:
             samples.popleft()
