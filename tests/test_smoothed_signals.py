@@ -167,6 +167,23 @@ def test_a_delta_counter_is_accumulated_and_smoothed_as_a_rate(contract: Path) -
     assert outputs[0][4] == {"pod": "worker-0", "namespace": "jobs"}
 
 
+def test_a_silent_series_is_dropped_and_frees_its_place(contract: Path) -> None:
+    compiled = load_contract(contract, today=TODAY)
+    smoothed = SmoothedSeries(smoothed_signals(compiled.contract), "queue@1.0.0", max_series=1)
+    smoothed.evaluate(_gauge_request(0, 1.0))
+    smoothed.evaluate(_gauge_request(10, 2.0, queue="b"))
+    assert smoothed.untracked == 1  # one series at most: emails holds the place
+    # emails has been silent for 60 s, longer than (max_gap 2 + 2) intervals of 10 s: dropped after this request.
+    smoothed.evaluate(_gauge_request(60, 2.0, queue="b"))
+    assert smoothed.untracked == 2
+    smoothed.evaluate(_gauge_request(70, 3.0, queue="b"))
+    payload, _ = smoothed.evaluate(_gauge_request(80, 4.0, queue="b"))
+    assert smoothed.untracked == 2
+    assert [(seconds, value, attributes) for _, _, seconds, value, attributes, _ in _points(payload)] == [
+        (80, 3.0, {"queue_name": "b"})
+    ]
+
+
 def test_the_sidecar_forwards_the_smoothed_series_beside_the_input(contract: Path, otlp_sink: OtlpSink) -> None:
     with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
         client = RawClient(sidecar.endpoint)

@@ -12,6 +12,7 @@ the gap that restarts its average anyway.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class _Series:
     smoother: SeriesSmoother
     total: float = 0.0  # a delta sum's running total
     start: int = 0  # the last OTLP start time: a later one is a counter reset
+    queued: bool = False  # it has an entry in SmoothedSeries._by_deadline (from its first accepted sample on)
 
 
 @dataclass
@@ -89,6 +91,11 @@ class SmoothedSeries:
     _series: dict[tuple[str, Labels], _Series] = field(default_factory=dict)
     _by_metric: Mapping[str, SmoothedSignal] = field(default_factory=lambda: MappingProxyType({}))
     _next_sweep: int = 0
+    # A heap of (a time after which the series may be dropped, creation number, key), one entry per
+    # series with a sample, its time at most its last sample's plus its horizon: a sweep looks at the
+    # entries behind its time only, and drops their series or pushes them again (about once per horizon).
+    _by_deadline: list[tuple[int, int, tuple[str, Labels]]] = field(default_factory=list)
+    _created: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -129,6 +136,12 @@ class SmoothedSeries:
                     for end, smoothed in series.smoother.observe(sample.time, value, reset=reset):
                         element = Element(None, sample.labels, smoothed, True, 0, sample.resource)
                         closed.setdefault((signal.metric, end), []).append(element)
+                    last = series.smoother.last_time
+                    if not series.queued and last is not None:
+                        series.queued = True
+                        self._created += 1
+                        deadline = last + self._horizon(signal)
+                        heapq.heappush(self._by_deadline, (deadline, self._created, (signal.metric, sample.labels)))
             self._sweep(newest)
         outputs = [(self._by_metric[metric].recorded, elements, end) for (metric, end), elements in closed.items()]
         return emit(outputs, self.contract, SCOPE_NAME)
@@ -144,14 +157,28 @@ class SmoothedSeries:
         return series
 
     def _sweep(self, newest: int) -> None:
-        """Drop series silent for longer than their restart gap: their state would be discarded anyway."""
+        """Drop series silent for longer than their restart gap: their state would be discarded anyway.
+
+        Series without a sample yet are kept (they have no entry); the others are looked at only once
+        their entry's time has passed.
+        """
         if newest < self._next_sweep:
             return
         shortest = min(signal.smoothing.interval_ms for signal in self.signals)
         self._next_sweep = newest + shortest
-        for key in list(self._series):
-            signal = self._by_metric[key[0]]
+        queue = self._by_deadline
+        while queue and queue[0][0] < newest:
+            _, created, key = queue[0]
             last = self._series[key].smoother.last_time
-            horizon = (signal.smoothing.max_gap + 2) * signal.smoothing.interval_ms
-            if last is not None and newest - last > horizon:
+            assert last is not None  # queued from its first sample on, and last_time never goes back
+            deadline = last + self._horizon(self._by_metric[key[0]])
+            if deadline < newest:
+                heapq.heappop(queue)
                 del self._series[key]
+            else:
+                heapq.heapreplace(queue, (deadline, created, key))
+
+    @staticmethod
+    def _horizon(signal: SmoothedSignal) -> int:
+        """How long (ms) a series of ``signal`` may be silent before its state would be discarded anyway."""
+        return (signal.smoothing.max_gap + 2) * signal.smoothing.interval_ms
