@@ -102,11 +102,6 @@ class SmoothedSeries:
         self._by_metric = MappingProxyType({signal.metric: signal for signal in self.signals})
 
     @property
-    def active(self) -> bool:
-        """Whether the contract smooths any signal: without, a request need not be read at all."""
-        return bool(self._by_metric)
-
-    @property
     def metrics(self) -> frozenset[str]:
         """The metrics (OTLP names) the smoothed signals read."""
         return frozenset(self._by_metric)

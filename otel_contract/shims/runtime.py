@@ -64,11 +64,6 @@ class ShimRuntime:
         self._lock = threading.Lock()
 
     @property
-    def active(self) -> bool:
-        """Whether the contract has shims: without, a request need not be read at all."""
-        return bool(self._last_fed)
-
-    @property
     def metrics(self) -> frozenset[str]:
         """The metrics (OTLP names) the shims read."""
         return self._evaluator.metrics
