@@ -39,6 +39,9 @@ class MetricSelection:
     def select(self, payload: bytes) -> bytes | None:
         """Only the selected metrics, with their resources and scopes; None when there is none."""
 
+    def present(self, payload: bytes) -> list[str]:
+        """The selected names that metrics of ``payload`` have, sorted."""
+
 # (slug, metric, attribute, count, action, template, prefix, args)
 FindingRow = tuple[str, str | None, str | None, int, str, str, str | None, tuple[Any, ...]]
 

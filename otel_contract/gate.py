@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
+from otel_contract._core import MetricSelection
 from otel_contract.contract.compiled import CompiledContract
 from otel_contract.engine import EngineOptions
 from otel_contract.engine.invariants import InvariantTracker
@@ -94,17 +95,6 @@ class Linter(Protocol):
     def lint(self, request: ExportMetricsServiceRequest, location: Location | None) -> tuple[Finding, ...]: ...
 
 
-def _contract_metrics(request: ExportMetricsServiceRequest, contract: CompiledContract) -> set[str]:
-    known = contract.metrics
-    return {
-        metric.name
-        for resource in request.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name in known
-    }
-
-
 def _contract_names(request: ExportMetricsServiceRequest, names: Mapping[str, str]) -> None:
     """Rename, in place, the metrics an exposition names as Prometheus translates contract metrics."""
     for resource in request.resource_metrics:
@@ -132,6 +122,10 @@ def run(
     """
     pipeline = Pipeline(contract, options, today=today)
     invariants = InvariantTracker(contract)
+    # Read off the normalized bytes by the core, so a request is not parsed in Python for them: the
+    # contract metrics it has, and the few metrics the invariants read (cut out, then parsed).
+    contract_metrics = MetricSelection(sorted(contract.metrics))
+    invariant_metrics = MetricSelection(sorted(invariants.metrics)) if invariants.metrics else None
     # Prometheus names of contract metrics that differ from them (a counter's _total): read back to the
     # contract name when the input is a Prometheus exposition.
     prometheus_names = translated_names(contract.contract.metrics, {*contract.metrics, *contract.aliases})
@@ -148,7 +142,10 @@ def run(
         result = _process(capture, pipeline)
         totals.add(result)
         if metrics:
-            invariants.observe(result.request)
-            totals.metrics |= _contract_metrics(result.request, contract)
+            normalized = result.outcome.to_bytes()
+            totals.metrics.update(contract_metrics.present(normalized))
+            read = invariant_metrics.select(normalized) if invariant_metrics else None
+            if read is not None:
+                invariants.observe(ExportMetricsServiceRequest.FromString(read))
         yield result
     totals.add_findings(invariants.findings())

@@ -88,6 +88,41 @@ fn select(request: &[u8], names: &FxHashSet<Vec<u8>>) -> Result<Kept, DecodeErro
     })
 }
 
+/// Each message in field ``number`` of ``buf``.
+fn each_message<'a>(
+    buf: &'a [u8],
+    number: u32,
+    mut visit: impl FnMut(&'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    for field in fields(buf) {
+        let field = field?;
+        if let (true, Value::Bytes(bytes)) = (field.number == number, field.value) {
+            visit(bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Which of ``names`` the request's metrics have, added to ``found``; a metric's body is skipped
+/// by its length.
+fn present<'a>(
+    request: &'a [u8],
+    names: &FxHashSet<Vec<u8>>,
+    found: &mut FxHashSet<&'a [u8]>,
+) -> Result<(), DecodeError> {
+    each_message(request, RESOURCE_METRICS, |resource| {
+        each_message(resource, SCOPE_METRICS, |scope| {
+            each_message(scope, METRICS, |metric| {
+                let name = metric_name(metric)?;
+                if names.contains(name) {
+                    found.insert(name);
+                }
+                Ok(())
+            })
+        })
+    })
+}
+
 /// A set of metric names and the cut of a request down to them.
 #[pyclass(module = "otel_contract._core", frozen)]
 pub struct MetricSelection {
@@ -118,6 +153,25 @@ impl MetricSelection {
             Ok(Kept::Part(cut)) => Some(PyBytes::new(py, &cut)),
             Ok(Kept::All) | Err(_) => Some(payload.clone()),
         })
+    }
+
+    /// The selected names that metrics of ``payload`` have, sorted; as far as the bytes can be read.
+    fn present(&self, py: Python<'_>, payload: &[u8]) -> PyResult<Vec<String>> {
+        let found = py.allow_threads(|| {
+            crate::guarded(|| {
+                let mut found = FxHashSet::default();
+                // The payload is the core's own output; were it unreadable further on, the names
+                // before that point are still present.
+                let _readable = present(payload, &self.names, &mut found);
+                let mut names: Vec<String> = found
+                    .into_iter()
+                    .map(|name| String::from_utf8_lossy(name).into_owned())
+                    .collect();
+                names.sort_unstable();
+                names
+            })
+        })?;
+        Ok(found)
     }
 }
 
@@ -187,6 +241,19 @@ mod tests {
             select(&whole, &names(&["cpu", "disk"])).unwrap(),
             Kept::Part(want)
         );
+    }
+
+    #[test]
+    fn present_names_the_wanted_metrics_the_request_has() {
+        let whole = request(&[
+            resource(1, &[scope("a", &["x", "cpu"]), scope("b", &["cpu"])]),
+            resource(2, &[scope("c", &["z"])]),
+        ]);
+        let mut found = FxHashSet::default();
+        present(&whole, &names(&["cpu", "disk", "z"]), &mut found).unwrap();
+        let mut found: Vec<&[u8]> = found.into_iter().collect();
+        found.sort_unstable();
+        assert_eq!(found, vec![b"cpu".as_slice(), b"z".as_slice()]);
     }
 
     #[test]

@@ -108,6 +108,11 @@ class InvariantTracker:
         self._totals: dict[str, _Totals] = {name: _Totals() for name in self._terms}
         self._seen: set[str] = set()
 
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics the invariants read: only these need be observed."""
+        return frozenset(self._by_metric)
+
     def observe(self, request: ExportMetricsServiceRequest) -> None:
         if not self._by_metric:
             return
