@@ -942,7 +942,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sidecar-compression",
         choices=("default", "none", "gzip"),
         default="default",
-        help="the sidecar exporter's compression, through OTEL_EXPORTER_OTLP_COMPRESSION (default: its own, gzip)",
+        help="the sidecar exporter's compression, through OTEL_EXPORTER_OTLP_COMPRESSION (default: its own, none)",
     )
     parser.add_argument("--quick", action="store_true", help="(b) for 10 s and (a) for 5 s")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")

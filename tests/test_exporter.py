@@ -384,6 +384,15 @@ def test_gzip_really_compresses() -> None:
     assert refused.value.code == "UNIMPLEMENTED" and "gzip" in refused.value.reason
 
 
+def test_the_default_sends_uncompressed() -> None:
+    # As the OpenTelemetry SDKs do: gzip costs the sidecar CPU on every request (exporter.compression).
+    with OtlpSink(accept_gzip=False) as sink:
+        exporter = grpc_exporter(sink)
+        assert exporter.export(metrics_batch("m")).rejected == 0
+        exporter.close()
+    assert len(sink.requests) == 1
+
+
 @pytest.mark.parametrize("batch", [metrics_batch("m", points=5), traces_batch("t"), logs_batch("l")])
 def test_partial_success_is_read_for_every_signal(otlp_sink: OtlpSink, batch: Batch) -> None:
     otlp_sink.answer_next(1, Answer(rejected=2))

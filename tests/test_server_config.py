@@ -44,7 +44,7 @@ def test_minimal_config_gets_the_collector_like_defaults(tmp_path: Path) -> None
     assert config.receiver.endpoint == "127.0.0.1:4317"
     assert config.receiver.max_recv_msg_size == 4 * 2**20
     assert config.exporter.otlp is not None and config.exporter.otlp.endpoint == "collector:4317"
-    assert config.exporter.otlp.compression == "gzip" and config.exporter.otlp.timeout == 5.0
+    assert config.exporter.otlp.compression == "none" and config.exporter.otlp.timeout == 5.0
     assert config.exporter.retry.initial_interval == 5.0 and config.exporter.retry.max_elapsed_time == 300.0
     assert config.exporter.queue.queue_size == 1000 and config.exporter.queue.directory is None
     assert not config.audit and config.reload and config.workers == 1
@@ -301,7 +301,7 @@ def test_every_components_schema_defaults_are_its_settings_defaults(tmp_path: Pa
     on_engine_error = schema["properties"]["on_engine_error"]["default"]
     from_schema = ReceiverSettings.from_config(receiver, tmp_path, on_engine_error=on_engine_error)
     assert from_schema == ReceiverSettings() == ReceiverSettings.from_config({}, tmp_path)
-    assert otlp == {"compression": "gzip", "timeout": "5s"}  # tls.insecure has none: it follows the scheme
+    assert otlp == {"compression": "none", "timeout": "5s"}  # tls.insecure has none: it follows the scheme
     assert OtlpGrpcSettings.from_config({"endpoint": "c:4317", **otlp}, tmp_path, endpoint=None, env={}) == (
         OtlpGrpcSettings(endpoint="c:4317")
     )

@@ -126,7 +126,9 @@ _COMPRESSIONS: Mapping[str, grpc.Compression] = MappingProxyType(
 _HEADER_KEY = re.compile(r"[0-9a-z_.-]+")
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
 # OtlpGrpcSettings' defaults, named because from_config falls back to them under the environment's.
-_DEFAULT_COMPRESSION = "gzip"
+# No compression, as the OpenTelemetry SDKs' exporters: gzip costs about 0.8 ms of CPU per 100-point
+# request, more than the rest of the sidecar's own work, for a hop that is usually local.
+_DEFAULT_COMPRESSION = "none"
 _DEFAULT_TIMEOUT = 5.0
 
 
