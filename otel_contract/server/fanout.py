@@ -75,8 +75,11 @@ class ExporterQueues:
         self.exporters = tuple(exporters)
         # Serializes admissions, so that room seen in every queue is still there when offering.
         self._lock = threading.Lock()
+        self._only = self.exporters[0].queue if len(self.exporters) == 1 else None
 
     def offer(self, batch: Batch) -> bool:
+        if self._only is not None:
+            return self._only.offer(batch)  # one queue: its own offer checks the room, under its own lock
         with self._lock:
             if not all(each.queue.accepting(batch.size) for each in self.exporters):
                 return False

@@ -37,6 +37,8 @@ def _cut(text: str) -> str:
 
 def response_for(signal: Signal, outcome: Outcome[Any] | Result, contract: str) -> bytes:
     """The serialized ``Export<Signal>ServiceResponse`` telling the client what happened to its data."""
+    if not outcome.dropped and not outcome.findings:
+        return b""  # the empty response, serialized: most requests, so no message is built for them
     wording = FACTS[signal]
     response = wording.response_type()
     if outcome.dropped:

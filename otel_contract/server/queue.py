@@ -212,6 +212,10 @@ class _QueueBase(abc.ABC):
         self._items = 0
         self._closed = False
         self._detached = False  # after shutdown(): the store is gone, leases settle in memory only
+        # take() calls lingering for more items, and the items they wait for: an offer wakes a consumer
+        # only when one has work to start or a lingering batch is full, not once per request.
+        self._lingering = 0
+        self._linger_items = 0
 
     # --- the store: called with self._cond held ---------------------------------------------------
 
@@ -251,7 +255,10 @@ class _QueueBase(abc.ABC):
             self._count += 1
             self._bytes += batch.size
             self._items += batch.items
-            self._cond.notify()
+            # A consumer is woken for the head; one that takes leaves none behind unwoken (take()), and a
+            # lingering one is woken when its batch is full.
+            if len(self._pending) == 1 or (self._lingering and self._items >= self._linger_items):
+                self._cond.notify()
             return True
 
     def take(
@@ -266,13 +273,20 @@ class _QueueBase(abc.ABC):
         with self._cond:
             self._cond.wait_for(self._takeable, timeout=timeout)
             if linger > 0 and self._pending and max_items is not None:
-                self._cond.wait_for(lambda: self._items >= max_items or self._closed or not self._pending, linger)
+                self._lingering += 1
+                self._linger_items = max_items
+                try:
+                    self._cond.wait_for(lambda: self._items >= max_items or self._closed or not self._pending, linger)
+                finally:
+                    self._lingering -= 1
             if not self._pending or self._detached:
                 return None
             entries = self._select(max_batches, max_bytes, max_items)
             payloads = self._load([entry.key for entry in entries])
             for _ in entries:
                 self._pending.popleft()
+            if self._pending:
+                self._cond.notify()  # what the limits left behind is the next consumer's
             self._next_token += 1
             self._leases[self._next_token] = entries
             batches = tuple(

@@ -38,6 +38,14 @@ _P = "otel_contract_"
 _PROCESSING_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _EXPORT_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+# The counters request_processed adds to, in the order of its sums: (name, description).
+_SIGNAL_SUMS = (
+    ("received_data_points_total", "Data points, spans or log records received"),
+    ("forwarded_data_points_total", "Data points, spans or log records forwarded"),
+    ("rejected_data_points_total", "Items rejected by the contract (partial_success)"),
+    ("flagged_data_points_total", "Occurrences of findings whose action is not reject"),
+)
+
 # Bounds the OTLP exporter's retries so that shutdown cannot hang on an unreachable endpoint.
 _OTLP_TIMEOUT_SECONDS = 5
 _SHUTDOWN_TIMEOUT_MILLIS = 5_000
@@ -67,23 +75,22 @@ class SelfTelemetry:
         self._scrape_lock = threading.Lock()
         self._queues: dict[str, tuple[Callable[[], int], Callable[[], int]]] = {}
         self._contract: tuple[str, str] | None = None
+        # The per-request counts are plain sums here, read by observable counters when metrics are
+        # collected: an SDK counter's add() costs ~12 us, five of them per request were most of what
+        # self-telemetry cost. Keyed by label values; entries are only ever added and incremented.
+        self._sums_lock = threading.Lock()
+        self._by_signal: dict[str, list[int]] = {}  # signal -> one sum per _SIGNAL_SUMS entry
+        self._finding_sums: dict[tuple[str, str, str], int] = {}  # (signal, rule, level) -> occurrences
+        self._signal_labels = {signal: {"signal": signal.value} for signal in Signal}
         self._build_instruments(provider)
 
     def _build_instruments(self, provider: MeterProvider) -> None:
         meter = provider.get_meter("otel_contract", otel_contract.__version__)
-        self._received = meter.create_counter(
-            _P + "received_data_points_total", "{data_point}", "Data points, spans or log records received"
+        for index, (name, description) in enumerate(_SIGNAL_SUMS):
+            meter.create_observable_counter(_P + name, [self._observe_signal_sum(index)], "{data_point}", description)
+        meter.create_observable_counter(
+            _P + "findings_total", [self._observe_findings], "{finding}", "Finding occurrences"
         )
-        self._forwarded = meter.create_counter(
-            _P + "forwarded_data_points_total", "{data_point}", "Data points, spans or log records forwarded"
-        )
-        self._rejected = meter.create_counter(
-            _P + "rejected_data_points_total", "{data_point}", "Items rejected by the contract (partial_success)"
-        )
-        self._flagged = meter.create_counter(
-            _P + "flagged_data_points_total", "{data_point}", "Occurrences of findings whose action is not reject"
-        )
-        self._findings = meter.create_counter(_P + "findings_total", "{finding}", "Finding occurrences")
         self._duration = meter.create_histogram(
             _P + "request_duration_seconds",
             "s",
@@ -139,29 +146,33 @@ class SelfTelemetry:
         seconds: float,
     ) -> None:
         """One export request went through the engine."""
-        by_signal = {"signal": signal.value}
-        # Adding zeros too makes every signal's series exist from its first request, so rate() works.
-        self._received.add(received, by_signal)
-        self._forwarded.add(forwarded, by_signal)
-        self._rejected.add(rejected, by_signal)
         flagged = 0
-        for finding in findings:
-            self._findings.add(
-                finding.count, {"signal": signal.value, "rule": finding.rule.slug, "level": finding.level.name.lower()}
-            )
-            # The engine reports only findings it rejected or flagged (ignored ones never appear).
-            if finding.action is not Action.REJECT:
-                flagged += finding.count
-        self._flagged.add(flagged, by_signal)
-        self._duration.record(seconds, by_signal)
+        with self._sums_lock:
+            for finding in findings:
+                self._add_finding((signal.value, finding.rule.slug, finding.level.name.lower()), finding.count)
+                # The engine reports only findings it rejected or flagged (ignored ones never appear).
+                if finding.action is not Action.REJECT:
+                    flagged += finding.count
+            # Zeros count too: every signal's series exists from its first request, so rate() works.
+            sums = self._by_signal.get(signal.value)
+            if sums is None:
+                sums = self._by_signal[signal.value] = [0] * len(_SIGNAL_SUMS)
+            sums[0] += received
+            sums[1] += forwarded
+            sums[2] += rejected
+            sums[3] += flagged
+        self._duration.record(seconds, self._signal_labels[signal])
+
+    def _add_finding(self, key: tuple[str, str, str], count: int) -> None:
+        """Called with ``_sums_lock`` held."""
+        self._finding_sums[key] = self._finding_sums.get(key, 0) + count
 
     def shims_evaluated(self, *, points: int, findings: Iterable[Finding]) -> None:
         """The compat shims added ``points`` to a request and reported ``findings`` (expired-shim, ...)."""
         self._shim_points.add(points)
-        for finding in findings:
-            self._findings.add(
-                finding.count, {"signal": "metrics", "rule": finding.rule.slug, "level": finding.level.label}
-            )
+        with self._sums_lock:
+            for finding in findings:
+                self._add_finding(("metrics", finding.rule.slug, finding.level.label), finding.count)
 
     def request_refused(self, signal: Signal, reason: str) -> None:
         """The receiver refused a request: ``queue_full``, ``shutting_down``, ``too_large``, ``malformed``
@@ -213,7 +224,25 @@ class SelfTelemetry:
                 self._provider.shutdown(timeout_millis=_SHUTDOWN_TIMEOUT_MILLIS)
                 self._provider = None
 
-    # --- observable-gauge callbacks ------------------------------------------------------------------
+    # --- observable callbacks -----------------------------------------------------------------------
+
+    def _observe_signal_sum(self, index: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            with self._sums_lock:
+                return [
+                    Observation(sums[index], self._signal_labels[Signal(signal)])
+                    for signal, sums in self._by_signal.items()
+                ]
+
+        return observe
+
+    def _observe_findings(self, _options: CallbackOptions) -> Iterable[Observation]:
+        with self._sums_lock:
+            sums = list(self._finding_sums.items())
+        return [
+            Observation(count, {"signal": signal, "rule": rule, "level": level})
+            for (signal, rule, level), count in sums
+        ]
 
     def _observe_size(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(size(), {"exporter": name}) for name, (size, _) in self._queues.items()]
