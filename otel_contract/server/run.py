@@ -13,6 +13,7 @@ B admits at most N x B series).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -32,6 +33,13 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_LOST = 3  # stopped, but accepted requests were lost with the in-memory queue
 
+# glibc gives threads that allocate at once arenas of their own (up to 8 per core), and each arena keeps
+# what is freed into it: the receiver's threads allocate the requests the sender's threads free, so
+# every arena came to hold freed payloads, about 7 MiB of RSS at 100 requests/s. The GIL lets one
+# thread run Python at a time, so two arenas cost no contention worth measuring.
+_MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's <malloc.h>
+
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
@@ -49,8 +57,25 @@ def _print_contract_error(error: ContractError, path: str) -> None:
         print(f"otel-contract serve: the contract {path} cannot be loaded: {error}", file=sys.stderr)
 
 
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas before the sidecar starts its threads, unless ``MALLOC_ARENA_MAX`` (which
+    glibc read at start-up) already says how many; nothing elsewhere."""
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return
+    except (ValueError, OSError):  # not glibc: musl has no such name
+        return
+    import ctypes  # only here: nothing else needs it
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _MALLOC_ARENAS)
+
+
 def run_sidecar(config: SidecarConfig, env: Mapping[str, str], worker: int = 0) -> int:
     """Run one sidecar until SIGTERM/SIGINT; the exit code."""
+    _limit_malloc_arenas()
     sidecar = Sidecar(config, env=env, worker=worker)
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
