@@ -149,6 +149,21 @@ def test_help_explains_exit_codes() -> None:
     assert "--today" in result.stdout and "Exit codes" in result.stdout
 
 
+def test_a_command_imports_only_its_own_module() -> None:
+    # A running sidecar carries only what serve needs; --help still lists every command.
+    script = (
+        "import sys\nfrom otel_contract.cli import main\n"
+        "try:\n    main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('otel_contract.cli.', 'otel_contract.inputs',"
+        " 'otel_contract.diff'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.splitlines()[-1] == "['otel_contract.cli._common', 'otel_contract.cli.serve']"
+    listed = run_cli("--help").stdout
+    for command in ("check", "validate", "normalize", "serve", "render", "diff", "rfc", "rules", "usage", "schema"):
+        assert f"    {command} " in listed or f"    {command}\n" in listed, command
+
+
 def test_rules_lists_the_catalog() -> None:
     result = run_cli("rules")
     assert result.returncode == 0

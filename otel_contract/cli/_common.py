@@ -17,7 +17,6 @@ from otel_contract.contract.files import resolve as resolve_contract
 from otel_contract.contract.model import Contract
 from otel_contract.engine import EngineOptions
 from otel_contract.findings import Finding
-from otel_contract.inputs.otlp import MAX_MESSAGE_SIZE
 from otel_contract.loading import lint_contract, load_contract
 from otel_contract.otlp import Signal
 from otel_contract.reports import FORMATS, RenderOptions, Report, fails, renderer
@@ -114,6 +113,9 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _reading_options(parser: argparse.ArgumentParser) -> None:
+    # Imported here: the capture readers are for the commands that read captures, not for serve.
+    from otel_contract.inputs.otlp import MAX_MESSAGE_SIZE
+
     parser.add_argument(
         "--signal",
         choices=tuple(Signal),

@@ -17,16 +17,18 @@ import builtins
 import itertools
 import logging
 import os
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from otel_contract.durations import parse_duration
 from otel_contract.otlp import Signal
 from otel_contract.server._batch import Batch
+
+if TYPE_CHECKING:
+    import sqlite3  # imported by SqliteQueue when one is opened: an in-memory queue needs none of it
 
 _log = logging.getLogger("otel_contract.exporter")
 
@@ -216,6 +218,8 @@ class _QueueBase(abc.ABC):
         # only when one has work to start or a lingering batch is full, not once per request.
         self._lingering = 0
         self._linger_items = 0
+        # What the store raises when it cannot store or delete (a full or failing disk).
+        self._store_errors: tuple[type[Exception], ...] = ()
 
     # --- the store: called with self._cond held ---------------------------------------------------
 
@@ -247,7 +251,7 @@ class _QueueBase(abc.ABC):
                 return False
             try:
                 key = self._store(batch)
-            except sqlite3.Error as err:
+            except self._store_errors as err:
                 # A full or failing disk refuses the request like a full queue: the client retries.
                 _log.error("sending queue: cannot store a %s request: %s", batch.signal, err)
                 return False
@@ -300,7 +304,7 @@ class _QueueBase(abc.ABC):
             if not self._detached:
                 try:
                     self._delete([entry.key for entry in entries])
-                except sqlite3.Error as err:
+                except self._store_errors as err:
                     # Forgetting the lease anyway keeps this process going; the rows it could not delete
                     # are sent again after a restart, which at-least-once delivery allows.
                     _log.error("sending queue: cannot remove %d delivered request(s): %s", len(entries), err)
@@ -425,7 +429,10 @@ class SqliteQueue(_QueueBase):
 
     def __init__(self, settings: QueueSettings, *, announce: bool = True) -> None:
         """``announce`` False: what a previous run left is not logged (the caller says what it does with it)."""
+        import sqlite3
+
         super().__init__(settings, settings.max_disk_bytes)
+        self._store_errors = (sqlite3.Error,)
         if settings.directory is None:
             raise ValueError("directory: a persistent queue needs a directory")
         self._path = os.path.join(settings.directory, QUEUE_FILE)
@@ -442,6 +449,8 @@ class SqliteQueue(_QueueBase):
 
     @staticmethod
     def _open(path: str) -> sqlite3.Connection:
+        import sqlite3
+
         # One connection serves every thread; self._cond serializes its use. isolation_level=None:
         # each statement commits on its own, and multi-row changes use explicit transactions.
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
