@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import enum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pb2
 
 # The instrumentation scope of the compat shims' series: the engine passes a scope of these through as the
 # contract's own output (a sidecar upstream appended it), the shims write it.
@@ -56,13 +57,13 @@ DATA_MEMBERS = {  # Metric.data oneof member -> (field number, container message
     "summary": (11, "Summary", "SummaryPoint"),
 }
 
-_F = descriptor_pb2.FieldDescriptorProto
-
 
 def _message(
     file: descriptor_pb2.FileDescriptorProto, package: str, name: str, fields: list[tuple[str, int, str | None]]
 ) -> None:
     """A message of repeated fields: of the named message type, or bytes where the type is None."""
+    from google.protobuf.descriptor_pb2 import FieldDescriptorProto as _F
+
     message = file.message_type.add(name=name)
     for field_name, number, type_name in fields:
         field = message.field.add(name=field_name, number=number, label=_F.LABEL_REPEATED)
@@ -75,6 +76,11 @@ def _message(
 
 @cache
 def _request_type(view: ShadowView) -> Any:
+    # Imported here: only the Prometheus linter reads shadows, and descriptor_pb2 alone is
+    # about 3 MiB of a running sidecar's memory.
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    _F = descriptor_pb2.FieldDescriptorProto
     package = f"otel_contract.shadow.{view.value}"
     file = descriptor_pb2.FileDescriptorProto(
         name=package.replace(".", "/") + ".proto", package=package, syntax="proto3"
