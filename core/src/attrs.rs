@@ -85,10 +85,14 @@ pub fn normalize(
         return Ok((vec![Edit::Keep; kvs.len()], false));
     }
     let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
-    normalize_parsed(kvs, &parsed, renames, types, oracle, report)
+    let mut edits = Vec::new();
+    let reject = normalize_parsed(kvs, &parsed, renames, types, oracle, report, &mut edits)?;
+    Ok((edits, reject))
 }
 
-/// ``normalize`` for KeyValues the caller has read already (``parsed``, aligned with ``kvs``).
+/// ``normalize`` for KeyValues the caller has read already (``parsed``, aligned with ``kvs``), its
+/// edits written to ``edits`` (a buffer the caller reuses from point to point); true when the record
+/// must go.
 pub fn normalize_parsed(
     kvs: &[&[u8]],
     parsed: &[Kv<'_>],
@@ -96,11 +100,13 @@ pub fn normalize_parsed(
     types: &HashMap<String, AttrType>,
     oracle: &dyn Oracle,
     report: &mut dyn FnMut(Rule, &str, Message) -> bool,
-) -> Result<(Vec<Edit>, bool), DecodeError> {
-    let mut edits = vec![Edit::Keep; kvs.len()];
+    edits: &mut Vec<Edit>,
+) -> Result<bool, DecodeError> {
+    edits.clear();
+    edits.resize(kvs.len(), Edit::Keep);
     let mut reject = false;
     if renames.is_empty() && types.is_empty() {
-        return Ok((edits, reject));
+        return Ok(reject);
     }
     // Keys the request chose: a hasher with a per-process seed, so no request can make them collide.
     let mut present: Option<HashSet<&str>> = None;
@@ -161,5 +167,5 @@ pub fn normalize_parsed(
             edits[index] = Edit::Replace(rewrite_kv(kvs[index], new_key, new_value.as_deref())?);
         }
     }
-    Ok((edits, reject))
+    Ok(reject)
 }

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 use ahash::RandomState;
 
-/// The series sets hold hashes made with the process's random key: they need no hashing again.
+/// For sets of hashes made with the process's random key: they need no hashing again.
 #[derive(Default)]
-struct Prehashed(u64);
+pub(crate) struct Prehashed(u64);
 
 impl Hasher for Prehashed {
     fn finish(&self) -> u64 {

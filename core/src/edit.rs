@@ -34,7 +34,16 @@ pub fn rebuild(
     edits: &[FieldEdits<'_>],
     appended: &[u8],
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::with_capacity(buf.len() + appended.len());
+    // Room for every replacement up front: growing a copy of a whole request is a copy more.
+    let replaced: usize = edits
+        .iter()
+        .flat_map(|e| e.edits)
+        .map(|edit| match edit {
+            Edit::Replace(bytes) => bytes.len() + 16,
+            _ => 0,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(buf.len() + appended.len() + replaced);
     let mut seen = vec![0usize; edits.len()];
     for field in fields(buf) {
         let field = field?;

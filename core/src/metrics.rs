@@ -587,7 +587,14 @@ fn metric_rewrite(
     if name.is_none() && unit.is_none() && description.is_none() && data.is_none() {
         return Ok(Edit::Keep);
     }
-    let mut out = Vec::with_capacity(bytes.len() + 32);
+    // Room for the new data member beside the old one's bytes: no copy while growing.
+    let new_data = data.as_ref().map_or(0, |(_, new)| new.len());
+    let new_text = [name, unit, description]
+        .iter()
+        .flatten()
+        .map(|t| t.len())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(bytes.len() + new_data + new_text + 32);
     for (number, text) in [
         (metric::NAME, name),
         (metric::DESCRIPTION, description),
@@ -648,11 +655,20 @@ fn unknown_metric(
         return Ok(Edit::Keep);
     }
     let mut edits = Vec::with_capacity(points.len());
+    let mut kv_edits = Vec::new();
     for point in points {
         let kvs = points::attribute_list(point, view.data.map_or(0, |d| d.0))?;
         let parsed: Vec<Kv<'_>> = kvs.iter().map(|b| read_kv(b)).collect::<Result<_, _>>()?;
-        let (kv_edits, _) =
-            normalize_point_attributes(&kvs, &parsed, renames, &tables.types, name, None, run)?;
+        normalize_point_attributes(
+            &kvs,
+            &parsed,
+            renames,
+            &tables.types,
+            name,
+            None,
+            run,
+            &mut kv_edits,
+        )?;
         edits.push(if any_change(&kv_edits) {
             Edit::Replace(points::rebuild_attributes(
                 point,

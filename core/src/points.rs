@@ -144,13 +144,15 @@ fn read_buckets(bytes: &[u8]) -> Result<Buckets, DecodeError> {
 }
 
 impl Point {
-    /// The point's values, and its KeyValues' bytes appended to ``attributes``: one walk for both.
+    /// The point's values read into ``p`` (a buffer reused from point to point: its lists keep their
+    /// memory), and its KeyValues' bytes appended to ``attributes``: one walk for both.
     pub fn read_with_attributes<'a>(
+        p: &mut Point,
         bytes: &'a [u8],
         kind: u32,
         attributes: &mut Vec<&'a [u8]>,
-    ) -> Result<Point, DecodeError> {
-        let mut p = Point::default();
+    ) -> Result<(), DecodeError> {
+        p.clear();
         let attributes_number = attributes_field(kind);
         for field in fields(bytes) {
             let field = field?;
@@ -176,11 +178,11 @@ impl Point {
                     (hist::MIN, Value::Fixed64(x)) => p.min = Some(f64_of(x)),
                     (hist::MAX, Value::Fixed64(x)) => p.max = Some(f64_of(x)),
                     (hist::BUCKET_COUNTS, v) => fixed64s(v, &mut p.bucket_counts),
-                    (hist::EXPLICIT_BOUNDS, v) => {
-                        let mut raw = Vec::new();
-                        fixed64s(v, &mut raw);
-                        p.bounds.extend(raw.into_iter().map(f64_of));
-                    }
+                    (hist::EXPLICIT_BOUNDS, Value::Fixed64(x)) => p.bounds.push(f64_of(x)),
+                    (hist::EXPLICIT_BOUNDS, Value::Bytes(b)) => p.bounds.extend(
+                        b.chunks_exact(8)
+                            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
+                    ),
                     (hist::FLAGS, Value::Varint(x)) => p.flags = u64::from(x as u32),
                     _ => {}
                 },
@@ -218,7 +220,24 @@ impl Point {
                 _ => {}
             }
         }
-        Ok(p)
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        let mut lists = (
+            std::mem::take(&mut self.bucket_counts),
+            std::mem::take(&mut self.bounds),
+            std::mem::take(&mut self.quantiles),
+        );
+        lists.0.clear();
+        lists.1.clear();
+        lists.2.clear();
+        *self = Point {
+            bucket_counts: lists.0,
+            bounds: lists.1,
+            quantiles: lists.2,
+            ..Point::default()
+        };
     }
 
     pub fn no_recorded_value(&self) -> bool {

@@ -3,9 +3,11 @@
 //! ``metrics.rs`` walks the request down to each metric and hands its points here.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use crate::attrs::{self, read_kv, Kv};
+use crate::budgets::Prehashed;
 use crate::edit::{any_change, Edit};
 use crate::metrics::{quoted, Conversion, Run};
 use crate::points::{self, Point};
@@ -28,11 +30,52 @@ pub(crate) enum IdKey<'a> {
 /// A series identity: its attributes sorted by key, borrowed from the request where possible.
 pub(crate) type Identity<'a> = Vec<(Cow<'a, str>, IdKey<'a>)>;
 
-/// The identities seen for one canonical metric in one resource (a keyed hash: the request cannot
-/// choose colliding ones).
-pub(crate) type SeenSet<'a> = HashSet<Identity<'a>, ahash::RandomState>;
+/// The identities seen for one canonical metric in one resource, found by their keyed hash (random
+/// per process: the request cannot choose colliding ones), which each point computes once for this
+/// set and the budgets alike. Identities are stored back to back, not one allocation each.
+#[derive(Default)]
+pub(crate) struct SeenSet<'a> {
+    pairs: Identity<'a>,
+    /// The first identity of each hash: its range in ``pairs``.
+    first: HashMap<u64, (usize, usize), BuildHasherDefault<Prehashed>>,
+    /// Further identities whose hash an earlier one has (a 64-bit keyed hash: practically never).
+    more: Vec<(u64, usize, usize)>,
+    /// The hash for a request without budgets (with budgets, theirs).
+    hasher: ahash::RandomState,
+}
 
-/// attrs::normalize with the metric's reporter: messages prefixed with its name, findings under it.
+impl<'a> SeenSet<'a> {
+    /// True when ``identity`` (hashed ``hash``) was seen before; otherwise it is recorded (moved out of
+    /// ``identity``).
+    fn seen_or_insert(&mut self, hash: u64, identity: &mut Identity<'a>) -> bool {
+        let pairs = &self.pairs;
+        let same = |start: usize, end: usize| pairs[start..end] == identity[..];
+        let first = self.first.get(&hash).copied();
+        if let Some((start, end)) = first {
+            if same(start, end)
+                || self
+                    .more
+                    .iter()
+                    .any(|&(h, start, end)| h == hash && same(start, end))
+            {
+                return true;
+            }
+        }
+        let start = self.pairs.len();
+        self.pairs.append(identity);
+        let end = self.pairs.len();
+        if first.is_some() {
+            self.more.push((hash, start, end));
+        } else {
+            self.first.insert(hash, (start, end));
+        }
+        false
+    }
+}
+
+/// attrs::normalize with the metric's reporter: messages prefixed with its name, findings under it;
+/// the edits go to ``edits``, true when the point must go.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn normalize_point_attributes(
     kvs: &[&[u8]],
     parsed: &[Kv<'_>],
@@ -41,7 +84,8 @@ pub(crate) fn normalize_point_attributes(
     metric: &str,
     spec: Option<&MetricSpec>,
     run: &mut Run<'_>,
-) -> Result<(Vec<Edit>, bool), DecodeError> {
+    edits: &mut Vec<Edit>,
+) -> Result<bool, DecodeError> {
     let tables = run.tables;
     let sink = &mut run.sink;
     let mut report = |rule: Rule, attribute: &str, message: Message| {
@@ -51,7 +95,7 @@ pub(crate) fn normalize_point_attributes(
             ..message
         })
     };
-    attrs::normalize_parsed(kvs, parsed, renames, types, run.oracle, &mut report)
+    attrs::normalize_parsed(kvs, parsed, renames, types, run.oracle, &mut report, edits)
 }
 
 fn id_key<'a>(value: &Cow<'a, [u8]>) -> IdKey<'a> {
@@ -84,22 +128,28 @@ impl IdKey<'_> {
     }
 }
 
-/// The last value of each key, in the order keys first appear (few attributes: a scan; many: a map).
-fn last_values<'a>(
-    values: Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
-) -> Vec<(Cow<'a, str>, Cow<'a, [u8]>)> {
-    let mut out: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::with_capacity(values.len());
+type Values<'a> = Vec<(Cow<'a, str>, Cow<'a, [u8]>)>;
+
+/// Keeps the last value of each key, in the order keys first appear (few attributes: a scan; many: a
+/// map), in place.
+fn keep_last_values(values: &mut Values<'_>) {
     if values.len() <= 16 {
-        for (key, value) in values {
-            match out.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => out.push((key, value)),
+        let mut kept = 0;
+        for i in 0..values.len() {
+            match (0..kept).find(|&j| values[j].0 == values[i].0) {
+                Some(j) => values[j].1 = std::mem::take(&mut values[i].1),
+                None => {
+                    values.swap(kept, i);
+                    kept += 1;
+                }
             }
         }
-        return out;
+        values.truncate(kept);
+        return;
     }
-    let mut at: HashMap<Cow<'a, str>, usize> = HashMap::with_capacity(values.len());
-    for (key, value) in values {
+    let mut out: Values<'_> = Vec::with_capacity(values.len());
+    let mut at: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(values.len());
+    for (key, value) in values.drain(..) {
         match at.get(&key) {
             Some(&i) => out[i].1 = value,
             None => {
@@ -108,7 +158,7 @@ fn last_values<'a>(
             }
         }
     }
-    out
+    *values = out;
 }
 
 fn id_value(value: &[u8]) -> IdValue {
@@ -137,64 +187,68 @@ pub(crate) fn points_edits<'a>(
     let budget = run.budgets.and(spec.max_series);
     let track_identity = seen.is_some() || budget.is_some();
     let mut edits = Vec::with_capacity(points.len());
-    // Reused from point to point: they borrow from the request, which outlives the loop.
+    // Reused from point to point (they borrow from the request, which outlives the loop), so that a
+    // point allocates nothing unless it changes.
     let mut kvs: Vec<&'a [u8]> = Vec::new();
     let mut parsed: Vec<Kv<'a>> = Vec::new();
+    let mut kv_edits: Vec<Edit> = Vec::new();
+    let mut point = Point::default();
+    let mut last: Values<'a> = Vec::new();
+    let mut identity: Identity<'a> = Vec::new();
     for point_bytes in points {
         kvs.clear();
-        let point = Point::read_with_attributes(point_bytes, kind, &mut kvs)?;
+        Point::read_with_attributes(&mut point, point_bytes, kind, &mut kvs)?;
         parsed.clear();
         for kv in &kvs {
             parsed.push(read_kv(kv)?);
         }
-        let (kv_edits, mut reject) =
-            normalize_point_attributes(&kvs, &parsed, renames, &spec.types, name, Some(spec), run)?;
+        let mut reject = normalize_point_attributes(
+            &kvs,
+            &parsed,
+            renames,
+            &spec.types,
+            name,
+            Some(spec),
+            run,
+            &mut kv_edits,
+        )?;
         // The point's attributes after renames, in order: borrowed from the request where they came
         // as they are, owned where this run rewrote them.
-        let mut rewritten: Vec<Vec<u8>> = Vec::new();
-        for edit in &kv_edits {
-            if let Edit::Replace(new) = edit {
-                rewritten.push(new.clone());
-            }
-        }
-        let rewritten_kvs: Vec<Kv<'_>> = rewritten
-            .iter()
-            .map(|b| read_kv(b))
-            .collect::<Result<_, _>>()?;
-        let mut values: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::with_capacity(kvs.len());
-        let mut next_rewritten = rewritten_kvs.iter();
+        last.clear();
         for (kv, edit) in parsed.iter().zip(&kv_edits) {
             match edit {
-                Edit::Keep => values.push((Cow::Borrowed(kv.key), Cow::Borrowed(kv.value))),
+                Edit::Keep => last.push((Cow::Borrowed(kv.key), Cow::Borrowed(kv.value))),
                 Edit::Drop => {}
-                Edit::Replace(_) => {
-                    if let Some(new) = next_rewritten.next() {
-                        values.push((
-                            Cow::Owned(new.key.to_owned()),
-                            Cow::Owned(new.value.to_vec()),
-                        ));
-                    }
+                Edit::Replace(new) => {
+                    let new = read_kv(new)?;
+                    last.push((
+                        Cow::Owned(new.key.to_owned()),
+                        Cow::Owned(new.value.to_vec()),
+                    ));
                 }
             }
         }
         // A key given twice counts once, with its last value (a dict built from the list).
-        let last = last_values(values);
+        keep_last_values(&mut last);
         if spec.checks_attributes {
             reject |= check_attributes(spec, &last, run);
         }
-        let identity: Option<Identity<'a>> = track_identity.then(|| {
-            let mut identity: Identity<'a> = last
-                .iter()
-                .map(|(k, v)| {
-                    let key = match id_key(v) {
-                        IdKey::Nan(_) => IdKey::Nan(points::next_nan()),
-                        other => other,
-                    };
-                    (k.clone(), key)
-                })
-                .collect();
-            identity.sort_by(|a, b| a.0.cmp(&b.0));
-            identity
+        identity.clear();
+        if track_identity {
+            identity.extend(last.iter().map(|(k, v)| {
+                let key = match id_key(v) {
+                    IdKey::Nan(_) => IdKey::Nan(points::next_nan()),
+                    other => other,
+                };
+                (k.clone(), key)
+            }));
+            identity.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        // One hash per point, for the seen set and the budgets alike.
+        let hash = track_identity.then(|| match (run.budgets, seen.as_deref()) {
+            (Some(budgets), _) => budgets.hash(&identity),
+            (None, Some(seen)) => seen.hasher.hash_one(&identity),
+            (None, None) => 0,
         });
         let mut invalid = false;
         if !point.no_recorded_value() {
@@ -203,8 +257,8 @@ pub(crate) fn points_edits<'a>(
                 reject |= report_point(run, spec, Rule::InvalidDataPoint, None, problem);
             }
         }
-        if let (Some(seen), Some(identity)) = (seen.as_deref_mut(), &identity) {
-            if seen.contains(identity) {
+        if let (Some(seen), Some(hash)) = (seen.as_deref_mut(), hash) {
+            if seen.seen_or_insert(hash, &mut identity) {
                 let shown: Vec<(String, IdValue)> = {
                     let mut pairs: Vec<(String, IdValue)> = last
                         .iter()
@@ -222,10 +276,8 @@ pub(crate) fn points_edits<'a>(
                 edits.push(Edit::Drop);
                 continue;
             }
-            seen.insert(identity.clone());
         }
-        if let (Some(budget), Some(budgets), Some(identity)) = (budget, run.budgets, &identity) {
-            let series = budgets.hash(identity);
+        if let (Some(budget), Some(budgets), Some(series)) = (budget, run.budgets, hash) {
             if !budgets.admit(name, series, budget) {
                 let message = Message::new("metric.cardinality", vec![Scalar::Int(budget as i64)]);
                 reject |= report_point(run, spec, Rule::Cardinality, None, message);
