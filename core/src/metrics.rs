@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crate::attrs::{read_kv, Kv};
 use crate::budgets::Budgets;
-use crate::edit::{any_change, edit_each, rebuild, Edit, FieldEdits};
+use crate::edit::{any_change, edit_each, range_in, rebuilt, rebuilt_with_head, Edit};
 use crate::points;
 use crate::resource;
 use crate::schema::{instrumentation_scope, metric, resource_metrics, scope_metrics};
@@ -271,14 +271,11 @@ fn resource_metrics_edit(bytes: &[u8], run: &mut Run<'_>) -> Result<Edit, Decode
         } else {
             remaining += 1;
             scope_edits.push(if any_change(&metric_edits[s]) {
-                Edit::Replace(rebuild(
+                rebuilt(
                     scopes[s],
-                    &[FieldEdits {
-                        number: scope_metrics::METRICS,
-                        edits: &metric_edits[s],
-                    }],
-                    &[],
-                )?)
+                    vec![(scope_metrics::METRICS, std::mem::take(&mut metric_edits[s]))],
+                    Vec::new(),
+                )?
             } else {
                 Edit::Keep
             });
@@ -292,7 +289,7 @@ fn resource_metrics_edit(bytes: &[u8], run: &mut Run<'_>) -> Result<Edit, Decode
         &outcome,
         has_resource,
         (resource_metrics::RESOURCE, resource_metrics::SCOPE_METRICS),
-        &scope_edits,
+        scope_edits,
     )
 }
 
@@ -425,14 +422,8 @@ fn metric_edit<'a>(
     let data_edit = if any_change(&point_edits) {
         Some((
             kind,
-            rebuild(
-                data,
-                &[FieldEdits {
-                    number: POINTS,
-                    edits: &point_edits,
-                }],
-                &[],
-            )?,
+            data,
+            rebuilt(data, vec![(POINTS, point_edits)], Vec::new())?,
         ))
     } else {
         None
@@ -576,51 +567,37 @@ fn type_problem(view: &MetricView<'_>, spec: &MetricSpec) -> Result<Option<Messa
     Ok(None)
 }
 
-/// The metric with its name, unit, description and data member replaced where given.
+/// The metric with its name, unit, description and data member (its number, its bytes in the
+/// metric's, their edit) replaced where given, these first.
 fn metric_rewrite(
     bytes: &[u8],
     name: Option<&str>,
     unit: Option<&str>,
     description: Option<&str>,
-    data: Option<(u32, Vec<u8>)>,
+    data: Option<(u32, &[u8], Edit)>,
 ) -> Result<Edit, DecodeError> {
     if name.is_none() && unit.is_none() && description.is_none() && data.is_none() {
         return Ok(Edit::Keep);
     }
-    // Room for the new data member beside the old one's bytes: no copy while growing.
-    let new_data = data.as_ref().map_or(0, |(_, new)| new.len());
-    let new_text = [name, unit, description]
-        .iter()
-        .flatten()
-        .map(|t| t.len())
-        .sum::<usize>();
-    let mut out = Vec::with_capacity(bytes.len() + new_data + new_text + 32);
+    let mut head = Vec::new();
+    let mut skip = Vec::new();
     for (number, text) in [
         (metric::NAME, name),
         (metric::DESCRIPTION, description),
         (metric::UNIT, unit),
     ] {
-        if let Some(text) = text.filter(|t| !t.is_empty()) {
-            put_bytes(&mut out, number, text.as_bytes());
+        if let Some(text) = text {
+            skip.push(number);
+            if !text.is_empty() {
+                put_bytes(&mut head, number, text.as_bytes());
+            }
         }
     }
-    if let Some((number, new)) = &data {
-        put_bytes(&mut out, *number, new);
-    }
-    for field in fields(bytes) {
-        let field = field?;
-        let replaced = field.bytes().is_some()
-            && match field.number {
-                metric::NAME => name.is_some(),
-                metric::DESCRIPTION => description.is_some(),
-                metric::UNIT => unit.is_some(),
-                n => data.as_ref().is_some_and(|(k, _)| *k == n),
-            };
-        if !replaced {
-            out.extend_from_slice(field.raw);
-        }
-    }
-    Ok(Edit::Replace(out))
+    let moved = data.map(|(number, old, edit)| {
+        skip.push(number);
+        (number, range_in(bytes, old), edit)
+    });
+    rebuilt_with_head(bytes, head, moved, skip)
 }
 
 fn unknown_metric(
@@ -683,15 +660,8 @@ fn unknown_metric(
         return Ok(Edit::Keep);
     }
     let (kind, data) = view.data.expect("points come from a data member");
-    let new_data = rebuild(
-        data,
-        &[FieldEdits {
-            number: POINTS,
-            edits: &edits,
-        }],
-        &[],
-    )?;
-    metric_rewrite(bytes, None, None, None, Some((kind, new_data)))
+    let new_data = rebuilt(data, vec![(POINTS, edits)], Vec::new())?;
+    metric_rewrite(bytes, None, None, None, Some((kind, data, new_data)))
 }
 
 fn check_name(name: &str, count: u64, run: &mut Run<'_>) -> bool {

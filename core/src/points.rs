@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::edit::{rebuild, Edit, FieldEdits};
+use crate::edit::{put_edited, rebuild, Edit, FieldEdits};
 use crate::metrics::Conversion;
 use crate::schema::{
     exponential_histogram_data_point as exp, exponential_histogram_data_point_buckets as buckets,
@@ -375,8 +375,9 @@ pub fn convert(
     let factor = &conversion.factor;
     let statistics = || [point.sum, point.min, point.max].into_iter().flatten();
     // Field numbers this conversion rewrites: dropped from the copy, appended anew.
-    let mut replaced: Vec<u32> = Vec::new();
-    let mut appended = Vec::new();
+    let mut replaced: Vec<u32> = Vec::with_capacity(4);
+    // Room for every value a conversion writes (fixed64 fields, packed bounds, quantiles).
+    let mut appended = Vec::with_capacity(64 + 8 * point.bounds.len() + 24 * point.quantiles.len());
     match kind {
         metric::GAUGE | metric::SUM => {
             let value = match point.number.unwrap_or(Number::Unset) {
@@ -532,11 +533,7 @@ pub fn convert(
         if field.number == attributes && field.bytes().is_some() {
             let edit = attribute_edits.and_then(|edits| edits.get(at));
             at += 1;
-            match edit {
-                None | Some(Edit::Keep) => out.extend_from_slice(field.raw),
-                Some(Edit::Drop) => {}
-                Some(Edit::Replace(new)) => put_bytes(&mut out, field.number, new),
-            }
+            put_edited(&mut out, &field, edit)?;
         } else if !replaced.contains(&field.number) {
             out.extend_from_slice(field.raw);
         }

@@ -112,7 +112,7 @@ fn resource_records(
         &outcome,
         has_resource,
         (RESOURCE, SCOPES),
-        &scope_edits,
+        scope_edits,
     )
 }
 

@@ -2,7 +2,7 @@
 //! its requirements. The same code serves metrics, traces and logs.
 
 use crate::attrs::read_kv;
-use crate::edit::{any_change, rebuild, Edit, FieldEdits};
+use crate::edit::{any_change, rebuilt, Edit};
 use crate::schema::{key_value, resource};
 use crate::sink::{Message, Rule, Sink};
 use crate::tables::{py_eq, Oracle, ResourceActionKind, Tables};
@@ -249,7 +249,7 @@ pub fn edit(
     outcome: &ResourceOutcome,
     has_resource: bool,
     fields: (u32, u32),
-    scope_edits: &[Edit],
+    scope_edits: Vec<Edit>,
 ) -> Result<Edit, DecodeError> {
     let (resource_field, scopes_field) = fields;
     let resource_edit = match &outcome.rewritten {
@@ -260,18 +260,12 @@ pub fn edit(
     if let (Some(new), false) = (&outcome.rewritten, has_resource) {
         put_bytes(&mut appended, resource_field, new);
     }
-    if !any_change(scope_edits) && resource_edit.is_empty() && appended.is_empty() {
+    if !any_change(&scope_edits) && resource_edit.is_empty() && appended.is_empty() {
         return Ok(Edit::Keep);
     }
-    let edits = [
-        FieldEdits {
-            number: resource_field,
-            edits: &resource_edit,
-        },
-        FieldEdits {
-            number: scopes_field,
-            edits: scope_edits,
-        },
-    ];
-    Ok(Edit::Replace(rebuild(bytes, &edits, &appended)?))
+    rebuilt(
+        bytes,
+        vec![(resource_field, resource_edit), (scopes_field, scope_edits)],
+        appended,
+    )
 }

@@ -23,7 +23,8 @@ pub(crate) enum IdKey<'a> {
     Int(i64),
     Double(u64),
     Nan(u64),
-    Str(Cow<'a, str>),
+    /// A string's bytes: validated as UTF-8 before the walk, and equal where the strings are.
+    Str(Cow<'a, [u8]>),
     Raw(Cow<'a, [u8]>),
 }
 
@@ -106,7 +107,7 @@ fn id_key<'a>(value: &Cow<'a, [u8]>) -> IdKey<'a> {
 }
 
 fn id_key_of(bytes: &[u8]) -> IdKey<'_> {
-    match value::scalar_ref(bytes) {
+    match value::scalar_bytes(bytes) {
         ScalarRef::Str(s) => IdKey::Str(Cow::Borrowed(s)),
         ScalarRef::Bool(b) => IdKey::Int(i64::from(b)),
         ScalarRef::Int(i) => IdKey::Int(i),
@@ -219,6 +220,7 @@ pub(crate) fn points_edits<'a>(
             match edit {
                 Edit::Keep => last.push((Cow::Borrowed(kv.key), Cow::Borrowed(kv.value))),
                 Edit::Drop => {}
+                Edit::Rebuild(_) => unreachable!("a KeyValue's new bytes are given whole"),
                 Edit::Replace(new) => {
                     let new = read_kv(new)?;
                     last.push((

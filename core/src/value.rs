@@ -81,25 +81,35 @@ pub fn member(bytes: &[u8]) -> (u32, Option<Value<'_>>) {
 }
 
 /// A scalar borrowed from the request: what the hot path compares and hashes without allocating.
+/// ``S`` is a string's type: its bytes where they are only compared (no UTF-8 check again), or ``&str``.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ScalarRef<'a> {
-    Str(&'a str),
+pub enum ScalarRef<S> {
+    Str(S),
     Bool(bool),
     Int(i64),
     Double(f64),
     Other,
 }
 
-pub fn scalar_ref(bytes: &[u8]) -> ScalarRef<'_> {
+/// The AnyValue's scalar, a string as its bytes (validated as UTF-8 before the walk).
+pub fn scalar_bytes(bytes: &[u8]) -> ScalarRef<&[u8]> {
     match member(bytes) {
-        // Strings were validated as UTF-8 before the walk.
-        (any_value::STRING_VALUE, Some(Value::Bytes(b))) => {
-            ScalarRef::Str(std::str::from_utf8(b).unwrap_or_default())
-        }
+        (any_value::STRING_VALUE, Some(Value::Bytes(b))) => ScalarRef::Str(b),
         (any_value::BOOL_VALUE, Some(Value::Varint(v))) => ScalarRef::Bool(v != 0),
         (any_value::INT_VALUE, Some(Value::Varint(v))) => ScalarRef::Int(v as i64),
         (any_value::DOUBLE_VALUE, Some(Value::Fixed64(v))) => ScalarRef::Double(f64::from_bits(v)),
         _ => ScalarRef::Other,
+    }
+}
+
+pub fn scalar_ref(bytes: &[u8]) -> ScalarRef<&str> {
+    match scalar_bytes(bytes) {
+        // Strings were validated as UTF-8 before the walk.
+        ScalarRef::Str(b) => ScalarRef::Str(std::str::from_utf8(b).unwrap_or_default()),
+        ScalarRef::Bool(b) => ScalarRef::Bool(b),
+        ScalarRef::Int(i) => ScalarRef::Int(i),
+        ScalarRef::Double(d) => ScalarRef::Double(d),
+        ScalarRef::Other => ScalarRef::Other,
     }
 }
 
