@@ -5,40 +5,41 @@
 
 use std::collections::HashSet;
 
-use rustc_hash::FxHashMap as HashMap;
-
 use crate::edit::Edit;
 use crate::schema::key_value;
 use crate::sink::{Message, Rule};
-use crate::tables::Oracle;
+use crate::tables::{KeyMap, Oracle};
 use crate::value::{self, AttrType, Scalar};
 use crate::wire::{fields, put_bytes, DecodeError, Value};
 
 /// One KeyValue as read from the wire.
 #[derive(Debug, Clone, Copy)]
 pub struct Kv<'a> {
-    pub key: &'a str,
+    /// The key's bytes (UTF-8, checked before the walk: ``key_str`` reads them as text).
+    pub key: &'a [u8],
     /// The AnyValue's bytes (empty when the value is absent).
     pub value: &'a [u8],
 }
 
 pub fn read_kv(bytes: &[u8]) -> Result<Kv<'_>, DecodeError> {
     let mut kv = Kv {
-        key: "",
+        key: &[],
         value: &[],
     };
     for field in fields(bytes) {
         let field = field?;
         match (field.number, field.value) {
-            // Validated UTF-8 before the walk.
-            (key_value::KEY, Value::Bytes(b)) => {
-                kv.key = std::str::from_utf8(b).unwrap_or_default()
-            }
+            (key_value::KEY, Value::Bytes(b)) => kv.key = b,
             (key_value::VALUE, Value::Bytes(b)) => kv.value = b,
             _ => {}
         }
     }
     Ok(kv)
+}
+
+/// A key as text: its bytes were checked as UTF-8 before the walk.
+pub fn key_str(key: &[u8]) -> &str {
+    std::str::from_utf8(key).unwrap_or_default()
 }
 
 /// The KeyValue ``bytes`` with its key and/or value replaced, every other field copied.
@@ -76,8 +77,8 @@ fn has_type(value: &[u8], wanted: AttrType) -> bool {
 /// ``report(rule, attribute, message)`` returns true when the data must be rejected.
 pub fn normalize(
     kvs: &[&[u8]],
-    renames: &HashMap<String, String>,
-    types: &HashMap<String, AttrType>,
+    renames: &KeyMap<String>,
+    types: &KeyMap<AttrType>,
     oracle: &dyn Oracle,
     report: &mut dyn FnMut(Rule, &str, Message) -> bool,
 ) -> Result<(Vec<Edit>, bool), DecodeError> {
@@ -96,8 +97,8 @@ pub fn normalize(
 pub fn normalize_parsed(
     kvs: &[&[u8]],
     parsed: &[Kv<'_>],
-    renames: &HashMap<String, String>,
-    types: &HashMap<String, AttrType>,
+    renames: &KeyMap<String>,
+    types: &KeyMap<AttrType>,
     oracle: &dyn Oracle,
     report: &mut dyn FnMut(Rule, &str, Message) -> bool,
     edits: &mut Vec<Edit>,
@@ -109,16 +110,16 @@ pub fn normalize_parsed(
         return Ok(reject);
     }
     // Keys the request chose: a hasher with a per-process seed, so no request can make them collide.
-    let mut present: Option<HashSet<&str>> = None;
+    let mut present: Option<HashSet<&[u8]>> = None;
     for (index, kv) in parsed.iter().enumerate() {
-        let mut key: &str = kv.key;
+        let mut key: &[u8] = kv.key;
         let mut new_key: Option<&str> = None;
         if let Some(target) = renames.get(key) {
             let present = present
-                .get_or_insert_with(|| parsed.iter().map(|kv| kv.key).collect::<HashSet<&str>>());
-            if present.contains(target.as_str()) {
+                .get_or_insert_with(|| parsed.iter().map(|kv| kv.key).collect::<HashSet<&[u8]>>());
+            if present.contains(target.as_bytes()) {
                 edits[index] = Edit::Drop;
-                let (legacy, canonical) = (key.to_owned(), target.clone());
+                let (legacy, canonical) = (key_str(key).to_owned(), target.clone());
                 reject |= report(
                     Rule::IdentityConflict,
                     target,
@@ -130,8 +131,8 @@ pub fn normalize_parsed(
                 continue;
             }
             present.remove(key);
-            present.insert(target);
-            key = target;
+            present.insert(target.as_bytes());
+            key = target.as_bytes();
             new_key = Some(target);
         }
         let mut new_value: Option<Vec<u8>> = None;
@@ -146,6 +147,7 @@ pub fn normalize_parsed(
                 match converted {
                     None => {
                         let shown = current.clone();
+                        let key = key_str(key);
                         reject |= report(
                             Rule::AttributeValue,
                             key,

@@ -115,15 +115,22 @@ fn rule_actions(
         .collect())
 }
 
-fn types_from(types: HashMap<String, String>) -> PyResult<tables::Map<AttrType>> {
+fn types_from(types: HashMap<String, String>) -> PyResult<tables::KeyMap<AttrType>> {
     types
         .into_iter()
         .map(|(key, name)| {
             Ok((
-                key,
+                key.into_bytes().into(),
                 AttrType::from_name(&name).ok_or_else(|| bad("type", &name))?,
             ))
         })
+        .collect()
+}
+
+fn renames_from(renames: HashMap<String, String>) -> tables::KeyMap<String> {
+    renames
+        .into_iter()
+        .map(|(legacy, canonical)| (legacy.into_bytes().into(), canonical))
         .collect()
 }
 
@@ -138,9 +145,7 @@ fn metric_from(spec: &Bound<'_, PyDict>) -> PyResult<MetricSpec> {
         unit: item(spec, "unit")?,
         description: item(spec, "description")?,
         retired: item(spec, "retired")?,
-        renames: item::<HashMap<String, String>>(spec, "renames")?
-            .into_iter()
-            .collect(),
+        renames: renames_from(item(spec, "renames")?),
         types: types_from(item(spec, "types")?)?,
         required: item(spec, "required")?,
         forbidden: item(spec, "forbidden")?,
@@ -190,9 +195,7 @@ impl Contract {
             actions: rule_actions(item(tables, "actions")?)?,
             ..Tables::default()
         };
-        out.renames = item::<HashMap<String, String>>(tables, "renames")?
-            .into_iter()
-            .collect();
+        out.renames = renames_from(item(tables, "renames")?);
         out.types = types_from(item(tables, "types")?)?;
         for (kind, key, from_attribute, from_env, value) in
             item::<Vec<ActionRow<'_>>>(tables, "resource_actions")?

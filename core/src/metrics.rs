@@ -622,7 +622,7 @@ fn unknown_metric(
         run.counts.rejected += count;
         return Ok(Edit::Drop);
     }
-    let empty = crate::tables::Map::default();
+    let empty = crate::tables::KeyMap::default();
     let renames = if run.renames_possible {
         &tables.renames
     } else {

@@ -258,7 +258,7 @@ fn normalize_list(
             ..message
         })
     };
-    let empty = crate::tables::Map::default();
+    let empty = crate::tables::KeyMap::default();
     let renames = if run.renames_possible {
         &tables.renames
     } else {

@@ -210,7 +210,7 @@ fn read_attrs(bytes: &[u8]) -> Result<Vec<Attr>, DecodeError> {
         }
         let value = has_value.then(|| kv.value.to_vec());
         list.push(Attr {
-            key: kv.key.to_owned(),
+            key: crate::attrs::key_str(kv.key).to_owned(),
             value,
             rest,
         });

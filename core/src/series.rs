@@ -6,13 +6,13 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::attrs::{self, read_kv, Kv};
+use crate::attrs::{self, key_str, read_kv, Kv};
 use crate::budgets::Prehashed;
 use crate::edit::{any_change, Edit};
 use crate::metrics::{quoted, Conversion, Run};
 use crate::points::{self, Point};
 use crate::sink::{IdValue, Message, Rule};
-use crate::tables::MetricSpec;
+use crate::tables::{KeyMap, MetricSpec};
 use crate::value::{self, Scalar, ScalarRef};
 use crate::wire::DecodeError;
 
@@ -29,7 +29,7 @@ pub(crate) enum IdKey<'a> {
 }
 
 /// A series identity: its attributes sorted by key, borrowed from the request where possible.
-pub(crate) type Identity<'a> = Vec<(Cow<'a, str>, IdKey<'a>)>;
+pub(crate) type Identity<'a> = Vec<(Cow<'a, [u8]>, IdKey<'a>)>;
 
 /// The identities seen for one canonical metric in one resource, found by their keyed hash (random
 /// per process: the request cannot choose colliding ones), which each point computes once for this
@@ -80,8 +80,8 @@ impl<'a> SeenSet<'a> {
 pub(crate) fn normalize_point_attributes(
     kvs: &[&[u8]],
     parsed: &[Kv<'_>],
-    renames: &crate::tables::Map<String>,
-    types: &crate::tables::Map<crate::value::AttrType>,
+    renames: &KeyMap<String>,
+    types: &KeyMap<crate::value::AttrType>,
     metric: &str,
     spec: Option<&MetricSpec>,
     run: &mut Run<'_>,
@@ -129,7 +129,8 @@ impl IdKey<'_> {
     }
 }
 
-type Values<'a> = Vec<(Cow<'a, str>, Cow<'a, [u8]>)>;
+/// A point's attributes: key and AnyValue bytes.
+type Values<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
 
 /// Keeps the last value of each key, in the order keys first appear (few attributes: a scan; many: a
 /// map), in place.
@@ -149,7 +150,7 @@ fn keep_last_values(values: &mut Values<'_>) {
         return;
     }
     let mut out: Values<'_> = Vec::with_capacity(values.len());
-    let mut at: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(values.len());
+    let mut at: HashMap<Cow<'_, [u8]>, usize> = HashMap::with_capacity(values.len());
     for (key, value) in values.drain(..) {
         match at.get(&key) {
             Some(&i) => out[i].1 = value,
@@ -179,7 +180,7 @@ pub(crate) fn points_edits<'a>(
     run: &mut Run<'_>,
 ) -> Result<Vec<Edit>, DecodeError> {
     let name = spec.name.as_str();
-    let empty = crate::tables::Map::default();
+    let empty = KeyMap::default();
     let renames = if run.renames_possible {
         &spec.renames
     } else {
@@ -223,10 +224,7 @@ pub(crate) fn points_edits<'a>(
                 Edit::Rebuild(_) => unreachable!("a KeyValue's new bytes are given whole"),
                 Edit::Replace(new) => {
                     let new = read_kv(new)?;
-                    last.push((
-                        Cow::Owned(new.key.to_owned()),
-                        Cow::Owned(new.value.to_vec()),
-                    ));
+                    last.push((Cow::Owned(new.key.to_vec()), Cow::Owned(new.value.to_vec())));
                 }
             }
         }
@@ -264,7 +262,7 @@ pub(crate) fn points_edits<'a>(
                 let shown: Vec<(String, IdValue)> = {
                     let mut pairs: Vec<(String, IdValue)> = last
                         .iter()
-                        .map(|(k, v)| (k.to_string(), id_value(v)))
+                        .map(|(k, v)| (key_str(k).to_owned(), id_value(v)))
                         .collect();
                     pairs.sort_by(|a, b| a.0.cmp(&b.0));
                     pairs
@@ -332,12 +330,12 @@ pub(crate) fn points_edits<'a>(
     Ok(edits)
 }
 
-type Attributes<'a> = [(Cow<'a, str>, Cow<'a, [u8]>)];
+type Attributes<'a> = [(Cow<'a, [u8]>, Cow<'a, [u8]>)];
 
 fn lookup<'p>(present: &'p Attributes<'_>, key: &str) -> Option<&'p [u8]> {
     present
         .iter()
-        .find(|(k, _)| k == key)
+        .find(|(k, _)| k.as_ref() == key.as_bytes())
         .map(|(_, v)| v.as_ref())
 }
 
@@ -388,9 +386,17 @@ fn check_attributes(spec: &MetricSpec, present: &Attributes<'_>, run: &mut Run<'
     }
     for (key, allowed) in &spec.allowed {
         if let Some(value) = lookup(present, key) {
-            let found = value::scalar(value);
-            let ok = !matches!(found, Scalar::Other)
-                && allowed.iter().any(|a| crate::tables::py_eq(a, &found));
+            // Compared where the value lies: no string copied per point.
+            let any_eq = |found: Scalar| allowed.iter().any(|a| crate::tables::py_eq(a, &found));
+            let ok = match value::scalar_bytes(value) {
+                ScalarRef::Str(text) => allowed
+                    .iter()
+                    .any(|a| matches!(a, Scalar::Str(s) if s.as_bytes() == text)),
+                ScalarRef::Other => false,
+                ScalarRef::Bool(b) => any_eq(Scalar::Bool(b)),
+                ScalarRef::Int(i) => any_eq(Scalar::Int(i)),
+                ScalarRef::Double(d) => any_eq(Scalar::Double(d)),
+            };
             if !ok {
                 let shown = id_value(value);
                 let args = vec![quoted(key), scalar_or_raw(shown)];

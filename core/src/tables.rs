@@ -6,6 +6,10 @@ use rustc_hash::FxHashMap as HashMap;
 /// The contract's tables keyed by name.
 pub type Map<V> = HashMap<String, V>;
 
+/// Tables keyed by attribute key, looked up by the bytes the request holds: a key was checked as
+/// UTF-8 once, before the walk, and is not converted again for each lookup.
+pub type KeyMap<V> = HashMap<Box<[u8]>, V>;
+
 use crate::sink::{Action, Rule};
 use crate::value::{AttrType, Scalar};
 
@@ -74,8 +78,8 @@ pub struct MetricSpec {
     pub description: String,
     /// "deprecated" or "archived", and what replaces it.
     pub retired: Option<(String, Option<String>)>,
-    pub renames: HashMap<String, String>,
-    pub types: HashMap<String, AttrType>,
+    pub renames: KeyMap<String>,
+    pub types: KeyMap<AttrType>,
     pub required: Vec<String>,
     pub forbidden: Vec<String>,
     pub allowed: Vec<(String, Vec<Scalar>)>,
@@ -145,8 +149,8 @@ pub struct Constraint {
 #[derive(Default)]
 pub struct Tables {
     pub actions: HashMap<Rule, Action>,
-    pub renames: HashMap<String, String>,
-    pub types: HashMap<String, AttrType>,
+    pub renames: KeyMap<String>,
+    pub types: KeyMap<AttrType>,
     pub resource_actions: Vec<ResourceAction>,
     /// In the order the Python side iterates them, so findings come in the same order.
     pub resource_required: Vec<String>,
