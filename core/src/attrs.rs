@@ -104,7 +104,7 @@ pub fn normalize_parsed(
     edits: &mut Vec<Edit>,
 ) -> Result<bool, DecodeError> {
     edits.clear();
-    edits.resize(kvs.len(), Edit::Keep);
+    edits.extend(kvs.iter().map(|_| Edit::Keep));
     let mut reject = false;
     if renames.is_empty() && types.is_empty() {
         return Ok(reject);

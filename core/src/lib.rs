@@ -248,11 +248,8 @@ impl Contract {
             .map(|(matcher, pattern)| NameRule { matcher, pattern })
             .collect();
         let tokens: Vec<Vec<u8>> = item(tables, "legacy_tokens")?;
-        if !tokens.is_empty() {
-            let automaton = aho_corasick::AhoCorasick::new(&tokens)
-                .map_err(|err| PyValueError::new_err(format!("legacy tokens: {err}")))?;
-            out.legacy_tokens = Some(automaton);
-        }
+        out.legacy_tokens = tables::LegacyTokens::new(&tokens)
+            .map_err(|err| PyValueError::new_err(format!("legacy tokens: {err}")))?;
         Ok(Contract {
             tables: out,
             patterns,

@@ -165,7 +165,38 @@ pub struct Tables {
     pub name_rules: Vec<NameRule>,
     /// Alias names and legacy attribute keys as protobuf frames them: a request that holds none of
     /// them gets no renames (and no identity tracking), as in the Python engine.
-    pub legacy_tokens: Option<aho_corasick::AhoCorasick>,
+    pub legacy_tokens: Option<LegacyTokens>,
+}
+
+/// The search for legacy tokens over a whole request. Every token begins with the same framing byte
+/// (a field key, ``\n``), which is everywhere in protobuf: the automaton's own prefilter would stop at
+/// each one, so up to the packed searcher's limit a SIMD search (Teddy) on the first bytes runs instead.
+pub enum LegacyTokens {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(aho_corasick::AhoCorasick),
+}
+
+impl LegacyTokens {
+    pub fn new(tokens: &[Vec<u8>]) -> Result<Option<LegacyTokens>, aho_corasick::BuildError> {
+        if tokens.is_empty() {
+            return Ok(None);
+        }
+        let packed = aho_corasick::packed::Config::new()
+            .builder()
+            .extend(tokens)
+            .build();
+        Ok(Some(match packed {
+            Some(searcher) => LegacyTokens::Packed(searcher),
+            None => LegacyTokens::Automaton(aho_corasick::AhoCorasick::new(tokens)?),
+        }))
+    }
+
+    pub fn any_in(&self, haystack: &[u8]) -> bool {
+        match self {
+            LegacyTokens::Packed(searcher) => searcher.find(haystack).is_some(),
+            LegacyTokens::Automaton(automaton) => automaton.is_match(haystack),
+        }
+    }
 }
 
 impl Tables {
@@ -176,7 +207,7 @@ impl Tables {
     pub fn renames_possible(&self, request: &[u8]) -> bool {
         self.legacy_tokens
             .as_ref()
-            .is_some_and(|tokens| tokens.is_match(request))
+            .is_some_and(|tokens| tokens.any_in(request))
     }
 }
 
@@ -207,6 +238,27 @@ pub fn py_eq(a: &Scalar, b: &Scalar) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legacy_tokens_are_found_by_either_search() {
+        let framed = |name: &str| [&[b'\n', name.len() as u8], name.as_bytes()].concat();
+        let few: Vec<Vec<u8>> = ["http_status", "status_code"].map(framed).to_vec();
+        let many: Vec<Vec<u8>> = (0..300).map(|i| framed(&format!("alias.{i}"))).collect();
+        for (tokens, packed) in [(few, true), (many, false)] {
+            let search = LegacyTokens::new(&tokens).unwrap().unwrap();
+            assert_eq!(matches!(search, LegacyTokens::Packed(_)), packed);
+            for (at, token) in tokens.iter().enumerate().step_by(7) {
+                let request = [b"\n\x05\n\x03abc".as_slice(), token, b"\x10\x01"].concat();
+                assert!(search.any_in(&request), "token {at}");
+                assert!(
+                    !search.any_in(&request[..request.len() - 3]),
+                    "token {at} cut"
+                );
+            }
+            assert!(!search.any_in(b"\n\x0bhttp.status"));
+        }
+        assert!(LegacyTokens::new(&[]).unwrap().is_none());
+    }
 
     #[test]
     fn python_equality() {

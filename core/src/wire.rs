@@ -97,7 +97,8 @@ fn key(rest: &mut &[u8]) -> Result<(u32, WireType), DecodeError> {
 }
 
 impl<'a> Fields<'a> {
-    #[inline]
+    // Every walk's inner loop: inlined into each, so that a field is read without a call.
+    #[inline(always)]
     fn next_field(&mut self) -> Result<Field<'a>, DecodeError> {
         let start = self.pos;
         let mut rest = &self.buf[self.pos..];
@@ -137,7 +138,7 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, DecodeError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.buf.len() {
             return None;
