@@ -42,6 +42,54 @@ pub fn key_str(key: &[u8]) -> &str {
     std::str::from_utf8(key).unwrap_or_default()
 }
 
+/// The keys of one attribute list, as a set: a scan over a list of the few most have, a hash set for
+/// more (keys the request chose: a hasher with a per-process seed, so no request can make them collide).
+enum KeySet<'a> {
+    Few(Vec<&'a [u8]>),
+    Many(HashSet<&'a [u8]>),
+}
+
+impl<'a> KeySet<'a> {
+    fn of(parsed: &[Kv<'a>]) -> KeySet<'a> {
+        if parsed.len() > 16 {
+            return KeySet::Many(parsed.iter().map(|kv| kv.key).collect());
+        }
+        let mut few = Vec::with_capacity(parsed.len() + 1);
+        for kv in parsed {
+            if !few.contains(&kv.key) {
+                few.push(kv.key);
+            }
+        }
+        KeySet::Few(few)
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        match self {
+            KeySet::Few(few) => few.contains(&key),
+            KeySet::Many(many) => many.contains(key),
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        match self {
+            KeySet::Few(few) => few.retain(|k| *k != key),
+            KeySet::Many(many) => {
+                many.remove(key);
+            }
+        }
+    }
+
+    fn insert(&mut self, key: &'a [u8]) {
+        match self {
+            KeySet::Few(few) if !few.contains(&key) => few.push(key),
+            KeySet::Few(_) => {}
+            KeySet::Many(many) => {
+                many.insert(key);
+            }
+        }
+    }
+}
+
 /// The KeyValue ``bytes`` with its key and/or value replaced, every other field copied.
 pub fn rewrite_kv(
     bytes: &[u8],
@@ -109,14 +157,12 @@ pub fn normalize_parsed(
     if renames.is_empty() && types.is_empty() {
         return Ok(reject);
     }
-    // Keys the request chose: a hasher with a per-process seed, so no request can make them collide.
-    let mut present: Option<HashSet<&[u8]>> = None;
+    let mut present: Option<KeySet<'_>> = None;
     for (index, kv) in parsed.iter().enumerate() {
         let mut key: &[u8] = kv.key;
         let mut new_key: Option<&str> = None;
         if let Some(target) = renames.get(key) {
-            let present = present
-                .get_or_insert_with(|| parsed.iter().map(|kv| kv.key).collect::<HashSet<&[u8]>>());
+            let present = present.get_or_insert_with(|| KeySet::of(parsed));
             if present.contains(target.as_bytes()) {
                 edits[index] = Edit::Drop;
                 let (legacy, canonical) = (key_str(key).to_owned(), target.clone());
@@ -170,4 +216,30 @@ pub fn normalize_parsed(
         }
     }
     Ok(reject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_few_keys_are_the_set_many_keys_are() {
+        let kv = |key: &'static str| Kv {
+            key: key.as_bytes(),
+            value: &[],
+        };
+        let keys = [kv("a"), kv("b"), kv("a"), kv("c")];
+        let many: Vec<Kv<'_>> = keys.iter().cycle().take(20).copied().collect();
+        let mut few = KeySet::of(&keys);
+        let mut hashed = KeySet::of(&many);
+        assert!(matches!(few, KeySet::Few(_)) && matches!(hashed, KeySet::Many(_)));
+        for set in [&mut few, &mut hashed] {
+            set.remove(b"a");
+            assert!(!set.contains(b"a"), "a key given twice goes at once");
+            set.insert(b"d");
+            set.insert(b"d");
+            set.remove(b"d");
+            assert!(!set.contains(b"d") && set.contains(b"b") && set.contains(b"c"));
+        }
+    }
 }
