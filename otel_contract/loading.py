@@ -12,8 +12,6 @@ import os
 from datetime import date
 from typing import Any
 
-import promql_parser
-
 from otel_contract import rules
 from otel_contract.autoscaling import signals
 from otel_contract.contract.checks import CHECKS as MODEL_CHECKS
@@ -32,6 +30,8 @@ _TOLERATED_AT_RUNTIME = frozenset({rules.EXPIRED_SHIM})
 
 
 def _selector_names(expr: Any) -> list[str]:
+    import promql_parser  # here, not above: about 2 MiB, loaded only for a contract with shims
+
     names: list[str] = []
 
     def visit(node: Any) -> None:
@@ -50,6 +50,10 @@ def _selector_names(expr: Any) -> list[str]:
 
 
 def _check_shims(contract: Contract, out: Reporter) -> None:
+    if not contract.compat:
+        return
+    import promql_parser  # here, not above: about 2 MiB, loaded only for a contract with shims
+
     inputs = shim_inputs(contract)  # the series the contract's metrics yield (prometheus_names)
     for index, shim in enumerate(contract.compat):
         try:

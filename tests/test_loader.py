@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -250,3 +252,15 @@ def test_runtime_load_keeps_an_expired_shim_running() -> None:
     assert lint_contract(CONTRACTS / "ecommerce.yaml", today=later).has_errors()
     compiled = load_contract(CONTRACTS / "ecommerce.yaml", today=later)
     assert [shim.record for shim in compiled.contract.compat] == ["node_disk_io_time_seconds_total"]
+
+
+@pytest.mark.parametrize(("contract", "loaded"), [("hpa-app.yaml", False), ("ecommerce.yaml", True)])
+def test_the_promql_parser_is_loaded_only_for_a_contract_with_shims(contract: str, loaded: bool) -> None:
+    """A sidecar whose contract has no compat shims does not carry the PromQL parser (about 2 MiB)."""
+    script = (
+        "import sys\nfrom otel_contract.loading import load_contract\nfrom otel_contract.pipeline import Pipeline\n"
+        "Pipeline(load_contract(sys.argv[1]))\nprint('promql_parser' in sys.modules)"
+    )
+    argv = [sys.executable, "-c", script, str(CONTRACTS / contract)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split() == [str(loaded)]

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple, Protocol
 
-import promql_parser
-
 from otel_contract import units
 from otel_contract.patterns import Match, Pattern, PatternError, compile_pattern
 from otel_contract.shims._functions import SUPPORTED_AGGREGATIONS, Accumulator, extrapolated_rate, instant_rate
@@ -326,6 +324,8 @@ def compile_expression(expr: str, inputs: Mapping[str, tuple[SeriesKind, InputMe
     Raises ``ValueError`` (promql-parser's) for invalid PromQL and ``UnsupportedExpression`` for
     anything outside the subset, including a selector of a series no contract metric yields.
     """
+    import promql_parser  # here, not above: about 2 MiB, loaded only for a contract with shims
+
     return _Compiler(inputs).node(promql_parser.parse(expr), "the whole expression")
 
 
@@ -334,6 +334,8 @@ class _Compiler:
         self._inputs = inputs
 
     def node(self, node: Any, where: str) -> Node:
+        import promql_parser  # here, not above: about 2 MiB, loaded only for a contract with shims
+
         if isinstance(node, promql_parser.ParenExpr):
             return self.node(node.expr, where)
         if isinstance(node, promql_parser.VectorSelector):
@@ -411,6 +413,8 @@ class _Compiler:
         return Aggregate(op, labels, without, inner, output)
 
     def _call(self, node: Any, where: str) -> Node:
+        import promql_parser  # here, not above: about 2 MiB, loaded only for a contract with shims
+
         function = node.func.name
         if function in _RANGE_FUNCTIONS:
             argument = node.args[0]
@@ -464,6 +468,8 @@ class _Compiler:
 
 
 def _number(node: Any) -> float | None:
+    import promql_parser  # here, not above: about 2 MiB, loaded only for a contract with shims
+
     while isinstance(node, promql_parser.ParenExpr):
         node = node.expr
     if isinstance(node, promql_parser.NumberLiteral):
