@@ -28,7 +28,7 @@ command -v go >/dev/null 2>&1 || {
     exit 1
 }
 release=$(sed -n 's/^const version = "\(.*\)"$/\1/p' "$MODULE/main.go")
-echo "install-otelcol.sh: building the OpenTelemetry Collector $release from upstream Go modules ($MODULE) with $(go version | cut -d' ' -f3); first run: about 4 minutes (module downloads, then compiling)" >&2
+echo "install-otelcol.sh: building the OpenTelemetry Collector $release from upstream Go modules ($MODULE) with $(go version | cut -d' ' -f3); first run: about 5 minutes (module downloads, then compiling)" >&2
 mkdir -p "$(dirname "$binary")"
 started=$SECONDS
 # -mod=readonly: the build takes exactly what go.sum pins, and never rewrites go.mod.
