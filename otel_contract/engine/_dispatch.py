@@ -13,7 +13,7 @@ from otel_contract.engine._native import check_native, process_native
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Location
-from otel_contract.otlp import FACTS, Signal
+from otel_contract.otlp import Signal
 
 
 def process_signal(
@@ -32,14 +32,13 @@ def process_signal(
     ``state`` keeps the metrics' series budgets across requests; without it every request starts
     afresh. Raises ``google.protobuf.message.DecodeError`` for bytes that are not such a request.
     """
-    message_type = FACTS[signal].request_type
-    return process_native(signal, payload, message_type, contract, options or EngineOptions(), state, source)
+    return process_native(signal, payload, contract, options or EngineOptions(), state, source)
 
 
 def check_request(signal: Signal, payload: bytes) -> None:
     """Raise ``google.protobuf.message.DecodeError`` unless ``payload`` is a request of ``signal`` that
     the Python parser accepts: what a capture reader must know, for a fraction of a parse's cost."""
-    check_native(signal, payload, FACTS[signal].request_type)
+    check_native(signal, payload)
 
 
 def process_metrics(

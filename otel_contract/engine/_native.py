@@ -21,10 +21,10 @@ from otel_contract.contract.compiled import CompiledContract, CompiledMetric
 from otel_contract.contract.model import AttributeType, Scalar, Stability
 from otel_contract.engine import _messages
 from otel_contract.engine._coerce import MAX_FACTOR_TERM, coerced, factor, power_of_two
-from otel_contract.engine._outcome import EngineOptions, MessageT, Outcome
+from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Finding, Location
-from otel_contract.otlp import Signal
+from otel_contract.otlp import FACTS, Signal
 from otel_contract.patterns import Pattern
 from otel_contract.rules import Action
 
@@ -167,29 +167,28 @@ class NativeContract:
         return f"{prefix}: {text}" if prefix is not None else text
 
 
-def _decode_error(message_type: type[Message]) -> DecodeError:
+def _decode_error(signal: Signal) -> DecodeError:
     # The Python parser's wording, so an error reads the same whichever of the two refused the bytes.
-    return DecodeError(f"Error parsing message with type {message_type.DESCRIPTOR.full_name!r}")
+    return DecodeError(f"Error parsing message with type {FACTS[signal].request_type.DESCRIPTOR.full_name!r}")
 
 
-def check_native(signal: Signal, payload: bytes, message_type: type[Message]) -> None:
-    """Raise ``DecodeError`` unless ``payload`` parses as ``message_type``, as the Python parser would
-    (the core's schema pass, without building the message)."""
+def check_native(signal: Signal, payload: bytes) -> None:
+    """Raise ``DecodeError`` unless ``payload`` parses as a request of ``signal``, as the Python parser
+    would (the core's schema pass, without building the message)."""
     try:
         core_check(_SIGNALS[signal], payload)
     except WireError as error:
-        raise _decode_error(message_type) from error
+        raise _decode_error(signal) from error
 
 
 def process_native(
     signal: Signal,
-    payload: bytes | bytearray | memoryview | MessageT,
-    message_type: type[MessageT],
+    payload: bytes | bytearray | memoryview | Message,
     contract: CompiledContract,
     options: EngineOptions,
     state: CardinalityState | None,
     source: Location | None,
-) -> Outcome[MessageT]:
+) -> Outcome[Any]:
     """The core's outcome for one request; raises ``DecodeError`` (as the Python parser does) for bytes
     that are not one, and ``otel_contract._core.CoreError`` for a bug in the core."""
     data = bytes(payload) if isinstance(payload, bytes | bytearray | memoryview) else payload.SerializeToString()
@@ -200,7 +199,7 @@ def process_native(
             native.core, _SIGNALS[signal], data, native.env_values(options.env), options.audit, budgets
         )
     except WireError as error:
-        raise _decode_error(message_type) from error
+        raise _decode_error(signal) from error
     rewritten, rows, items, rejected, merged = answer
     findings = tuple(
         Finding.of(
@@ -214,4 +213,4 @@ def process_native(
         )
         for slug, metric, attribute, count, action, template, prefix, args in rows
     )
-    return Outcome(message_type, data, rewritten, findings, items, rejected, merged)
+    return Outcome(FACTS[signal].request_type, data, rewritten, findings, items, rejected, merged)

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Generic, Protocol, TypeVar
 
-from google.protobuf.message import Message
-
 from otel_contract.findings import Finding
 
 
@@ -17,7 +15,6 @@ class _Message(Protocol):
 
 
 RequestT = TypeVar("RequestT", bound=_Message)
-MessageT = TypeVar("MessageT", bound=Message)
 
 
 @dataclass(frozen=True, slots=True)
