@@ -79,7 +79,7 @@ class SelfTelemetry:
         # collected: an SDK counter's add() costs ~12 us, five of them per request were most of what
         # self-telemetry cost. Keyed by label values; entries are only ever added and incremented.
         self._sums_lock = threading.Lock()
-        self._by_signal: dict[str, list[int]] = {}  # signal -> one sum per _SIGNAL_SUMS entry
+        self._by_signal: dict[Signal, list[int]] = {}  # one sum per _SIGNAL_SUMS entry
         self._finding_sums: dict[tuple[str, str, str], int] = {}  # (signal, rule, level) -> occurrences
         self._signal_labels = {signal: {"signal": signal.value} for signal in Signal}
         self._build_instruments(provider)
@@ -154,9 +154,9 @@ class SelfTelemetry:
                 if finding.action is not Action.REJECT:
                     flagged += finding.count
             # Zeros count too: every signal's series exists from its first request, so rate() works.
-            sums = self._by_signal.get(signal.value)
+            sums = self._by_signal.get(signal)
             if sums is None:
-                sums = self._by_signal[signal.value] = [0] * len(_SIGNAL_SUMS)
+                sums = self._by_signal[signal] = [0] * len(_SIGNAL_SUMS)
             sums[0] += received
             sums[1] += forwarded
             sums[2] += rejected
@@ -229,10 +229,8 @@ class SelfTelemetry:
     def _observe_signal_sum(self, index: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(_options: CallbackOptions) -> Iterable[Observation]:
             with self._sums_lock:
-                return [
-                    Observation(sums[index], self._signal_labels[Signal(signal)])
-                    for signal, sums in self._by_signal.items()
-                ]
+                labels = self._signal_labels
+                return [Observation(sums[index], labels[signal]) for signal, sums in self._by_signal.items()]
 
         return observe
 
