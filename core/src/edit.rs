@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
-use crate::wire::{fields, put_bytes, DecodeError, Field, Value};
+use crate::wire::{each_message, fields, put_bytes, DecodeError, Field, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
@@ -270,14 +270,10 @@ pub fn edit_each<'a>(
     mut edit: impl FnMut(&'a [u8]) -> Result<Edit, DecodeError>,
 ) -> Result<Option<Vec<u8>>, DecodeError> {
     let mut edits = Vec::new();
-    for field in fields(buf) {
-        let field = field?;
-        if let (n, Value::Bytes(bytes)) = (field.number, field.value) {
-            if n == number {
-                edits.push(edit(bytes)?);
-            }
-        }
-    }
+    each_message(buf, number, |bytes| {
+        edits.push(edit(bytes)?);
+        Ok(())
+    })?;
     if !any_change(&edits) {
         return Ok(None);
     }

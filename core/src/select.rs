@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rustc_hash::FxHashSet;
 
-use crate::edit::{any_change, rebuild, Edit, FieldEdits};
-use crate::wire::{fields, DecodeError, Value};
+use crate::edit::{edit_each, Edit};
+use crate::wire::{each_message, fields, DecodeError, Value};
 
 // ExportMetricsServiceRequest.resource_metrics, ResourceMetrics.scope_metrics, ScopeMetrics.metrics,
 // Metric.name.
@@ -35,31 +35,21 @@ fn keep_each<'a>(
     number: u32,
     mut keep: impl FnMut(&'a [u8]) -> Result<Kept, DecodeError>,
 ) -> Result<Kept, DecodeError> {
-    let mut edits = Vec::new();
     let mut any = false;
-    for field in fields(buf) {
-        let field = field?;
-        if let (true, Value::Bytes(bytes)) = (field.number == number, field.value) {
-            let edit = match keep(bytes)? {
-                Kept::Nothing => Edit::Drop,
-                Kept::All => Edit::Keep,
-                Kept::Part(bytes) => Edit::Replace(bytes),
-            };
-            any |= !matches!(edit, Edit::Drop);
-            edits.push(edit);
-        }
-    }
-    if !any {
-        return Ok(Kept::Nothing);
-    }
-    if !any_change(&edits) {
-        return Ok(Kept::All);
-    }
-    let edits = [FieldEdits {
-        number,
-        edits: &edits,
-    }];
-    Ok(Kept::Part(rebuild(buf, &edits, &[])?))
+    let rebuilt = edit_each(buf, number, |bytes| {
+        let edit = match keep(bytes)? {
+            Kept::Nothing => Edit::Drop,
+            Kept::All => Edit::Keep,
+            Kept::Part(bytes) => Edit::Replace(bytes),
+        };
+        any |= !matches!(edit, Edit::Drop);
+        Ok(edit)
+    })?;
+    Ok(match (any, rebuilt) {
+        (false, _) => Kept::Nothing,
+        (true, None) => Kept::All,
+        (true, Some(part)) => Kept::Part(part),
+    })
 }
 
 /// The metric's name as protobuf reads it: the last occurrence wins.
@@ -86,21 +76,6 @@ fn select(request: &[u8], names: &FxHashSet<Vec<u8>>) -> Result<Kept, DecodeErro
             })
         })
     })
-}
-
-/// Each message in field ``number`` of ``buf``.
-fn each_message<'a>(
-    buf: &'a [u8],
-    number: u32,
-    mut visit: impl FnMut(&'a [u8]) -> Result<(), DecodeError>,
-) -> Result<(), DecodeError> {
-    for field in fields(buf) {
-        let field = field?;
-        if let (true, Value::Bytes(bytes)) = (field.number == number, field.value) {
-            visit(bytes)?;
-        }
-    }
-    Ok(())
 }
 
 /// Which of ``names`` the request's metrics have, added to ``found``; a metric's body is skipped

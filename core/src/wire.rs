@@ -62,6 +62,21 @@ pub fn fields(buf: &[u8]) -> Fields<'_> {
     Fields { buf, pos: 0 }
 }
 
+/// Each length-delimited occurrence of field ``number`` in ``buf``, in wire order.
+pub fn each_message<'a>(
+    buf: &'a [u8],
+    number: u32,
+    mut visit: impl FnMut(&'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    for field in fields(buf) {
+        let field = field?;
+        if let (true, Value::Bytes(bytes)) = (field.number == number, field.value) {
+            visit(bytes)?;
+        }
+    }
+    Ok(())
+}
+
 // Groups nest without length prefixes; a hostile request could nest them without end.
 const MAX_GROUP_DEPTH: u32 = 100;
 
