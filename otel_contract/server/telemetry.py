@@ -149,7 +149,7 @@ class SelfTelemetry:
         flagged = 0
         with self._sums_lock:
             for finding in findings:
-                self._add_finding((signal.value, finding.rule.slug, finding.level.name.lower()), finding.count)
+                self._add_finding((signal.value, finding.rule.slug, finding.level.label), finding.count)
                 # The engine reports only findings it rejected or flagged (ignored ones never appear).
                 if finding.action is not Action.REJECT:
                     flagged += finding.count
