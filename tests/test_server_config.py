@@ -140,6 +140,20 @@ def test_no_config_file_needs_a_contract_and_an_exporter() -> None:
     assert config.exporter.otlp is not None and not config.exporter.otlp.tls.insecure
 
 
+def test_a_config_file_may_leave_the_destination_to_a_flag_or_the_environment(tmp_path: Path) -> None:
+    """Queue and retry settings in a ConfigMap, the destination per deployment: only the merged
+    settings need an exporter."""
+    path = _config(tmp_path, "contract: {path: contract.yaml}\nexporter:\n  sending_queue: {queue_size: 2}\n")
+    config = load_config(path, Overrides(exporter_endpoint="gateway:4317"))
+    assert config.exporter.otlp is not None and config.exporter.otlp.endpoint == "gateway:4317"
+    assert config.exporter.queue.queue_size == 2
+    from_env = load_config(path, env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gateway:4317"})
+    assert from_env.exporter.otlp is not None and from_env.exporter.otlp.endpoint == "gateway:4317"
+    with pytest.raises(ConfigError, match="no exporter: set exporter") as refused:
+        load_config(path)
+    assert str(path) in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("receiver", "exporter", "loops"),
     [
