@@ -33,10 +33,13 @@ def otelcol_fixture() -> str:
 
 
 class Collector:
-    """``otelcol --config`` as a process, with an OTLP/gRPC receiver on a free 127.0.0.1 port."""
+    """``otelcol --config`` as a process, with an OTLP/gRPC receiver on 127.0.0.1 (a free port unless given:
+    a Collector that replaces a stopped one takes over its port)."""
 
-    def __init__(self, binary: str, directory: Path, name: str, config: dict[str, Any]) -> None:
-        self.port = free_port()
+    def __init__(
+        self, binary: str, directory: Path, name: str, config: dict[str, Any], port: int | None = None
+    ) -> None:
+        self.port = free_port() if port is None else port
         self.binary = binary
         self.config_path = directory / f"{name}.yaml"
         self.log = directory / f"{name}.log"
