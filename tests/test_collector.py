@@ -21,16 +21,23 @@ from typing import Any
 import grpc
 import pytest
 import yaml
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_contract.inputs.otlp import read_captures
 from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS, run_cli
 from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
-from tests.otlp_builders import GOOD_RESOURCE, attrs, gauge, logs_request, metrics_request, traces_request
+from tests.otlp_builders import GOOD_RESOURCE, gauge, metrics_request
 from tests.sidecar_harness import RawClient, SidecarProcess, wait_until
 
 _CONTRACT = CONTRACTS / "ecommerce.yaml"
@@ -229,24 +236,31 @@ def _attributes(attributes: Any) -> dict[str, Any]:
     return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in attributes}
 
 
-def test_spans_and_log_records_reach_the_gateway_with_their_attributes_renamed(chain: Chain, tmp_path: Path) -> None:
-    span = {
-        "traceId": "AAAAAAAAAAAAAAAAAAAAAQ==",
-        "spanId": "AAAAAAAAAAE=",
-        "name": "GET /cart",
-        "attributes": attrs({"status_code": "404", "http.method": "GET"}),
-        "events": [{"name": "retry", "attributes": attrs({"http_status": "503"})}],
-    }
-    record = {"body": {"stringValue": "timeout"}, "attributes": attrs({"http_status": "503"}), "severityNumber": 17}
-    requests = {
-        Signal.TRACES: traces_request([span], resource=GOOD_RESOURCE),
-        Signal.LOGS: logs_request([record], resource=GOOD_RESOURCE),
-    }
-    client = RawClient(chain.agent.endpoint)
-    for signal, request in requests.items():
-        client.export(signal, request.SerializeToString())
-    for signal in requests:
-        _arrived(chain, signal, 1)
+def test_spans_and_log_records_from_the_sdk_reach_the_gateway_with_their_attributes_renamed(
+    chain: Chain, tmp_path: Path
+) -> None:
+    resource = Resource.create(GOOD_RESOURCE)
+    tracers = TracerProvider(resource=resource)
+    tracers.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=chain.agent.endpoint, insecure=True)))
+    loggers = LoggerProvider(resource=resource)
+    loggers.add_log_record_processor(
+        SimpleLogRecordProcessor(OTLPLogExporter(endpoint=chain.agent.endpoint, insecure=True))
+    )
+    try:
+        # Legacy keys with string values, on a span, its event and a log record.
+        with tracers.get_tracer("checkout").start_as_current_span(
+            "GET /cart", attributes={"status_code": "404", "http.method": "GET"}
+        ) as span:
+            span.add_event("retry", {"http_status": "503"})
+        loggers.get_logger("checkout").emit(
+            LogRecord(body="timeout", attributes={"http_status": "503"}, severity_number=SeverityNumber.ERROR)
+        )
+        for signal in (Signal.TRACES, Signal.LOGS):
+            _arrived(chain, signal, 1)
+    finally:
+        tracers.shutdown()
+        loggers.shutdown()
+    for signal in (Signal.TRACES, Signal.LOGS):
         forwarded = [_without_empty_messages(each) for each in _requests(chain.received, signal)]
         assert forwarded == _normalized(chain.sent, signal, tmp_path)
     spans = _requests(chain.received, Signal.TRACES)[0].resource_spans[0].scope_spans[0].spans
