@@ -208,7 +208,8 @@ def log_lines(child: Child) -> list[str]:
     return child.log.read_text(errors="replace").splitlines() if child.log.exists() else []
 
 
-PROBLEM_WORDS = ("Traceback", "ERROR", "CRITICAL", "WARNING", "Exception", "exception")
+# The last two: the Collector's (zap's) console level field.
+PROBLEM_WORDS = ("Traceback", "ERROR", "CRITICAL", "WARNING", "Exception", "exception", "\twarn\t", "\terror\t")
 
 
 def log_problems(child: Child, limit: int = 8) -> tuple[int, list[str]]:
@@ -217,15 +218,14 @@ def log_problems(child: Child, limit: int = 8) -> tuple[int, list[str]]:
     return len(hits), hits[:limit]
 
 
-def server_argv(kind: str, port: int, sink_port: int) -> list[str]:
+def server_argv(kind: str, port: int, sink_port: int, contract: Path = CONTRACT) -> list[str]:
     if kind == "proxy":
         script = str(BENCH / "passthrough_proxy.py")
         return [sys.executable, script, "--listen", f"{HOST}:{port}", "--downstream", f"{HOST}:{sink_port}"]
     cli = Path(sys.executable).with_name("otel-contract")
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "otel_contract"]
-    contract = str(CONTRACT.relative_to(ROOT))
     endpoints = ["--endpoint", f"{HOST}:{port}", "--exporter-endpoint", f"{HOST}:{sink_port}"]
-    return [*command, "serve", "--contract", contract, *endpoints, "--prometheus", f"{HOST}:0"]
+    return [*command, "serve", "--contract", str(contract), *endpoints, "--prometheus", f"{HOST}:0"]
 
 
 # --- gRPC client helpers --------------------------------------------------------------------------
@@ -366,21 +366,37 @@ class Bench:
         )
 
 
+ServerArgv: TypeAlias = Callable[[str, int, int], list[str]]  # (kind, port, sink port) -> argv
+
+
 @contextlib.contextmanager
-def deployment(bench: Bench, kind: str, scenario: str, variant: str) -> Iterator[Deployment]:
-    """A fresh sink and a fresh ``kind`` server forwarding to it, both ready; both stopped afterwards."""
+def deployment(
+    bench: Bench,
+    kind: str,
+    scenario: str,
+    variant: str,
+    argv: ServerArgv = server_argv,
+    sink_options: Sequence[str] = (),
+) -> Iterator[Deployment]:
+    """A fresh sink and a fresh ``kind`` server forwarding to it, both ready; both stopped afterwards.
+
+    ``argv`` builds the server's command line (bench/collector.py adds the Collector); ``sink_options``
+    go to bench/sink.py.
+    """
     label = f"{kind}-{scenario}-{variant}"
     sink_port, port = free_port(), free_port()
     children: list[Child] = []
     channels: list[grpc.Channel] = []
     try:
-        sink_argv = [sys.executable, str(BENCH / "sink.py"), "--listen", f"{HOST}:{sink_port}"]
+        sink_argv = [sys.executable, str(BENCH / "sink.py"), "--listen", f"{HOST}:{sink_port}", *sink_options]
         children.append(spawn(f"{label}-sink", sink_argv, bench.logs))
+        channels.append(open_channel(sink_port))
+        stats = raw_call(channels[0], SINK_STATS)
+        wait_ready(children[0], stats, b"")  # before the server starts: the Collector warns when it cannot connect
         env = bench.sidecar_env if kind == "sidecar" else None
-        children.append(spawn(label, server_argv(kind, port, sink_port), bench.logs, env))
-        channels += [open_channel(sink_port), open_channel(port)]
-        stats, export = raw_call(channels[0], SINK_STATS), raw_call(channels[1], EXPORT)
-        wait_ready(children[0], stats, b"")
+        children.append(spawn(label, argv(kind, port, sink_port), bench.logs, env))
+        channels.append(open_channel(port))
+        export = raw_call(channels[1], EXPORT)
         wait_ready(children[1], export, b"")  # an empty ExportMetricsServiceRequest
         yield Deployment(kind, children[1], export, stats)
     finally:
@@ -875,14 +891,14 @@ def print_report(report: Report) -> None:
 # --- running --------------------------------------------------------------------------------------
 
 
-def run_guarded(report: Report, what: str, action: Callable[[], None]) -> None:
+def run_guarded(failures: list[str], what: str, action: Callable[[], None]) -> None:
     """Run one measurement; a server that fails to start or crashes is reported, not fatal."""
     print(f"  {what} ...", flush=True)
     try:
         action()
     except Exception as exc:
         message = f"{what}: {type(exc).__name__}: {exc}"
-        report.failures.append(message)
+        failures.append(message)
         print(f"  FAILED {message}", flush=True)
 
 
@@ -903,7 +919,7 @@ def run_scenario(
                 with deployment(bench, kind, scenario, variant) as d:
                     results.append(measure(d, variant))
 
-            run_guarded(report, f"({label}) {kind} {variant}", action)
+            run_guarded(report.failures, f"({label}) {kind} {variant}", action)
 
 
 def print_header(report: Report, payloads: dict[str, Payloads], batch: int) -> None:
