@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -54,11 +53,13 @@ from sidecar import (
     TestbedResult,
     build_payloads,
     deployment,
+    finish_logs,
     machine,
     measure_testbed,
-    print_aftermaths,
     print_comparisons,
     print_error_details,
+    print_machine,
+    print_processes_and_json,
     print_testbed,
     ratio,
     rejected_points,
@@ -406,13 +407,7 @@ def print_report(report: Report) -> None:
     print()
     print("sidecar vs the Collector and the proxy (goals: issue 19, printed, never asserted)")
     print_comparisons(compare(rows))
-    print()
-    print("processes")
-    print_aftermaths(report.aftermaths)
-    for failure in report.failures:
-        print(f"FAILED {failure}")
-    print()
-    print("JSON " + json.dumps(report.as_dict(), separators=(",", ":")))
+    print_processes_and_json(report.aftermaths, report.failures, report.as_dict())
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -436,11 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = {"duration": args.duration, "rate": args.rate, "rounds": args.rounds, "workloads": args.workloads}
     report = Report(machine(), settings | {"quick": args.quick, "servers": list(SERVERS)})
-    m = report.machine
-    print(
-        f"machine: nproc {m['nproc']} (usable {m['usable_cpus']}), {m['cpu'] or 'unknown CPU'}, Python {m['python']}, "
-        f"grpcio {m['grpcio']}, protobuf {m['protobuf']}, {m['platform']}, load {m['load_1m_at_start']:.2f}"
-    )
+    print_machine(report.machine)
     try:
         binary, version = install_collector()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
@@ -482,11 +473,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 run_guarded(report.failures, f"{kind} {workload}", measure)
     print_report(report)
-    troubled = report.failures or any(a.log_problem_lines or a.exit_code or a.killed for a in report.aftermaths)
-    if args.keep_logs or troubled:
-        print(f"logs kept in {bench.logs}")
-    else:
-        shutil.rmtree(bench.logs, ignore_errors=True)
+    finish_logs(bench, report.failures, args.keep_logs)
     return 0
 
 

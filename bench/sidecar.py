@@ -782,12 +782,6 @@ class Report:
     def comparisons(self) -> list[Comparison]:
         return compare_throughput(self.throughput) + compare_testbed(self.testbed)
 
-    @property
-    def troubled(self) -> bool:
-        return bool(self.failures) or any(
-            a.log_problem_lines or a.exit_code or a.killed or a.exited_early for a in self.aftermaths
-        )
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "machine": self.machine,
@@ -861,6 +855,17 @@ def print_aftermaths(aftermaths: Sequence[Aftermath]) -> None:
             print(f"    {line[:220]}")
 
 
+def print_processes_and_json(aftermaths: Sequence[Aftermath], failures: Sequence[str], figures: dict[str, Any]) -> None:
+    """The end of a report: what became of the processes, the failures, and the ``JSON`` line."""
+    print()
+    print("processes")
+    print_aftermaths(aftermaths)
+    for failure in failures:
+        print(f"FAILED {failure}")
+    print()
+    print("JSON " + json.dumps(figures, separators=(",", ":")))
+
+
 def print_report(report: Report) -> None:
     settings = report.settings
     print()
@@ -879,13 +884,7 @@ def print_report(report: Report) -> None:
     print()
     print("sidecar vs proxy")
     print_comparisons(report.comparisons)
-    print()
-    print("processes")
-    print_aftermaths(report.aftermaths)
-    for failure in report.failures:
-        print(f"FAILED {failure}")
-    print()
-    print("JSON " + json.dumps(report.as_dict(), separators=(",", ":")))
+    print_processes_and_json(report.aftermaths, report.failures, report.as_dict())
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -922,12 +921,26 @@ def run_scenario(
             run_guarded(report.failures, f"({label}) {kind} {variant}", action)
 
 
-def print_header(report: Report, payloads: dict[str, Payloads], batch: int) -> None:
-    m = report.machine
+def print_machine(m: dict[str, Any]) -> None:
     print(
         f"machine: nproc {m['nproc']} (usable {m['usable_cpus']}), {m['cpu'] or 'unknown CPU'}, Python {m['python']}, "
         f"grpcio {m['grpcio']}, protobuf {m['protobuf']}, {m['platform']}, load {m['load_1m_at_start']:.2f}"
     )
+
+
+def finish_logs(bench: Bench, failures: Sequence[str], keep: bool) -> None:
+    """Keep the processes' logs when asked or when anything went wrong; remove them otherwise."""
+    troubled = bool(failures) or any(
+        a.log_problem_lines or a.exit_code or a.killed or a.exited_early for a in bench.aftermaths
+    )
+    if keep or troubled:
+        print(f"logs kept in {bench.logs}")
+    else:
+        shutil.rmtree(bench.logs, ignore_errors=True)
+
+
+def print_header(report: Report, payloads: dict[str, Payloads], batch: int) -> None:
+    print_machine(report.machine)
     metrics, points = batch_shape(batch)
     sizes = ", ".join(f"{p.variant} {p.size} B" for p in payloads.values())
     print(f"payloads: {batch} points per request (1 resource x {metrics} metrics x {points} points); {sizes}")
@@ -1016,10 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
             report.testbed,
         )
     print_report(report)
-    if args.keep_logs or report.troubled:
-        print(f"logs kept in {bench.logs}")
-    else:
-        shutil.rmtree(bench.logs, ignore_errors=True)
+    finish_logs(bench, report.failures, args.keep_logs)
     return 0
 
 
