@@ -467,8 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         for workload in args.workloads:
             for kind in SERVERS:
 
-                def measure(kind: str = kind, workload: str = workload) -> None:
-                    with deployment(bench, kind, "testbed", workload, argvs[workload]) as d:
+                def measure(kind: str = kind, workload: str = workload, label: str = f"round{round_number}") -> None:
+                    with deployment(bench, kind, label, workload, argvs[workload]) as d:
                         report.results.append(measure_testbed(d, payloads[workload], args.rate, args.duration, warmup))
 
                 run_guarded(report.failures, f"{kind} {workload}", measure)
