@@ -381,6 +381,24 @@ def test_a_trailing_newline_does_not_slip_past_the_dollar(write: Callable[[str, 
     assert summary_of(process_metrics(request, contract).findings) == {("attribute-value", "jobs", "env", 1)}
 
 
+def test_pattern_answers_are_the_same_for_repeated_long_and_many_values(write: Callable[[str, str], Path]) -> None:
+    """The core asks each distinct (pattern, value) once per request and remembers a bounded number of
+    answers; past the bounds (a long value, more distinct values than it keeps) it asks every time.
+    Two metrics share the pattern (one index in the core), one value repeats on every other point."""
+    shared = "{patterns: {shard: '^s[0-9]+$'}}"
+    text = f"contract: c\nversion: 1.0.0\nmetrics:\n  - {{name: a, type: gauge, attributes: {shared}}}\n"
+    contract = load_contract(write("c.yaml", text + f"  - {{name: b, type: gauge, attributes: {shared}}}\n"))
+    values = [f"s{index}" if index % 3 else f"x{index}" for index in range(5000)]  # every third breaks it
+    values += ["s" + "1" * 300, "s" + "1" * 300 + "!"]  # long: never remembered
+    points = [({"shard": value}, 1.0) for value in values] + [({"shard": "s1"}, 1.0), ({"shard": "x0"}, 1.0)] * 50
+    outcome = process_metrics(metrics_request(gauge("a", points), gauge("b", points)), contract)
+    broken = sum(1 for value, _ in points if not value["shard"].isalnum() or value["shard"][0] != "s")
+    assert summary_of(outcome.findings) == {
+        ("attribute-value", "a", "shard", broken),
+        ("attribute-value", "b", "shard", broken),
+    }
+
+
 def test_exponential_histogram_power_of_two_conversion(write) -> None:  # type: ignore[no-untyped-def]
     from google.protobuf import json_format
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest

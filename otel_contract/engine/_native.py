@@ -79,6 +79,9 @@ class NativeContract:
         self.contract = contract
         self.env_keys = tuple(action.from_env for action in spec.resource.actions)
         self.patterns: list[Pattern] = []
+        # One index per distinct regex: a pattern shared by many metrics (a YAML anchor, a naming
+        # convention) is one entry in the core's per-request memo of answers, not one per metric.
+        self._pattern_index: dict[Pattern, int] = {}
         constraints = []
         for key, constraint in contract.resource_constraints.items():
             allowed = list(constraint.allowed) if constraint.allowed is not None else None
@@ -106,8 +109,10 @@ class NativeContract:
     def _pattern(self, pattern: Pattern | None) -> int | None:
         if pattern is None:
             return None
-        self.patterns.append(pattern)
-        return len(self.patterns) - 1
+        if pattern not in self._pattern_index:
+            self._pattern_index[pattern] = len(self.patterns)
+            self.patterns.append(pattern)
+        return self._pattern_index[pattern]
 
     def _metric(self, compiled: CompiledMetric) -> dict[str, Any]:
         metric = compiled.metric
