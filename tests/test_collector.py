@@ -37,7 +37,7 @@ from otel_contract.inputs.otlp import read_captures
 from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS, run_cli
 from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
-from tests.otlp_builders import GOOD_RESOURCE, gauge, metrics_request
+from tests.otlp_builders import GOOD_RESOURCE, all_metrics, gauge, metrics_request, point_attrs
 from tests.sidecar_harness import RawClient, SidecarProcess, wait_until
 
 _CONTRACT = CONTRACTS / "ecommerce.yaml"
@@ -75,27 +75,25 @@ class Chain:
         )
 
 
-def _gateway(otelcol: str, directory: Path, name: str, port: int | None = None) -> Collector:
-    """A gateway Collector writing every signal it receives to ``directory/<name>.jsonl``."""
+def _every_signal(*exporters: str) -> dict[str, Any]:
+    """The ``service`` section: one pipeline per signal, from the otlp receiver to ``exporters``."""
+    return {"pipelines": {signal.value: {"receivers": ["otlp"], "exporters": list(exporters)} for signal in Signal}}
+
+
+def _gateway(otelcol: str, directory: Path, name: str, port: int | None = None) -> tuple[Collector, Path]:
+    """A gateway Collector writing every signal it receives to a file, and that file."""
+    received = directory / f"{name}.jsonl"
+    exporters = {"file": {"path": str(received), "flush_interval": "100ms"}}
     return Collector(
-        otelcol,
-        directory,
-        name,
-        {
-            "exporters": {"file": {"path": str(directory / f"{name}.jsonl"), "flush_interval": "100ms"}},
-            "service": {
-                "pipelines": {signal.value: {"receivers": ["otlp"], "exporters": ["file"]} for signal in Signal}
-            },
-        },
-        port=port,
-    )
+        otelcol, directory, name, {"exporters": exporters, "service": _every_signal("file")}, port
+    ), received
 
 
 @contextmanager
 def _chain(otelcol: str, directory: Path, *sidecar_args: str, gateway_up: bool = True) -> Iterator[Chain]:
     """The chain, running; with ``gateway_up`` false the gateway is left for the test to start."""
     sent = directory / "agent-sent.jsonl"
-    gateway = _gateway(otelcol, directory, "gateway")
+    gateway, received = _gateway(otelcol, directory, "gateway")
     sidecar = SidecarProcess("--contract", str(_CONTRACT), "--exporter-endpoint", gateway.endpoint, *sidecar_args)
     agent = Collector(
         otelcol,
@@ -106,11 +104,7 @@ def _chain(otelcol: str, directory: Path, *sidecar_args: str, gateway_up: bool =
                 "otlp_grpc": {"endpoint": sidecar.endpoint, "tls": {"insecure": True}},
                 "file": {"path": str(sent), "flush_interval": "100ms"},
             },
-            "service": {
-                "pipelines": {
-                    signal.value: {"receivers": ["otlp"], "exporters": ["otlp_grpc", "file"]} for signal in Signal
-                }
-            },
+            "service": _every_signal("otlp_grpc", "file"),
         },
     )
     try:
@@ -118,7 +112,7 @@ def _chain(otelcol: str, directory: Path, *sidecar_args: str, gateway_up: bool =
             gateway.start()
         sidecar.start()
         agent.start()
-        yield Chain(agent, sidecar, gateway, sent, directory / "gateway.jsonl")
+        yield Chain(agent, sidecar, gateway, sent, received)
     finally:
         agent.stop()
         sidecar.stop()
@@ -209,7 +203,7 @@ def test_an_sdk_app_through_agent_sidecar_and_gateway_gets_exactly_what_normaliz
     forwarded = [_without_empty_messages(request) for request in _requests(chain.received)]
     assert forwarded == _normalized(chain.sent, Signal.METRICS, tmp_path)
     assert len(forwarded) == exports
-    metrics = {m.name: m for rm in forwarded[-1].resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    metrics = {m.name: m for m in all_metrics(forwarded[-1])}
     assert set(metrics) == {
         "http_server_duration_seconds",
         "system_disk_io_time_seconds_total",
@@ -220,7 +214,7 @@ def test_an_sdk_app_through_agent_sidecar_and_gateway_gets_exactly_what_normaliz
     [point] = duration_seconds.histogram.data_points  # the user.id point was rejected
     assert list(point.explicit_bounds) == [0.1, 0.5]
     assert point.sum == pytest.approx(0.35 * flushes)
-    assert _attributes(point.attributes) == {"http.method": "GET", "http.status_code": 200}
+    assert point_attrs(point) == {"http.method": "GET", "http.status_code": 200}
     shim = metrics["node_disk_io_time_seconds_total"]
     assert {p.attributes[0].value.string_value for p in shim.gauge.data_points} == {"sda", "sdb"}
     # The agent's otlp exporter logs the partial_success the sidecar answered, once per export.
@@ -230,10 +224,6 @@ def test_an_sdk_app_through_agent_sidecar_and_gateway_gets_exactly_what_normaliz
     logged = next(line for line in chain.agent.output().splitlines() if "Partial success response" in line)
     assert '"dropped_data_points": 1' in logged
     assert "forbidden-attribute on http_server_duration_seconds" in logged
-
-
-def _attributes(attributes: Any) -> dict[str, Any]:
-    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in attributes}
 
 
 def test_spans_and_log_records_from_the_sdk_reach_the_gateway_with_their_attributes_renamed(
@@ -264,10 +254,10 @@ def test_spans_and_log_records_from_the_sdk_reach_the_gateway_with_their_attribu
         forwarded = [_without_empty_messages(each) for each in _requests(chain.received, signal)]
         assert forwarded == _normalized(chain.sent, signal, tmp_path)
     spans = _requests(chain.received, Signal.TRACES)[0].resource_spans[0].scope_spans[0].spans
-    assert _attributes(spans[0].attributes) == {"http.status_code": 404, "http.method": "GET"}
-    assert _attributes(spans[0].events[0].attributes) == {"http.status_code": 503}
+    assert point_attrs(spans[0]) == {"http.status_code": 404, "http.method": "GET"}
+    assert point_attrs(spans[0].events[0]) == {"http.status_code": 503}
     logs = _requests(chain.received, Signal.LOGS)[0].resource_logs[0].scope_logs[0].log_records
-    assert _attributes(logs[0].attributes) == {"http.status_code": 503}
+    assert point_attrs(logs[0]) == {"http.status_code": 503}
 
 
 def _numbered(first: int, count: int) -> bytes:
@@ -279,12 +269,10 @@ def _numbered(first: int, count: int) -> bytes:
 def _numbers(*files: Path) -> list[int]:
     """The ``seq`` of every load point in the Collector files, sorted, repeats kept."""
     return sorted(
-        int(_attributes(point.attributes)["seq"])
+        int(point_attrs(point)["seq"])
         for path in files
         for request in _requests(path)
-        for rm in request.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
+        for metric in all_metrics(request)
         if metric.name == "load_points"
         for point in metric.gauge.data_points
     )
@@ -340,10 +328,9 @@ class _Load:
         self._thread.start()
         return self
 
-    def stop(self) -> int:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-        return self.points
 
     def _run(self) -> None:
         client = RawClient(self.endpoint)
@@ -367,8 +354,8 @@ def test_a_gateway_stopped_for_a_minute_under_load_loses_nothing(otelcol: str, t
     port. The sidecar's queue holds and retries: every point arrives, once."""
     outage, rate, size = 60.0, 10, 10  # seconds; requests/s of `size` points
     with _chain(otelcol, tmp_path) as chain:
-        returned = _gateway(otelcol, tmp_path, "gateway-returned", port=chain.gateway.port)
-        received = (chain.received, tmp_path / "gateway-returned.jsonl")
+        returned, received_after = _gateway(otelcol, tmp_path, "gateway-returned", port=chain.gateway.port)
+        received = (chain.received, received_after)
         load = _Load(chain.agent.endpoint, rate, size).start()
         try:
             assert wait_until(lambda: len(_numbers(chain.received)) >= 5 * size, timeout=30), chain.diagnosis()
@@ -380,7 +367,7 @@ def test_a_gateway_stopped_for_a_minute_under_load_loses_nothing(otelcol: str, t
                 load.error
             )
             returned.start()
-            assert wait_until(lambda: bool(_numbers(received[1])), timeout=90), chain.diagnosis()
+            assert wait_until(lambda: bool(_numbers(received_after)), timeout=90), chain.diagnosis()
         finally:
             load.stop()
         try:
