@@ -27,6 +27,7 @@ sidecar/Collector and sidecar/proxy are printed with the issue's goals beside th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -179,15 +180,22 @@ def _datapoint_statements(compiled: CompiledContract) -> list[str]:
     return statements
 
 
-def collector_config(contract: Path, port: int, sink_port: int) -> dict[str, Any]:
-    """otlp receiver -> transform (the contract's renames and scaling) -> otlp_grpc exporter to the sink."""
+@functools.cache
+def _transform_statements(contract: Path) -> list[dict[str, Any]]:
+    """The transform processor's ``metric_statements`` for ``contract``: loaded and generated once,
+    however many Collectors the run starts."""
     compiled = load_contract(contract)
     groups = [
         ("resource", _resource_statements(compiled)),
         ("metric", _metric_statements(compiled)),
         ("datapoint", _datapoint_statements(compiled)),
     ]
-    statements = [{"context": context, "statements": lines} for context, lines in groups if lines]
+    return [{"context": context, "statements": lines} for context, lines in groups if lines]
+
+
+def collector_config(contract: Path, port: int, sink_port: int) -> dict[str, Any]:
+    """otlp receiver -> transform (the contract's renames and scaling) -> otlp_grpc exporter to the sink."""
+    statements = _transform_statements(contract)
     return {
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"{HOST}:{port}", "max_recv_msg_size_mib": 64}}}},
         "processors": {"transform": {"error_mode": "ignore", "metric_statements": statements}},
