@@ -42,8 +42,8 @@ RUN groupadd --system --gid 10001 otel-contract \
  && install -d -o 10001 -g 10001 /etc/otel-contract /var/lib/otel-contract /var/lib/otel-contract/queue
 COPY --from=build /opt/otel-contract /opt/otel-contract
 USER 10001:10001
-# 4317: OTLP/gRPC receiver (also grpc.health.v1); 8888: /metrics, /healthz, /readyz.
-EXPOSE 4317 8888
+# 4317: OTLP/gRPC receiver (also grpc.health.v1); 4318: OTLP/HTTP receiver; 8888: /metrics, /healthz, /readyz.
+EXPOSE 4317 4318 8888
 # SIGTERM: stop accepting, drain the sending queue for shutdown.drain_timeout, exit 0.
 STOPSIGNAL SIGTERM
 # Docker/Compose only (Kubernetes ignores HEALTHCHECK and uses the probes). Needs telemetry.prometheus

@@ -225,7 +225,17 @@ def server_argv(kind: str, port: int, sink_port: int, contract: Path = CONTRACT)
     cli = Path(sys.executable).with_name("otel-contract")
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "otel_contract"]
     endpoints = ["--endpoint", f"{HOST}:{port}", "--exporter-endpoint", f"{HOST}:{sink_port}"]
-    return [*command, "serve", "--contract", str(contract), *endpoints, "--prometheus", f"{HOST}:0"]
+    return [
+        *command,
+        "serve",
+        "--contract",
+        str(contract),
+        *endpoints,
+        "--http-endpoint",
+        "off",
+        "--prometheus",
+        f"{HOST}:0",
+    ]
 
 
 # --- gRPC client helpers --------------------------------------------------------------------------

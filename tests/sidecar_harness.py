@@ -90,6 +90,7 @@ def config_for(contract: Path, sink_endpoint: str, **overrides: Any) -> SidecarC
     settings = {
         "contract": str(contract),
         "endpoint": "127.0.0.1:0",
+        "http_endpoint": "127.0.0.1:0",
         "exporter_endpoint": sink_endpoint,
         "prometheus": "127.0.0.1:0",
         **overrides,
@@ -137,7 +138,16 @@ class SidecarProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.telemetry_port = free_port()
-        self.args = ["--endpoint", f"127.0.0.1:{self.port}", "--prometheus", f"127.0.0.1:{self.telemetry_port}", *args]
+        self.http_port = free_port()
+        self.args = [
+            "--endpoint",
+            f"127.0.0.1:{self.port}",
+            "--http-endpoint",
+            f"127.0.0.1:{self.http_port}",
+            "--prometheus",
+            f"127.0.0.1:{self.telemetry_port}",
+            *args,
+        ]
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"otel-contract-sidecar-{self.port}.log"
@@ -145,6 +155,10 @@ class SidecarProcess:
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
 
     @property
     def telemetry(self) -> str:

@@ -226,7 +226,18 @@ def test_check_reports_a_pattern_re2_cannot_compile_at_its_line(tmp_path: Path) 
     "command",
     [
         ("validate", "-c", "c.yaml", "capture.json"),
-        ("serve", "--contract", "c.yaml", "--console", "--endpoint", "127.0.0.1:0", "--prometheus", ""),
+        (
+            "serve",
+            "--contract",
+            "c.yaml",
+            "--console",
+            "--endpoint",
+            "127.0.0.1:0",
+            "--http-endpoint",
+            "off",
+            "--prometheus",
+            "",
+        ),
     ],
     ids=["validate", "serve"],
 )

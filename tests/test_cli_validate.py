@@ -286,7 +286,18 @@ def test_serve_and_validate_print_an_unusable_contract_alike(tmp_path: Path, con
     write_capture(tmp_path / "c.jsonl", [done_when_request()])
     validate = run_cli("validate", "-c", contract, str(tmp_path / "c.jsonl"))
     # Port 0 and the console exporter: serve gets as far as loading the contract, which stops it.
-    serve = run_cli("serve", "-c", contract, "--endpoint", "127.0.0.1:0", "--prometheus", "127.0.0.1:0", "--console")
+    serve = run_cli(
+        "serve",
+        "-c",
+        contract,
+        "--endpoint",
+        "127.0.0.1:0",
+        "--http-endpoint",
+        "127.0.0.1:0",
+        "--prometheus",
+        "127.0.0.1:0",
+        "--console",
+    )
     assert validate.returncode == serve.returncode == 2
     # Each command names itself; after that, the same lines.
     validate_lines = [line.removeprefix("otel-contract: ") for line in validate.stderr.splitlines()]

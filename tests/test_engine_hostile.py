@@ -430,7 +430,7 @@ def test_an_engine_failure_is_refused_with_internal_logged_and_counted(
     (record,) = [r for r in caplog.records if r.name == "otel_contract.receiver"]
     assert record.levelno == logging.ERROR and record.exc_info is not None
     assert "RuntimeError: injected engine bug" in record.getMessage()
-    assert 'otel_contract_refused_requests_total{reason="engine_error",signal="metrics"} 1.0' in text
+    assert 'otel_contract_refused_requests_total{protocol="grpc",reason="engine_error",signal="metrics"} 1.0' in text
     assert 'otel_contract_engine_errors_total{action="reject",signal="metrics"} 1.0' in text
 
 

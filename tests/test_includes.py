@@ -176,6 +176,8 @@ def test_serve_refuses_an_outside_include_with_exit_2(tmp_path: Path) -> None:
         "--console",
         "--endpoint",
         "127.0.0.1:0",
+        "--http-endpoint",
+        "off",
         "--prometheus",
         "off",
         cwd=contract.parent,

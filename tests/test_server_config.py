@@ -195,6 +195,7 @@ def test_serve_exits_2_naming_file_and_line(tmp_path: Path) -> None:
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     """``serve`` on the example contract with free ports, then ``args`` (the last flag wins)."""
     defaults = ("--contract", str(CONTRACTS / "ecommerce.yaml"), "--console", "--endpoint", "127.0.0.1:0")
+    defaults += ("--http-endpoint", "127.0.0.1:0")
     # A serve that starts instead of refusing would run until killed: the timeout fails the test.
     return run_cli("serve", *defaults, "--prometheus", "off", *args, timeout=30)
 
@@ -212,6 +213,8 @@ def _one_line(result: subprocess.CompletedProcess[str]) -> str:
         (("--endpoint", "127.0.0.1:99999"), ["--endpoint", "out of range", "'127.0.0.1:99999'"]),
         (("--endpoint", ":4317"), ["--endpoint", "host is missing", "':4317'"]),
         (("--endpoint", "::1:4317"), ["--endpoint", "brackets", "'::1:4317'"]),
+        (("--http-endpoint", "localhost"), ["--http-endpoint", "expected host:port", "'localhost'"]),
+        (("--http-endpoint", "127.0.0.1:70000"), ["--http-endpoint", "out of range", "'127.0.0.1:70000'"]),
         (("--prometheus", "127.0.0.1:99999"), ["--prometheus", "out of range", "'127.0.0.1:99999'"]),
         (("--exporter-endpoint", "localhost:99999"), ["--exporter-endpoint", "out of range", "'localhost:99999'"]),
         (("--exporter-endpoint", "collector"), ["--exporter-endpoint", "expected host:port", "'collector'"]),
@@ -228,6 +231,7 @@ def test_serve_refuses_a_bad_flag_in_one_line(flags: tuple[str, ...], expected: 
     ("text", "field"),
     [
         ("receiver: {endpoint: '127.0.0.1:99999'}\n", "receiver.endpoint"),
+        ("receiver: {http: {endpoint: '127.0.0.1:99999'}}\n", "receiver.http.endpoint"),
         ("telemetry: {prometheus: {endpoint: '127.0.0.1:70000'}}\n", "telemetry.prometheus.endpoint"),
         ("telemetry: {otlp: {endpoint: 'collector'}}\n", "telemetry.otlp.endpoint"),
     ],
@@ -238,12 +242,18 @@ def test_serve_refuses_a_bad_endpoint_in_the_config_naming_file_and_key(tmp_path
     assert str(path) in line and f"{field}: " in line, line
 
 
-@pytest.mark.parametrize("flag", ["--endpoint", "--prometheus"])
-def test_serve_on_a_port_in_use_exits_2_naming_the_address(flag: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "field"),
+    [
+        ("--endpoint", "receiver.endpoint"),
+        ("--http-endpoint", "receiver.http.endpoint"),
+        ("--prometheus", "telemetry.prometheus.endpoint"),
+    ],
+)
+def test_serve_on_a_port_in_use_exits_2_naming_the_address(flag: str, field: str) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         line = _one_line(_serve(flag, address))
-    field = "receiver.endpoint" if flag == "--endpoint" else "telemetry.prometheus.endpoint"
     assert f"cannot listen on {address} ({field}): Address already in use" in line, line
 
 
@@ -303,7 +313,7 @@ def test_the_schema_defaults_are_the_settings_defaults() -> None:
 def test_every_components_schema_defaults_are_its_settings_defaults(tmp_path: Path) -> None:
     """Each settings class reads the schema's defaults back as its own: receiver, OTLP, console, top level."""
     from otel_contract.server.exporters import ConsoleSettings, OtlpGrpcSettings
-    from otel_contract.server.receivers import ReceiverSettings
+    from otel_contract.server.receivers import HttpReceiverSettings, ReceiverSettings
 
     schema = json.loads(Path(schema_path()).read_text("utf-8"))
     receiver = _schema_defaults(schema["properties"]["receiver"]["properties"])
@@ -311,10 +321,14 @@ def test_every_components_schema_defaults_are_its_settings_defaults(tmp_path: Pa
     otlp = {key: value for key, value in _schema_defaults(exporter).items() if key in ("compression", "timeout")}
     (console,) = [each for each in exporter["console"]["oneOf"] if each.get("type") == "object"]
 
-    assert receiver == {"endpoint": "127.0.0.1:4317", "max_recv_msg_size_mib": 4, "tls": {}}  # no tls: off
+    http = receiver.pop("http")
+    assert receiver == {"endpoint": "127.0.0.1:4317", "max_recv_msg_size_mib": 4}  # tls has none: off
     on_engine_error = schema["properties"]["on_engine_error"]["default"]
     from_schema = ReceiverSettings.from_config(receiver, tmp_path, on_engine_error=on_engine_error)
     assert from_schema == ReceiverSettings() == ReceiverSettings.from_config({}, tmp_path)
+    assert http == {"endpoint": "127.0.0.1:4318", "max_request_body_size_mib": 4, "cors": {}}  # cors: none
+    from_schema_http = HttpReceiverSettings.from_config(http, tmp_path)
+    assert from_schema_http == HttpReceiverSettings() == HttpReceiverSettings.from_config({}, tmp_path)
     assert otlp == {"compression": "none", "timeout": "5s"}  # tls.insecure has none: it follows the scheme
     assert OtlpGrpcSettings.from_config({"endpoint": "c:4317", **otlp}, tmp_path, endpoint=None, env={}) == (
         OtlpGrpcSettings(endpoint="c:4317")

@@ -347,8 +347,8 @@ def test_a_full_queue_answers_unavailable_with_retry_info(contract: Path) -> Non
 
 def test_shutting_down_answers_unavailable_with_retry_info(contract: Path, otlp_sink: OtlpSink) -> None:
     with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
-        assert sidecar.receiver is not None
-        sidecar.receiver.stop_accepting()
+        assert sidecar.intake is not None
+        sidecar.intake.stop_accepting()
         client = RawClient(sidecar.endpoint)
         with pytest.raises(grpc.RpcError) as caught:
             client.export(Signal.METRICS, _orders([({"seq": "1"}, 1.0)]))

@@ -198,7 +198,17 @@ def test_an_old_shared_queue_too_big_for_the_new_queues_refuses_to_start(tmp_pat
         "utf-8",
     )
     port = free_port()
-    result = run_cli("serve", "--config", str(pipeline), "--endpoint", f"127.0.0.1:{port}", "--prometheus", "off")
+    result = run_cli(
+        "serve",
+        "--config",
+        str(pipeline),
+        "--endpoint",
+        f"127.0.0.1:{port}",
+        "--http-endpoint",
+        "off",
+        "--prometheus",
+        "off",
+    )
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()  # the one line, nothing logged before it
     assert str(queue_dir / "queue.sqlite3") in line and "holds 3 undelivered request(s)" in line

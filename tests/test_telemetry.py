@@ -33,6 +33,7 @@ from otel_contract.loading import load_contract
 from otel_contract.otlp import InputError, Signal
 from otel_contract.server.config import OnEngineError
 from otel_contract.server.health import OTLP_SERVICES, Health
+from otel_contract.server.intake import Refusal, Transport
 from otel_contract.server.status import StatusServer
 from otel_contract.server.telemetry import CONTENT_TYPE, SelfTelemetry
 from tests.conftest import CONTRACTS, TODAY
@@ -82,9 +83,12 @@ def _record_everything(telemetry: SelfTelemetry) -> None:
     """Touch every instrument with every label value the contract allows for it."""
     finding = Finding.of(rules.UNKNOWN_METRIC, "x", count=3)
     for signal in Signal:
-        telemetry.request_processed(signal, received=10, forwarded=8, rejected=2, findings=[finding], seconds=0.003)
-        for reason in ("queue_full", "shutting_down", "too_large", "malformed", "engine_error"):
-            telemetry.request_refused(signal, reason)
+        for protocol in Transport:
+            telemetry.request_processed(
+                signal, protocol=protocol, received=10, forwarded=8, rejected=2, findings=[finding], seconds=0.003
+            )
+            for reason in Refusal:
+                telemetry.request_refused(signal, reason, protocol)
         for action in OnEngineError:
             telemetry.engine_failed(signal, action)
         for exporter in ("otlp", "file", "console"):
@@ -146,7 +150,9 @@ def test_the_self_contract_check_can_fail(telemetry: SelfTelemetry, status: Stat
 
 def test_recorded_values_come_out_as_recorded(telemetry: SelfTelemetry) -> None:
     flag = Finding.of(rules.UNKNOWN_METRIC, "x", count=3)
-    telemetry.request_processed(Signal.TRACES, received=7, forwarded=7, rejected=0, findings=[flag], seconds=0.5)
+    telemetry.request_processed(
+        Signal.TRACES, protocol=Transport.HTTP, received=7, forwarded=7, rejected=0, findings=[flag], seconds=0.5
+    )
     text = telemetry.exposition().decode()
     assert _samples(text, "otel_contract_received_data_points_total") == [
         'otel_contract_received_data_points_total{signal="traces"} 7.0'
@@ -164,7 +170,13 @@ def test_findings_rejected_by_action_are_not_flagged(telemetry: SelfTelemetry) -
     rejected = Finding.of(rules.TYPE_MISMATCH, "x", count=4, action=rules.Action.REJECT)
     flagged = Finding.of(rules.UNKNOWN_METRIC, "y", count=3, action=rules.Action.FLAG)
     telemetry.request_processed(
-        Signal.METRICS, received=9, forwarded=5, rejected=4, findings=[rejected, flagged], seconds=0.001
+        Signal.METRICS,
+        protocol=Transport.GRPC,
+        received=9,
+        forwarded=5,
+        rejected=4,
+        findings=[rejected, flagged],
+        seconds=0.001,
     )
     text = telemetry.exposition().decode()
     assert _samples(text, "otel_contract_flagged_data_points_total") == [

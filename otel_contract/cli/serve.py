@@ -21,8 +21,9 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 def register(commands: Subparsers[_Parser]) -> None:
     serve = commands.add_parser(
         "serve",
-        help="run the sidecar: an OTLP/gRPC receiver that enforces the contract and forwards",
-        description="Run the sidecar: receive OTLP/gRPC (metrics, traces, logs), normalize and validate with the"
+        help="run the sidecar: OTLP/gRPC and OTLP/HTTP receivers that enforce the contract and forward",
+        description="Run the sidecar: receive OTLP over gRPC (4317) and HTTP (4318; protobuf or JSON) for metrics,"
+        " traces and logs, normalize and validate with the"
         " contract, answer partial_success for what was rejected, and forward through a bounded queue with"
         " retries. Flags override the pipeline config; OTEL_EXPORTER_OTLP_* variables fill what neither sets."
         " SIGHUP reloads the contract; SIGTERM stops accepting, drains the queue and exits.",
@@ -34,7 +35,13 @@ def register(commands: Subparsers[_Parser]) -> None:
     serve.add_argument("--config", metavar="PIPELINE.yaml", help="pipeline config (design §5 shape)")
     serve.add_argument("--contract", "-c", metavar="CONTRACT", help="contract file (overrides contract.path)")
     _include_option(serve)
-    serve.add_argument("--endpoint", metavar="HOST:PORT", help="receiver endpoint (default 127.0.0.1:4317)")
+    serve.add_argument("--endpoint", metavar="HOST:PORT", help="OTLP/gRPC receiver endpoint (default 127.0.0.1:4317)")
+    serve.add_argument(
+        "--http-endpoint",
+        metavar="HOST:PORT",
+        help="OTLP/HTTP receiver endpoint, POST /v1/metrics, /v1/traces, /v1/logs (default 127.0.0.1:4318;"
+        " 'off' disables)",
+    )
     serve.add_argument("--exporter-endpoint", metavar="HOST:PORT", help="downstream OTLP/gRPC endpoint")
     serve.add_argument("--export-file", metavar="PATH", help="also append forwarded data as OTLP JSON lines")
     serve.add_argument("--console", action="store_true", help="also print a line per forwarded request")
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = Overrides(
         contract=args.contract,
         endpoint=args.endpoint,
+        http_endpoint=args.http_endpoint,
         exporter_endpoint=args.exporter_endpoint,
         export_file=args.export_file,
         console=args.console,

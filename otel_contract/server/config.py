@@ -28,7 +28,14 @@ from otel_contract.server._paths import resolve
 from otel_contract.server.endpoints import endpoint_problem, parse_endpoint
 from otel_contract.server.exporters import ConsoleSettings, ExporterKindSettings, FileSettings, OtlpGrpcSettings
 from otel_contract.server.queue import QueueSettings
-from otel_contract.server.receivers import DEFAULT_ENDPOINT, MIB, OnEngineError, ReceiverSettings, ReceiverTls
+from otel_contract.server.receivers import (
+    DEFAULT_ENDPOINT,
+    MIB,
+    HttpReceiverSettings,
+    OnEngineError,
+    ReceiverSettings,
+    ReceiverTls,
+)
 from otel_contract.server.sender import RetrySettings
 
 DEFAULT_TELEMETRY_ENDPOINT = "127.0.0.1:8888"
@@ -65,6 +72,7 @@ class SidecarConfig:
     contract_path: str
     exporter: ExporterSettings
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    http_receiver: HttpReceiverSettings | None = field(default_factory=HttpReceiverSettings)  # None: off
     reload: bool = True
     reload_interval: float = 2.0
     audit: bool = False
@@ -96,6 +104,7 @@ class Overrides:
 
     contract: str | None = None
     endpoint: str | None = None
+    http_endpoint: str | None = None  # "off" disables the OTLP/HTTP receiver
     exporter_endpoint: str | None = None
     export_file: str | None = None
     console: bool = False
@@ -193,6 +202,7 @@ def _flag_problems(overrides: Overrides) -> list[Finding]:
     """The endpoint flags, checked as the settings check the same keys, but naming the flag."""
     checks = (
         ("--endpoint", overrides.endpoint, True, False),
+        ("--http-endpoint", overrides.http_endpoint and _endpoint_or_off(overrides.http_endpoint), True, False),
         ("--exporter-endpoint", overrides.exporter_endpoint, False, True),
         ("--prometheus", overrides.prometheus and _endpoint_or_off(overrides.prometheus), True, False),
     )
@@ -228,6 +238,15 @@ def build_config(
     receiver = ReceiverSettings.from_config(
         raw.get("receiver", {}), base, endpoint=overrides.endpoint, on_engine_error=raw.get("on_engine_error")
     )
+    http_receiver = HttpReceiverSettings.from_config(
+        raw.get("receiver", {}).get("http", {}), base, endpoint=overrides.http_endpoint
+    )
+    if http_receiver and _same_listener(receiver.endpoint, http_receiver.endpoint):
+        raise _error(
+            f"the OTLP/HTTP receiver's endpoint {http_receiver.endpoint} is the OTLP/gRPC receiver's"
+            f" {receiver.endpoint}: give each its own port (4318 and 4317 by convention)",
+            source,
+        )
     exporter = _exporter(raw.get("exporter", {}), base, overrides, env)
     if not exporter.configured:
         raise _error(
@@ -235,9 +254,10 @@ def build_config(
             "or pass --exporter-endpoint, --export-file or --console (OTEL_EXPORTER_OTLP_ENDPOINT works too)",
             source,
         )
-    if exporter.otlp and _same_listener(receiver.endpoint, exporter.otlp.endpoint):
+    listeners = [receiver.endpoint, *([http_receiver.endpoint] if http_receiver else [])]
+    if exporter.otlp and (own := next((e for e in listeners if _same_listener(e, exporter.otlp.endpoint)), None)):
         raise _error(
-            f"exporter endpoint {exporter.otlp.endpoint} is the receiver's own endpoint {receiver.endpoint}: the"
+            f"exporter endpoint {exporter.otlp.endpoint} is the receiver's own endpoint {own}: the"
             " sidecar would forward to itself (is OTEL_EXPORTER_OTLP_ENDPOINT meant for the app set for the sidecar"
             " too?)",
             source,
@@ -248,6 +268,7 @@ def build_config(
         contract_path=contract_path,
         exporter=exporter,
         receiver=receiver,
+        http_receiver=http_receiver,
         reload=reload_enabled,
         reload_interval=reload_interval,
         audit=overrides.audit or raw.get("mode", "enforce") == "audit",
@@ -302,6 +323,7 @@ __all__ = [
     "MIB",
     "ConfigError",
     "ExporterSettings",
+    "HttpReceiverSettings",
     "OnEngineError",
     "Overrides",
     "ReceiverSettings",

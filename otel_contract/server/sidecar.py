@@ -1,10 +1,11 @@
-"""The sidecar's pipeline, wired: receiver -> contract pipeline -> per exporter: sending queue -> sender.
+"""The sidecar's pipeline, wired: receivers (OTLP/gRPC, OTLP/HTTP) -> intake (the contract pipeline) ->
+per exporter: sending queue -> sender.
 
 Lifecycle: ``start()`` loads the contract (a broken one stops the start with every reason), opens each
 exporter's queue (a persistent one re-delivers what a previous run left), then starts sending,
-self-telemetry, health, the receiver and the reload watcher. ``shutdown()`` is SIGTERM's path: refuse
-new requests with UNAVAILABLE, let in-flight ones finish, drain every queue up to the deadline, flush,
-close.
+self-telemetry, health, the receivers and the reload watcher. ``shutdown()`` is SIGTERM's path: refuse
+new requests with UNAVAILABLE (gRPC) or 503 (HTTP), let in-flight ones finish, drain every queue up to
+the deadline, flush, close.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from otel_contract.server.config import SidecarConfig
 from otel_contract.server.endpoints import check_bindable, parse_endpoint
 from otel_contract.server.exporters import Exporter
 from otel_contract.server.fanout import ExporterQueue, ExporterQueues, adopt_shared_queue, open_exporter_queue
+from otel_contract.server.grpc_receiver import GrpcReceiver
 from otel_contract.server.health import Health
+from otel_contract.server.http_receiver import HttpReceiver
+from otel_contract.server.intake import Intake
 from otel_contract.server.queue import SendingQueue
-from otel_contract.server.receiver import Receiver
 from otel_contract.server.reload import ContractWatcher
 from otel_contract.server.status import StatusServer
 from otel_contract.server.telemetry import SelfTelemetry
@@ -61,7 +64,9 @@ class Sidecar:
         self.processor: Pipeline | None = None
         self.queues: ExporterQueues | None = None
         self.telemetry: SelfTelemetry | None = None
-        self.receiver: Receiver | None = None
+        self.intake: Intake | None = None
+        self.receiver: GrpcReceiver | None = None
+        self.http_receiver: HttpReceiver | None = None
         self.status: StatusServer | None = None
         self._health: Health | None = None
         self._watcher: ContractWatcher | None = None
@@ -74,6 +79,8 @@ class Sidecar:
         config = self.config
         # Before anything starts (and logs): a port in use is then the one line the user sees.
         check_bindable(config.receiver.endpoint, what="receiver.endpoint", reuse_port=config.workers > 1)
+        if config.http_receiver is not None:
+            check_bindable(config.http_receiver.endpoint, what="receiver.http.endpoint", reuse_port=config.workers > 1)
         contract = load_contract(config.contract_path, allow_include_outside=config.allow_include_outside)
         self.processor = Pipeline(contract, EngineOptions(audit=config.audit, env=MappingProxyType(dict(self._env))))
         self.telemetry = SelfTelemetry(
@@ -96,17 +103,18 @@ class Sidecar:
         if config.prometheus_endpoint:
             self.status = StatusServer(config.prometheus_endpoint, self.telemetry, self.ready, self.health)
             self.status.start()
+        self.intake = Intake(
+            self.processor, self.queues, self.telemetry, on_engine_error=config.receiver.on_engine_error
+        )
         try:
-            self.receiver = Receiver(
-                config.receiver,
-                self.processor,
-                self.queues,
-                self.telemetry,
-                reuse_port=config.workers > 1,
-                extra_services=self._health.add_to,
+            self.receiver = GrpcReceiver(
+                config.receiver, self.intake, reuse_port=config.workers > 1, extra_services=self._health.add_to
             )
         except RuntimeError as error:  # gRPC's "Failed to bind": the port was taken since the check
             raise OSError(f"cannot listen on {config.receiver.endpoint} (receiver.endpoint): {error}") from None
+        if config.http_receiver is not None:
+            self.http_receiver = HttpReceiver(config.http_receiver, self.intake, reuse_port=config.workers > 1)
+            self.http_receiver.start()
         self.receiver.start()
         self._health.set_serving(True)
         self._watcher = ContractWatcher(
@@ -123,10 +131,12 @@ class Sidecar:
             self._watcher.request()
         self._started.set()
         telemetry_at = f", metrics and health on http://{self.status.address}" if self.status else ""
+        http_at = f" and http://{self.http_endpoint} (OTLP/HTTP)" if self.http_endpoint else ""
         _log.info(
-            "otel-contract sidecar%s listening on %s (OTLP/gRPC), contract %s (%s), exporting to %s%s",
+            "otel-contract sidecar%s listening on %s (OTLP/gRPC)%s, contract %s (%s), exporting to %s%s",
             f" worker {self._worker}" if config.workers > 1 else "",
             self.endpoint,
+            http_at,
             contract.id,
             "audit" if config.audit else "enforce",
             config.exporter.destinations,
@@ -159,6 +169,14 @@ class Sidecar:
         # The configured host with the port bound (port 0 picks one).
         return str(replace(parse_endpoint(self.config.receiver.endpoint, listen=True), port=self.receiver.port))
 
+    @property
+    def http_endpoint(self) -> str | None:
+        """The OTLP/HTTP receiver's ``host:port`` as bound, or None when it is off."""
+        settings = self.config.http_receiver
+        if settings is None or self.http_receiver is None:
+            return None
+        return str(replace(parse_endpoint(settings.endpoint, listen=True), port=self.http_receiver.port))
+
     def reload(self) -> None:
         """Reload the contract now (SIGHUP); during start-up, as soon as the watcher runs."""
         if self._watcher is not None:
@@ -181,9 +199,13 @@ class Sidecar:
         self._stopped.set()
         if self._health is not None:
             self._health.set_serving(False)
+        if self.intake is not None:
+            self.intake.stop_accepting()
+        grace = min(5.0, self.config.drain_timeout)
+        if self.http_receiver is not None:
+            self.http_receiver.stop(grace)
         if self.receiver is not None:
-            self.receiver.stop_accepting()
-            self.receiver.stop(grace=min(5.0, self.config.drain_timeout))
+            self.receiver.stop(grace)
         if self._watcher is not None:
             self._watcher.stop()
         left = 0
@@ -220,6 +242,10 @@ class Sidecar:
             "status": "shutting_down" if self._shutting_down.is_set() else "ok",
             "contract": self.processor.label if self.processor else None,
             "mode": "audit" if self.config.audit else "enforce",
+            "receivers": {
+                "grpc": self.endpoint if self.receiver else None,
+                "http": self.http_endpoint,
+            },
             # The fullest queue is the one that refuses requests first.
             "queue": max(
                 ({"size": each.queue.size(), "capacity": each.queue.capacity} for each in queues),

@@ -26,6 +26,7 @@ import otel_contract
 from otel_contract.findings import Finding
 from otel_contract.otlp import Signal
 from otel_contract.rules import Action
+from otel_contract.server.intake import Refusal, Transport
 from otel_contract.server.receivers import OnEngineError
 
 # prometheus_client's CONTENT_TYPE_LATEST says version=1.0.0; generate_latest writes 0.0.4 text.
@@ -81,6 +82,7 @@ class SelfTelemetry:
         self._sums_lock = threading.Lock()
         self._by_signal: dict[Signal, list[int]] = {}  # one sum per _SIGNAL_SUMS entry
         self._finding_sums: dict[tuple[str, str, str], int] = {}  # (signal, rule, level) -> occurrences
+        self._requests: dict[tuple[Signal, Transport], int] = {}  # accepted requests by signal and protocol
         self._signal_labels = {signal: {"signal": signal.value} for signal in Signal}
         self._build_instruments(provider)
 
@@ -90,6 +92,12 @@ class SelfTelemetry:
             meter.create_observable_counter(_P + name, [self._observe_signal_sum(index)], "{data_point}", description)
         meter.create_observable_counter(
             _P + "findings_total", [self._observe_findings], "{finding}", "Finding occurrences"
+        )
+        meter.create_observable_counter(
+            _P + "received_requests_total",
+            [self._observe_requests],
+            "{request}",
+            "Export requests the engine processed, by signal and protocol",
         )
         self._duration = meter.create_histogram(
             _P + "request_duration_seconds",
@@ -139,13 +147,14 @@ class SelfTelemetry:
         self,
         signal: Signal,
         *,
+        protocol: Transport,
         received: int,
         forwarded: int,
         rejected: int,
         findings: Iterable[Finding],
         seconds: float,
     ) -> None:
-        """One export request went through the engine."""
+        """One export request, carried by ``protocol``, went through the engine."""
         flagged = 0
         with self._sums_lock:
             for finding in findings:
@@ -161,6 +170,8 @@ class SelfTelemetry:
             sums[1] += forwarded
             sums[2] += rejected
             sums[3] += flagged
+            key = (signal, protocol)
+            self._requests[key] = self._requests.get(key, 0) + 1
         self._duration.record(seconds, self._signal_labels[signal])
 
     def _add_finding(self, key: tuple[str, str, str], count: int) -> None:
@@ -174,10 +185,9 @@ class SelfTelemetry:
             for finding in findings:
                 self._add_finding(("metrics", finding.rule.slug, finding.level.label), finding.count)
 
-    def request_refused(self, signal: Signal, reason: str) -> None:
-        """The receiver refused a request: ``queue_full``, ``shutting_down``, ``too_large``, ``malformed``
-        or ``engine_error``."""
-        self._refused.add(1, {"signal": signal.value, "reason": reason})
+    def request_refused(self, signal: Signal, reason: Refusal, protocol: Transport) -> None:
+        """A receiver refused a request as a whole, for ``reason``."""
+        self._refused.add(1, {"signal": signal.value, "reason": reason.value, "protocol": protocol.value})
 
     def engine_failed(self, signal: Signal, action: OnEngineError) -> None:
         """The engine failed on a request, which was then rejected or forwarded as ``on_engine_error`` says."""
@@ -240,6 +250,14 @@ class SelfTelemetry:
         return [
             Observation(count, {"signal": signal, "rule": rule, "level": level})
             for (signal, rule, level), count in sums
+        ]
+
+    def _observe_requests(self, _options: CallbackOptions) -> Iterable[Observation]:
+        with self._sums_lock:
+            sums = list(self._requests.items())
+        return [
+            Observation(count, {"signal": signal.value, "protocol": protocol.value})
+            for (signal, protocol), count in sums
         ]
 
     def _observe_size(self, _options: CallbackOptions) -> Iterable[Observation]:

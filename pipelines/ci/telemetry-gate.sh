@@ -5,6 +5,7 @@
 #
 #   CONTRACT   the contract to enforce (default contracts/ecommerce.yaml)
 #   SMOKE_CMD  the smoke traffic; it finds the sidecar in OTEL_EXPORTER_OTLP_ENDPOINT / OTLP_ENDPOINT
+#              (OTLP/gRPC), or OTLP_HTTP_ENDPOINT (OTLP/HTTP)
 #              (default: examples/sdk_app.py, a real OpenTelemetry SDK app, for 3 seconds)
 #   BASELINE   findings accepted on this legacy service (default pipelines/ci/telemetry-baseline.json;
 #              refresh it with BASELINE_WRITE=1 after a reviewed change)
@@ -16,19 +17,21 @@ baseline="${BASELINE:-pipelines/ci/telemetry-baseline.json}"
 out=out/ci/telemetry
 rm -rf "$out" && mkdir -p "$out"
 
-read -r otlp_port status_port < <(.venv/bin/python - <<'PY'
+read -r otlp_port http_port status_port < <(.venv/bin/python - <<'PY'
 import socket
-sockets = [socket.socket() for _ in range(2)]
+sockets = [socket.socket() for _ in range(3)]
 for s in sockets:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in sockets))
 PY
 )
 OTLP_ENDPOINT="127.0.0.1:$otlp_port"
+OTLP_HTTP_ENDPOINT="127.0.0.1:$http_port"  # for a SMOKE_CMD whose app exports http/protobuf
+export OTLP_ENDPOINT OTLP_HTTP_ENDPOINT
 
 # The sidecar must not inherit the app's OTEL_EXPORTER_OTLP_ENDPOINT: it would forward to itself.
 env -u OTEL_EXPORTER_OTLP_ENDPOINT .venv/bin/otel-contract serve --contract "$contract" --audit --endpoint "$OTLP_ENDPOINT" \
-    --prometheus "127.0.0.1:$status_port" --export-file "$out/capture.jsonl" >"$out/sidecar.log" 2>&1 &
+    --http-endpoint "$OTLP_HTTP_ENDPOINT" --prometheus "127.0.0.1:$status_port" --export-file "$out/capture.jsonl" >"$out/sidecar.log" 2>&1 &
 sidecar=$!
 stop_sidecar() {
     kill -TERM "$sidecar" 2>/dev/null || return 0
@@ -60,7 +63,7 @@ while time.monotonic() < deadline:
     time.sleep(0.1)
 sys.exit("telemetry-gate: the sidecar was not ready within 30 s")
 PY
-echo "telemetry-gate: sidecar ready on $OTLP_ENDPOINT (audit mode, $contract)"
+echo "telemetry-gate: sidecar ready on $OTLP_ENDPOINT (OTLP/gRPC) and $OTLP_HTTP_ENDPOINT (OTLP/HTTP) (audit mode, $contract)"
 
 smoke="${SMOKE_CMD:-.venv/bin/python examples/sdk_app.py --endpoint $OTLP_ENDPOINT --seconds 3 --contract $contract}"
 echo "telemetry-gate: smoke traffic: $smoke"
