@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,22 +89,34 @@ def _gateway(otelcol: str, directory: Path, name: str, port: int | None = None) 
     ), received
 
 
+# How the agent sends to the sidecar: its exporter, and that exporter's settings for a sidecar.
+_AGENT_EXPORTERS: dict[str, tuple[str, Callable[[SidecarProcess], dict[str, Any]]]] = {
+    "otlp_grpc": ("otlp_grpc", lambda sidecar: {"endpoint": sidecar.endpoint, "tls": {"insecure": True}}),
+    "otlp_http": ("otlp_http", lambda sidecar: {"endpoint": f"http://{sidecar.http_endpoint}"}),
+    "otlp_http-json": (
+        "otlp_http",
+        lambda sidecar: {"endpoint": f"http://{sidecar.http_endpoint}", "encoding": "json"},
+    ),
+}
+
+
 @contextmanager
-def _chain(otelcol: str, directory: Path, *sidecar_args: str, gateway_up: bool = True) -> Iterator[Chain]:
-    """The chain, running; with ``gateway_up`` false the gateway is left for the test to start."""
+def _chain(
+    otelcol: str, directory: Path, *sidecar_args: str, gateway_up: bool = True, agent_exporter: str = "otlp_grpc"
+) -> Iterator[Chain]:
+    """The chain, running; with ``gateway_up`` false the gateway is left for the test to start.
+    ``agent_exporter`` is a key of ``_AGENT_EXPORTERS``: OTLP/gRPC, or OTLP/HTTP with protobuf or JSON."""
     sent = directory / "agent-sent.jsonl"
     gateway, received = _gateway(otelcol, directory, "gateway")
     sidecar = SidecarProcess("--contract", str(_CONTRACT), "--exporter-endpoint", gateway.endpoint, *sidecar_args)
+    exporter, settings = _AGENT_EXPORTERS[agent_exporter]
     agent = Collector(
         otelcol,
         directory,
         "agent",
         {
-            "exporters": {
-                "otlp_grpc": {"endpoint": sidecar.endpoint, "tls": {"insecure": True}},
-                "file": {"path": str(sent), "flush_interval": "100ms"},
-            },
-            "service": _every_signal("otlp_grpc", "file"),
+            "exporters": {exporter: settings(sidecar), "file": {"path": str(sent), "flush_interval": "100ms"}},
+            "service": _every_signal(exporter, "file"),
         },
     )
     try:
@@ -122,6 +134,13 @@ def _chain(otelcol: str, directory: Path, *sidecar_args: str, gateway_up: bool =
 @pytest.fixture
 def chain(otelcol: str, tmp_path: Path) -> Iterator[Chain]:
     with _chain(otelcol, tmp_path) as running_chain:
+        yield running_chain
+
+
+@pytest.fixture(params=list(_AGENT_EXPORTERS))
+def any_chain(otelcol: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """The chain with the agent sending over OTLP/gRPC, OTLP/HTTP protobuf and OTLP/HTTP JSON in turn."""
+    with _chain(otelcol, tmp_path, agent_exporter=request.param) as running_chain:
         yield running_chain
 
 
@@ -170,10 +189,12 @@ _APP_RESOURCE = {**GOOD_RESOURCE, "service.instance.id": "checkout-1"}
 
 
 def test_an_sdk_app_through_agent_sidecar_and_gateway_gets_exactly_what_normalize_writes(
-    chain: Chain, tmp_path: Path
+    any_chain: Chain, tmp_path: Path
 ) -> None:
     """Canonical names, units (histogram bounds included), renamed and retyped attributes, the compat
-    shim's series, the rejected point absent, and the agent logging the sidecar's partial_success."""
+    shim's series, the rejected point absent, and the agent logging the sidecar's partial_success:
+    whether the agent's exporter speaks OTLP/gRPC or OTLP/HTTP (protobuf or JSON)."""
+    chain = any_chain
     meters = MeterProvider(
         resource=Resource.create(_APP_RESOURCE),
         metric_readers=[
@@ -278,9 +299,15 @@ def _numbers(*files: Path) -> list[int]:
     )
 
 
-def test_a_full_sending_queue_makes_the_agent_retry_and_nothing_is_lost(otelcol: str, tmp_path: Path) -> None:
-    """The sidecar answers UNAVAILABLE with RetryInfo while its queue is full; the Collector's otlp
-    exporter retries, and every point reaches the gateway once."""
+@pytest.mark.parametrize(
+    ("agent_exporter", "refusal"),
+    [("otlp_grpc", "code = Unavailable"), ("otlp_http", "responded with HTTP Status Code 503")],
+)
+def test_a_full_sending_queue_makes_the_agent_retry_and_nothing_is_lost(
+    otelcol: str, tmp_path: Path, agent_exporter: str, refusal: str
+) -> None:
+    """The sidecar answers UNAVAILABLE with RetryInfo (gRPC) or 503 with Retry-After (HTTP) while its
+    queue is full; the Collector's otlp exporter retries, and every point reaches the gateway once."""
     config = tmp_path / "sidecar.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -296,7 +323,7 @@ def test_a_full_sending_queue_makes_the_agent_retry_and_nothing_is_lost(otelcol:
         "utf-8",
     )
     requests, size = 12, 10
-    with _chain(otelcol, tmp_path, "--config", str(config), gateway_up=False) as chain:
+    with _chain(otelcol, tmp_path, "--config", str(config), gateway_up=False, agent_exporter=agent_exporter) as chain:
         client = RawClient(chain.agent.endpoint)
         for index in range(requests):
             client.export(Signal.METRICS, _numbered(index * size, size))
@@ -305,7 +332,7 @@ def test_a_full_sending_queue_makes_the_agent_retry_and_nothing_is_lost(otelcol:
         assert wait_until(lambda: refused in chain.agent.output(), timeout=30), chain.diagnosis()
         retrying = next(line for line in chain.agent.output().splitlines() if refused in line)
         assert "Exporting failed. Will retry the request after interval." in retrying
-        assert "code = Unavailable" in retrying
+        assert refusal in retrying
         chain.gateway.start()
         expected = list(range(requests * size))
         assert wait_until(lambda: _numbers(chain.received) == expected, timeout=90), (
