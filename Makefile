@@ -38,8 +38,10 @@ install: $(STAMP) $(CORE)
 
 ## run: the main job on embedded defaults: the sidecar with the example contract, console + file exporters
 run: $(STAMP) $(CORE)
-	@echo "otel-contract sidecar: OTLP/gRPC on 127.0.0.1:4317, metrics/health on http://127.0.0.1:8888"
+	@echo "otel-contract sidecar: OTLP/gRPC on 127.0.0.1:4317, OTLP/HTTP on http://127.0.0.1:4318, metrics/health on http://127.0.0.1:8888"
 	@echo "  point an SDK at it:  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+	@echo "                   or  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+	@echo "  or with curl:        see README, \"OTLP/HTTP\""
 	@echo "  or, in another shell: make demo   (a real SDK app sending legacy-named telemetry)"
 	@echo "  forwarded data: out/forwarded.jsonl; stop with Ctrl-C (drains, exits 0)"
 	$(BIN)/otel-contract serve --config pipelines/local.yaml

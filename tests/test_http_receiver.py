@@ -7,7 +7,9 @@ import gzip
 import http.client
 import json
 import resource
+import shutil
 import ssl
+import subprocess
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +40,7 @@ from otel_contract.otlp import FACTS, Signal, to_otlp_json
 from otel_contract.server.config import ReceiverTls, SidecarConfig
 from otel_contract.server.receivers import CorsSettings
 from otel_contract.server.sidecar import Sidecar
+from tests.conftest import CONTRACTS, REPO
 from tests.otlp_builders import (
     all_metrics,
     attrs,
@@ -49,7 +52,15 @@ from tests.otlp_builders import (
     traces_request,
 )
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture
-from tests.sidecar_harness import RawClient, config_for, health_json, http_get, running, shop_contract
+from tests.sidecar_harness import (
+    RawClient,
+    SidecarProcess,
+    config_for,
+    health_json,
+    http_get,
+    running,
+    shop_contract,
+)
 from tests.tls_certs import Certs, certs_fixture  # noqa: F401 - the fixture
 
 PROTOBUF = "application/x-protobuf"
@@ -631,3 +642,35 @@ def test_keep_alive_connections_carry_many_requests(contract: Path, otlp_sink: O
         connection.close()
         assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 20)
     assert statuses == [200] * 20
+
+
+# --- the README's example ------------------------------------------------------------------------
+
+EXAMPLE = REPO / "examples" / "otlp-http" / "metrics.json"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_curl_example_against_serve(otlp_sink: OtlpSink) -> None:
+    """`otel-contract serve` as `make run` starts it, says where both receivers listen, and answers the
+    README's curl command with the rejected point in partial_success."""
+    sidecar = SidecarProcess("--contract", str(CONTRACTS / "ecommerce.yaml"), "--exporter-endpoint", otlp_sink.endpoint)
+    sidecar.start()
+    try:
+        command = [
+            "curl", "-sS", f"http://{sidecar.http_endpoint}/v1/metrics",
+            "-H", "Content-Type: application/json", "-d", f"@{EXAMPLE.relative_to(REPO)}",
+        ]  # fmt: skip
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30, check=True)
+        assert otlp_sink.wait_for(lambda: otlp_sink.items(Signal.METRICS) == 1)
+    finally:
+        sidecar.stop()
+    assert f"listening on {sidecar.endpoint} (OTLP/gRPC) and http://{sidecar.http_endpoint} (OTLP/HTTP)" in (
+        sidecar.output()
+    )
+    answer = json.loads(result.stdout)
+    assert answer["partialSuccess"]["rejectedDataPoints"] == "1"
+    assert "forbidden-attribute on http_requests_total" in answer["partialSuccess"]["errorMessage"]
+    (forwarded,) = sent_metrics(otlp_sink)
+    (metric,) = all_metrics(forwarded)
+    assert metric.name == "http_requests_total"
+    assert point_attrs(metric.sum.data_points[0]) == {"http.method": "GET", "http.status_code": 200}
