@@ -8,6 +8,7 @@ import http.client
 import json
 import resource
 import shutil
+import socket
 import ssl
 import subprocess
 import zlib
@@ -60,6 +61,7 @@ from tests.sidecar_harness import (
     http_get,
     running,
     shop_contract,
+    wait_until,
 )
 from tests.tls_certs import Certs, certs_fixture  # noqa: F401 - the fixture
 
@@ -624,6 +626,41 @@ def test_health_names_both_endpoints_and_off_turns_http_off(contract: Path, otlp
     with running(config_for(contract, otlp_sink.endpoint, http_endpoint="off")) as sidecar:
         assert sidecar.status is not None and sidecar.http_endpoint is None
         assert health_json(sidecar.status.address)["receivers"] == {"grpc": sidecar.endpoint, "http": None}
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_silent_connections_are_closed_and_their_number_is_bounded(contract: Path, otlp_sink: OtlpSink) -> None:
+    """Slowloris: connections that never finish a request head are closed after head_timeout, and no
+    more than max_connections are open; a connection that has sent a request is not affected."""
+    config = config_for(contract, otlp_sink.endpoint)
+    assert config.http_receiver is not None
+    config = replace(config, http_receiver=replace(config.http_receiver, head_timeout=1.0, max_connections=4))
+    with running(config) as sidecar:
+        assert sidecar.http_endpoint is not None
+        host, port = sidecar.http_endpoint.rsplit(":", 1)
+        talking = http.client.HTTPConnection(host, int(port), timeout=30)
+        talking.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})
+        assert talking.getresponse().read() == b""
+        silent = [socket.create_connection((host, int(port)), timeout=0.1) for _ in range(3)]
+        for connection in silent:
+            connection.sendall(b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        extra = socket.create_connection((host, int(port)), timeout=0.1)  # the fifth: over the bound
+        assert wait_until(lambda: _closed_by_peer(extra), timeout=10)
+        assert wait_until(lambda: all(_closed_by_peer(c) for c in silent), timeout=10)
+        talking.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})  # still open, and served
+        assert talking.getresponse().status == 200
+        talking.close()
+        for connection in (*silent, extra):
+            connection.close()
+        assert post(sidecar.http_endpoint, "/v1/metrics", b"").status == 200
 
 
 def test_keep_alive_connections_carry_many_requests(contract: Path, otlp_sink: OtlpSink) -> None:

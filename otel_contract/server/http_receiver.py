@@ -38,6 +38,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
 from otel_contract.otlp import FACTS, InputError, Signal, parse_otlp_json
+from otel_contract.server._guarded_site import HeadWatch
 from otel_contract.server.endpoints import parse_endpoint
 from otel_contract.server.intake import Intake, Refusal, Refused, Transport, retry_status, too_large
 from otel_contract.server.receivers import CorsSettings, HttpReceiverSettings, ReceiverTls
@@ -176,7 +177,10 @@ class HttpReceiver:
     async def _serve(self) -> int:
         settings = self._settings
         # client_max_size bounds only request.read(), which is not used: _read_body bounds every body.
+        address = parse_endpoint(settings.endpoint, listen=True)
         app = web.Application(client_max_size=settings.max_request_body_size)
+        watch = HeadWatch()
+        app.middlewares.append(watch.middleware)
         for signal, facts in FACTS.items():
             app.router.add_post(facts.http_path, self._handler(signal))
             if settings.cors is not None:
@@ -188,17 +192,17 @@ class HttpReceiver:
             app, access_log=None, auto_decompress=False, keepalive_timeout=_KEEPALIVE_SECONDS, shutdown_timeout=5.0
         )
         await self._runner.setup()
-        address = parse_endpoint(settings.endpoint, listen=True)
-        site = web.TCPSite(
+        site = watch.site(
             self._runner,
             address.host,
             address.port,
             ssl_context=self._tls,
-            reuse_port=self._reuse_port or None,
+            reuse_port=self._reuse_port,
+            head_timeout=settings.head_timeout,
+            max_connections=settings.max_connections,
         )
         await site.start()
-        bound = self._runner.addresses[0]
-        return int(bound[1])
+        return site.port
 
     def _handler(self, signal: Signal) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def export(request: web.Request) -> web.StreamResponse:

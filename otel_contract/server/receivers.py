@@ -125,6 +125,8 @@ class HttpReceiverSettings:
     tls: ReceiverTls | None = None
     cors: CorsSettings | None = None
     read_timeout: float = 30.0  # for a request's body, so that a stalled client cannot hold a slot
+    head_timeout: float = 10.0  # for a connection's first request head (slowloris)
+    max_connections: int = 4096  # open at once; memory per connection is small, but not nothing
 
     def __post_init__(self) -> None:
         if problem := endpoint_problem("receiver.http.endpoint", self.endpoint, listen=True):
