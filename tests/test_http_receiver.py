@@ -637,30 +637,59 @@ def _closed_by_peer(connection: socket.socket) -> bool:
         return False
 
 
-def test_silent_connections_are_closed_and_their_number_is_bounded(contract: Path, otlp_sink: OtlpSink) -> None:
-    """Slowloris: connections that never finish a request head are closed after head_timeout, and no
-    more than max_connections are open; a connection that has sent a request is not affected."""
-    config = config_for(contract, otlp_sink.endpoint)
+def _with_limits(config: SidecarConfig, **limits: Any) -> SidecarConfig:
     assert config.http_receiver is not None
-    config = replace(config, http_receiver=replace(config.http_receiver, head_timeout=1.0, max_connections=4))
-    with running(config) as sidecar:
+    return replace(config, http_receiver=replace(config.http_receiver, **limits))
+
+
+def _silent_connections(endpoint: str, count: int) -> list[socket.socket]:
+    """``count`` connections that start a request head and never finish it (slowloris)."""
+    host, port = endpoint.rsplit(":", 1)
+    connections = [socket.create_connection((host, int(port)), timeout=0.1) for _ in range(count)]
+    for connection in connections:
+        connection.sendall(b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\n")
+    return connections
+
+
+def test_a_connection_that_does_not_send_a_request_head_in_time_is_closed(contract: Path, otlp_sink: OtlpSink) -> None:
+    with running(_with_limits(config_for(contract, otlp_sink.endpoint), head_timeout=0.5)) as sidecar:
         assert sidecar.http_endpoint is not None
         host, port = sidecar.http_endpoint.rsplit(":", 1)
         talking = http.client.HTTPConnection(host, int(port), timeout=30)
         talking.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})
         assert talking.getresponse().read() == b""
-        silent = [socket.create_connection((host, int(port)), timeout=0.1) for _ in range(3)]
-        for connection in silent:
-            connection.sendall(b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\n")  # and never the rest
-        extra = socket.create_connection((host, int(port)), timeout=0.1)  # the fifth: over the bound
-        assert wait_until(lambda: _closed_by_peer(extra), timeout=10)
-        assert wait_until(lambda: all(_closed_by_peer(c) for c in silent), timeout=10)
+        silent = _silent_connections(sidecar.http_endpoint, 2)
+        idle = socket.create_connection((host, int(port)), timeout=0.1)  # sends nothing at all
+        assert wait_until(lambda: all(_closed_by_peer(c) for c in (*silent, idle)), timeout=10)
         talking.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})  # still open, and served
         assert talking.getresponse().status == 200
         talking.close()
-        for connection in (*silent, extra):
+        for connection in (*silent, idle):
             connection.close()
-        assert post(sidecar.http_endpoint, "/v1/metrics", b"").status == 200
+
+
+def test_beyond_max_connections_the_oldest_silent_one_is_closed(contract: Path, otlp_sink: OtlpSink) -> None:
+    """A flood of silent connections cannot lock clients out: each newcomer beyond the bound closes the
+    oldest connection that has not sent a request head."""
+    limits = {"head_timeout": 60.0, "max_connections": 4}
+    with running(_with_limits(config_for(contract, otlp_sink.endpoint), **limits)) as sidecar:
+        assert sidecar.http_endpoint is not None
+        host, port = sidecar.http_endpoint.rsplit(":", 1)
+        talking = http.client.HTTPConnection(host, int(port), timeout=30)
+        talking.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})
+        assert talking.getresponse().read() == b""
+        silent = _silent_connections(sidecar.http_endpoint, 3)  # four open: the bound
+        newcomer = http.client.HTTPConnection(host, int(port), timeout=30)
+        newcomer.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})
+        assert newcomer.getresponse().status == 200
+        assert wait_until(lambda: _closed_by_peer(silent[0]), timeout=10)
+        assert not _closed_by_peer(silent[1]) and not _closed_by_peer(silent[2])
+        talking.request("POST", "/v1/metrics", b"", {"Content-Type": PROTOBUF})
+        assert talking.getresponse().status == 200
+        for connection in (talking, newcomer):
+            connection.close()
+        for each in silent:
+            each.close()
 
 
 def test_keep_alive_connections_carry_many_requests(contract: Path, otlp_sink: OtlpSink) -> None:

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import ssl
-import threading
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +36,9 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
 from otel_contract.otlp import FACTS, InputError, Signal, parse_otlp_json
-from otel_contract.server._guarded_site import HeadWatch
-from otel_contract.server.endpoints import parse_endpoint
+from otel_contract.server._aio import Limits, ThreadedServer
 from otel_contract.server.intake import Intake, Refusal, Refused, Transport, retry_status, too_large
 from otel_contract.server.receivers import CorsSettings, HttpReceiverSettings, ReceiverTls
-
-_log = logging.getLogger("otel_contract.receiver")
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -131,78 +126,42 @@ class HttpReceiver:
         self._settings = settings
         self._intake = intake
         self._threads = threads
-        self._reuse_port = reuse_port
-        self._tls = _tls_context(settings.tls) if settings.tls else None  # file errors now, not in the loop
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._slots = asyncio.Semaphore(2 * threads)
         self._pool: ThreadPoolExecutor | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        """Bind and serve in a daemon thread; raises ``OSError`` naming the address when it cannot bind."""
-        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="otlp-http-receiver")
-        self._loop = loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="otlp-http-receiver", daemon=True)
-        self._thread.start()
-        try:
-            self.port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=30)
-        except OSError as error:
-            self.stop(0)
-            reason = error.strerror or str(error)
-            raise OSError(f"cannot listen on {self._settings.endpoint} (receiver.http.endpoint): {reason}") from None
-
-    def stop(self, grace: float) -> None:
-        """Finish in-flight requests for up to ``grace`` seconds, then close every connection; idempotent."""
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
-        if self._runner is not None:
-            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
-            try:
-                future.result(timeout=grace + 5)
-            except Exception:  # a stop must finish: what is left is closed with the loop
-                _log.exception("the OTLP/HTTP receiver did not stop cleanly")
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if not loop.is_running():
-            loop.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-
-    # --- the loop's thread -----------------------------------------------------------------------
-
-    async def _serve(self) -> int:
-        settings = self._settings
         # client_max_size bounds only request.read(), which is not used: _read_body bounds every body.
-        address = parse_endpoint(settings.endpoint, listen=True)
         app = web.Application(client_max_size=settings.max_request_body_size)
-        watch = HeadWatch()
-        app.middlewares.append(watch.middleware)
         for signal, facts in FACTS.items():
             app.router.add_post(facts.http_path, self._handler(signal))
             if settings.cors is not None:
                 app.router.add_route("OPTIONS", facts.http_path, self._preflight)
         if settings.cors is not None:
             app.on_response_prepare.append(self._cors_headers)
-        self._slots = asyncio.Semaphore(2 * self._threads)
-        self._runner = web.AppRunner(
-            app, access_log=None, auto_decompress=False, keepalive_timeout=_KEEPALIVE_SECONDS, shutdown_timeout=5.0
+        self._server = ThreadedServer(
+            app,
+            settings.endpoint,
+            what="receiver.http.endpoint",
+            limits=Limits(settings.head_timeout, settings.max_connections, _KEEPALIVE_SECONDS),
+            ssl_context=_tls_context(settings.tls) if settings.tls else None,  # file errors now, not in the loop
+            reuse_port=reuse_port,
+            auto_decompress=False,  # _read_body inflates, within the limit
         )
-        await self._runner.setup()
-        site = watch.site(
-            self._runner,
-            address.host,
-            address.port,
-            ssl_context=self._tls,
-            reuse_port=self._reuse_port,
-            head_timeout=settings.head_timeout,
-            max_connections=settings.max_connections,
-        )
-        await site.start()
-        return site.port
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def start(self) -> None:
+        """Bind and serve in a daemon thread; raises ``OSError`` naming the address when it cannot bind."""
+        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="otlp-http-receiver")
+        self._server.start()
+
+    def stop(self, grace: float) -> None:
+        """Finish in-flight requests for up to ``grace`` seconds, then close every connection; idempotent."""
+        self._server.stop(grace)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- the loop's thread -----------------------------------------------------------------------
 
     def _handler(self, signal: Signal) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def export(request: web.Request) -> web.StreamResponse:
@@ -218,11 +177,10 @@ class HttpReceiver:
             text = f"unsupported Content-Type {request.content_type!r}: OTLP/HTTP takes {PROTOBUF} or {JSON}"
             refused = intake.refuse(signal, Transport.HTTP, Refusal.UNSUPPORTED, text)
             return await _closing(request, web.Response(status=415, text=refused.message))
-        assert self._slots is not None and self._loop is not None
         async with self._slots:
             try:
                 body = await self._read_body(signal, request)
-                answer = await self._loop.run_in_executor(self._pool, self._process, signal, content_type, body)
+                answer = await self._server.loop.run_in_executor(self._pool, self._process, signal, content_type, body)
             except Refused as refused:
                 response = self._refusal(refused, content_type)
                 if request.content.is_eof():
