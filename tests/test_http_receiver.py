@@ -276,6 +276,7 @@ def test_rejected_points_get_200_with_partial_success_in_the_request_content_typ
     assert [point_attrs(p) for p in all_metrics(forwarded)[0].sum.data_points] == [{"seq": "1"}]
 
 
+@pytest.mark.parametrize("encoding", [None, "gzip"])
 @pytest.mark.parametrize(
     ("content_type", "body", "reason"),
     [
@@ -287,11 +288,12 @@ def test_rejected_points_get_200_with_partial_success_in_the_request_content_typ
     ],
 )
 def test_a_body_that_is_not_an_otlp_request_gets_400_with_a_status(
-    contract: Path, otlp_sink: OtlpSink, content_type: str, body: bytes, reason: str
+    contract: Path, otlp_sink: OtlpSink, content_type: str, body: bytes, reason: str, encoding: str | None
 ) -> None:
+    sent = gzip.compress(body) if encoding else body
     with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
         assert sidecar.http_endpoint is not None
-        reply = post(sidecar.http_endpoint, "/v1/metrics", body, content_type)
+        reply = post(sidecar.http_endpoint, "/v1/metrics", sent, content_type, encoding=encoding)
         after = post(sidecar.http_endpoint, "/v1/metrics", encode(orders({"seq": "1"}), content_type), content_type)
         text = _metrics_text(sidecar)
     assert (reply.status, reply.content_type) == (400, content_type)
@@ -416,12 +418,16 @@ def test_a_full_queue_gets_503_with_retry_after(contract: Path) -> None:
     assert 'otel_contract_refused_requests_total{protocol="http",reason="queue_full",signal="metrics"} 2.0' in text
 
 
-def test_a_draining_sidecar_answers_503(contract: Path, otlp_sink: OtlpSink) -> None:
+@pytest.mark.parametrize(("content_type", "encoding"), ENCODINGS[:4])
+def test_a_draining_sidecar_answers_503(
+    contract: Path, otlp_sink: OtlpSink, content_type: str, encoding: str | None
+) -> None:
+    body = encode(orders({"seq": "1"}), content_type, encoding)
     with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
         assert sidecar.intake is not None and sidecar.http_endpoint is not None
         sidecar.intake.stop_accepting()
-        reply = post(sidecar.http_endpoint, "/v1/metrics", encode(orders({"seq": "1"}), PROTOBUF))
-    assert (reply.status, reply.headers["retry-after"]) == (503, "1")
+        reply = post(sidecar.http_endpoint, "/v1/metrics", body, content_type, encoding=encoding)
+    assert (reply.status, reply.content_type, reply.headers["retry-after"]) == (503, content_type, "1")
     assert "shutting down" in reply.status_message().message
     assert otlp_sink.requests == []
 
