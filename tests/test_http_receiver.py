@@ -228,21 +228,24 @@ def test_the_sdk_http_exporters_send_metrics_spans_and_logs_that_arrive_normaliz
 # --- every status, in each encoding ----------------------------------------------------------------
 
 
+def _forwarded_once(
+    contract: Path, sink: OtlpSink, request: ExportMetricsServiceRequest, content_type: str, encoding: str | None
+) -> Reply:
+    """The reply to ``request`` sent once to a fresh sidecar, after the sink has the one request it forwards."""
+    with running(config_for(contract, sink.endpoint)) as sidecar:
+        assert sidecar.http_endpoint is not None
+        body = encode(request, content_type, encoding)
+        reply = post(sidecar.http_endpoint, "/v1/metrics", body, content_type, encoding=encoding)
+        assert sink.wait_for(lambda: len(sink.requests) == 1)
+    return reply
+
+
 @pytest.mark.parametrize(("content_type", "encoding"), ENCODINGS)
 def test_a_clean_request_gets_200_an_empty_response_and_is_forwarded(
     contract: Path, otlp_sink: OtlpSink, content_type: str, encoding: str | None
 ) -> None:
     request = orders({"seq": "1"}, {"seq": "2"})
-    with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
-        assert sidecar.http_endpoint is not None
-        reply = post(
-            sidecar.http_endpoint,
-            "/v1/metrics",
-            encode(request, content_type, encoding),
-            content_type,
-            encoding=encoding,
-        )
-        assert otlp_sink.wait_for(lambda: len(otlp_sink.requests) == 1)
+    reply = _forwarded_once(contract, otlp_sink, request, content_type, encoding)
     assert (reply.status, reply.content_type) == (200, content_type)
     assert reply.response(Signal.METRICS) == ExportMetricsServiceResponse()
     if content_type == PROTOBUF:
@@ -256,16 +259,7 @@ def test_rejected_points_get_200_with_partial_success_in_the_request_content_typ
     contract: Path, otlp_sink: OtlpSink, content_type: str, encoding: str | None
 ) -> None:
     request = orders({"seq": "1"}, {"seq": "2", "user.id": "u-1"})
-    with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
-        assert sidecar.http_endpoint is not None
-        reply = post(
-            sidecar.http_endpoint,
-            "/v1/metrics",
-            encode(request, content_type, encoding),
-            content_type,
-            encoding=encoding,
-        )
-        assert otlp_sink.wait_for(lambda: len(otlp_sink.requests) == 1)
+    reply = _forwarded_once(contract, otlp_sink, request, content_type, encoding)
     assert (reply.status, reply.content_type) == (200, content_type)
     partial = reply.response(Signal.METRICS).partial_success
     assert partial.rejected_data_points == 1
