@@ -12,6 +12,7 @@ import pytest
 
 from otel_contract.server.config import (
     ConfigError,
+    HttpReceiverSettings,
     OnEngineError,
     Overrides,
     load_config,
@@ -50,6 +51,48 @@ def test_minimal_config_gets_the_collector_like_defaults(tmp_path: Path) -> None
     assert not config.audit and config.reload and config.workers == 1
     assert config.prometheus_endpoint == "127.0.0.1:8888"
     assert config.receiver.on_engine_error is OnEngineError.REJECT
+
+
+def test_the_http_receiver_is_configured_next_to_the_grpc_one(tmp_path: Path) -> None:
+    assert load_config(_config(tmp_path, MINIMAL)).http_receiver == HttpReceiverSettings()  # on, 4318
+    text = MINIMAL + (
+        "receiver:\n"
+        "  http:\n"
+        "    endpoint: 0.0.0.0:14318\n"
+        "    max_request_body_size_mib: 8\n"
+        "    tls: {cert_file: tls/server.crt, key_file: tls/server.key, client_ca_file: tls/ca.crt}\n"
+        "    cors: {allowed_origins: ['https://*.shop.example'], allowed_headers: [x-tenant], max_age: 600}\n"
+    )
+    http = load_config(_config(tmp_path, text)).http_receiver
+    assert http is not None
+    assert (http.endpoint, http.max_request_body_size) == ("0.0.0.0:14318", 8 * 2**20)
+    assert http.tls is not None and http.tls.client_ca_file == str(tmp_path / "tls" / "ca.crt")  # relative to the file
+    assert http.cors is not None and http.cors.allows("https://app.shop.example")
+    assert not http.cors.allows("https://shop.example.evil") and (http.cors.allowed_headers, http.cors.max_age) == (
+        ("x-tenant",),
+        600,
+    )
+    assert load_config(_config(tmp_path, text), Overrides(http_endpoint="off")).http_receiver is None
+    off = load_config(_config(tmp_path, MINIMAL + "receiver: {http: {endpoint: 'off'}}\n"))
+    assert off.http_receiver is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "receiver: {http: {cors: {allowed_origins: ['https://*.*.example']}}}\n",
+            "receiver.http.cors.allowed_origins: at most one '*'",
+        ),
+        ("receiver: {endpoint: '127.0.0.1:4317', http: {endpoint: 'localhost:4317'}}\n", "give each its own port"),
+        ("receiver: {http: {max_request_body_size_mib: 0}}\n", "less than or equal to the minimum of 0"),
+    ],
+)
+def test_a_bad_http_receiver_setting_is_one_error_naming_it(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config(tmp_path, MINIMAL + text))
+    (finding,) = caught.value.findings
+    assert expected in finding.message, finding.message
 
 
 def test_on_engine_error_is_reject_or_forward(tmp_path: Path) -> None:
