@@ -66,6 +66,7 @@ from sidecar import (
     rejected_points,
     run_guarded,
     server_argv,
+    server_width,
 )
 
 from otel_contract.contract.compiled import CompiledContract
@@ -358,14 +359,15 @@ def compare(rows: Sequence[Median]) -> list[Comparison]:
 
 
 def print_medians(rows: Sequence[Median]) -> None:
+    w = server_width(rows)
     print(
-        f"{'workload':<9} {'server':<8} {'rounds':>6} {'CPU%':>6} {'RSS peak':>8} {'end':>6} {'p50 ms':>7} "
+        f"{'workload':<9} {'server':<{w}} {'rounds':>6} {'CPU%':>6} {'RSS peak':>8} {'end':>6} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'points sent':>11} {'received':>9} {'errors':>6}"
     )
     for m in rows:
         f = m.figures
         print(
-            f"{m.workload:<9} {m.server:<8} {m.rounds:>6} {f['server_cpu_pct']:>6.1f} {f['rss_peak_mib']:>8.1f} "
+            f"{m.workload:<9} {m.server:<{w}} {m.rounds:>6} {f['server_cpu_pct']:>6.1f} {f['rss_peak_mib']:>8.1f} "
             f"{f['rss_end_mib']:>6.1f} {f['p50_ms']:>7.2f} {f['p99_ms']:>7.2f} {m.points_sent:>11} "
             f"{m.points_received:>9} {m.errors:>6}"
         )
@@ -385,36 +387,50 @@ class Report:
     failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        rows = medians(self.results)
         return {
             "machine": self.machine,
             "settings": self.settings,
             "collector": self.collector,
             "checks": [c.as_dict() for c in self.checks],
-            "rounds": [r.as_dict() for r in self.results],
-            "medians": [asdict(m) for m in rows],
-            "comparisons": [c.as_dict() for c in compare(rows)],
+            **rounds_figures(self.results, compare(medians(self.results))),
             "processes": [asdict(a) for a in self.aftermaths],
             "failures": self.failures,
         }
 
 
+def rounds_figures(results: Sequence[TestbedResult], comparisons: Sequence[Comparison]) -> dict[str, Any]:
+    """The JSON line's rounds, medians and comparisons (also bench/http_receiver.py's)."""
+    return {
+        "rounds": [r.as_dict() for r in results],
+        "medians": [asdict(m) for m in medians(results)],
+        "comparisons": [c.as_dict() for c in comparisons],
+    }
+
+
+def print_rounds(
+    results: Sequence[TestbedResult], header: str, rounds: int, title: str, comparisons: Sequence[Comparison]
+) -> None:
+    """Every round's row, the medians, then the comparisons under ``title`` (also bench/http_receiver.py's)."""
+    print()
+    print(header)
+    print_testbed(results)
+    print_error_details(results)
+    print()
+    print(f"medians over {rounds} round(s); points: accepted by the server vs counted by the sink")
+    print_medians(medians(results))
+    print()
+    print(title)
+    print_comparisons(comparisons)
+
+
 def print_report(report: Report) -> None:
     settings = report.settings
-    print()
-    print(
+    header = (
         f"every round: {settings['rate']:g} points/s, open loop, {settings['duration']:g} s per server; "
         "CPU in % of one core, RSS in MiB"
     )
-    print_testbed(report.results)
-    print_error_details(report.results)
-    print()
-    print(f"medians over {settings['rounds']} round(s); points: accepted by the server vs counted by the sink")
-    rows = medians(report.results)
-    print_medians(rows)
-    print()
-    print("sidecar vs the Collector and the proxy (goals: issue 19, printed, never asserted)")
-    print_comparisons(compare(rows))
+    title = "sidecar vs the Collector and the proxy (goals: issue 19, printed, never asserted)"
+    print_rounds(report.results, header, settings["rounds"], title, compare(medians(report.results)))
     print_processes_and_json(report.aftermaths, report.failures, report.as_dict())
 
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import google.protobuf
 import grpc
@@ -218,7 +218,10 @@ def log_problems(child: Child, limit: int = 8) -> tuple[int, list[str]]:
     return len(hits), hits[:limit]
 
 
-def server_argv(kind: str, port: int, sink_port: int, contract: Path = CONTRACT) -> list[str]:
+def server_argv(
+    kind: str, port: int, sink_port: int, contract: Path = CONTRACT, http_port: int | None = None
+) -> list[str]:
+    """``kind``'s command line; the sidecar listens for OTLP/HTTP on ``http_port`` if given (bench/http_receiver.py)."""
     if kind == "proxy":
         script = str(BENCH / "passthrough_proxy.py")
         return [sys.executable, script, "--listen", f"{HOST}:{port}", "--downstream", f"{HOST}:{sink_port}"]
@@ -232,7 +235,7 @@ def server_argv(kind: str, port: int, sink_port: int, contract: Path = CONTRACT)
         str(contract),
         *endpoints,
         "--http-endpoint",
-        "off",
+        "off" if http_port is None else f"{HOST}:{http_port}",
         "--prometheus",
         f"{HOST}:0",
     ]
@@ -241,6 +244,42 @@ def server_argv(kind: str, port: int, sink_port: int, contract: Path = CONTRACT)
 # --- gRPC client helpers --------------------------------------------------------------------------
 
 Call: TypeAlias = "grpc.UnaryUnaryMultiCallable[bytes, bytes]"
+
+
+class ExportFuture(Protocol):
+    """An export in flight: a ``grpc.Future`` or a ``concurrent.futures.Future``."""
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None: ...
+    def exception(self) -> BaseException | None: ...
+    def result(self) -> bytes: ...
+
+
+class Export(Protocol):
+    """What the client drives, request bytes in, ExportMetricsServiceResponse bytes out: a raw gRPC
+    method (``raw_call``) or bench/http_receiver.py's OTLP/HTTP client. Failures raise ``grpc.RpcError``
+    or ``AnswerError``."""
+
+    def __call__(self, request: bytes, *, timeout: float) -> bytes: ...
+    def future(self, request: bytes, *, timeout: float) -> ExportFuture: ...
+
+
+class AnswerError(Exception):
+    """A failed export over a transport other than gRPC; ``code`` names the failure as a gRPC status
+    name does (``HTTP 503``, ``ConnectionRefusedError``)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def error_code(error: BaseException) -> tuple[str, str]:
+    """(code, detail) of a failed export, whichever transport carried it."""
+    if isinstance(error, AnswerError):
+        return error.code, error.detail
+    if isinstance(error, grpc.RpcError):
+        return error.code().name, str(error.details())
+    return type(error).__name__, str(error)
 
 
 def open_channel(port: int) -> grpc.Channel:
@@ -256,7 +295,7 @@ def rejected_points(response: bytes) -> int:
     return int(ExportMetricsServiceResponse.FromString(response).partial_success.rejected_data_points)
 
 
-def wait_ready(child: Child, call: Call, request: bytes) -> float:
+def wait_ready(child: Child, call: Export, request: bytes) -> float:
     """Poll ``call`` until it answers OK; seconds it took. Raises if the process exits or times out."""
     started = time.perf_counter()
     last = "no answer"
@@ -267,8 +306,8 @@ def wait_ready(child: Child, call: Call, request: bytes) -> float:
         try:
             call(request, timeout=1.0)
             return time.perf_counter() - started
-        except grpc.RpcError as error:
-            last = f"{error.code().name}: {error.details()}"
+        except (grpc.RpcError, AnswerError) as error:
+            last = "{}: {}".format(*error_code(error))
         if time.perf_counter() - started > READY_TIMEOUT:
             break
         time.sleep(POLL)
@@ -317,7 +356,7 @@ def wait_for_sink(call: Call, expected: int) -> SinkCheck:
 class Deployment:
     kind: str
     server: Child
-    export: Call
+    export: Export
     stats: Call
     accepted: int = 0  # data points the server answered OK for, minus those it said it rejected
 
@@ -458,10 +497,10 @@ class Tally:
         self.errors.update(other.errors)
         self.details = other.details | self.details
 
-    def failed(self, error: grpc.RpcError) -> None:
-        code = error.code().name
+    def failed(self, error: BaseException) -> None:
+        code, detail = error_code(error)
         self.errors[code] += 1
-        self.details.setdefault(code, str(error.details()))
+        self.details.setdefault(code, detail)
 
     def accepted(self, points_per_request: int) -> int:
         return self.ok * points_per_request - self.rejected
@@ -470,7 +509,9 @@ class Tally:
         return f"{self.ok} OK, {self.rejected} points rejected, errors {dict(self.errors) or 0}"
 
 
-def closed_loop_caller(export: Call, payloads: Payloads, offset: int, until: float, start: threading.Barrier) -> Tally:
+def closed_loop_caller(
+    export: Export, payloads: Payloads, offset: int, until: float, start: threading.Barrier
+) -> Tally:
     tally = Tally()
     requests = payloads.requests
     start.wait(timeout=30)
@@ -479,7 +520,7 @@ def closed_loop_caller(export: Call, payloads: Payloads, offset: int, until: flo
             break
         try:
             response = export(requests[(offset + i) % len(requests)], timeout=CALL_TIMEOUT)
-        except grpc.RpcError as error:
+        except (grpc.RpcError, AnswerError) as error:
             tally.failed(error)
             continue
         tally.ok += 1
@@ -487,7 +528,7 @@ def closed_loop_caller(export: Call, payloads: Payloads, offset: int, until: flo
     return tally
 
 
-def closed_loop(export: Call, payloads: Payloads, threads: int, seconds: float) -> tuple[Tally, float]:
+def closed_loop(export: Export, payloads: Payloads, threads: int, seconds: float) -> tuple[Tally, float]:
     """``threads`` callers back to back for ``seconds``; the tally and the wall time until the last one ended."""
     start = threading.Barrier(threads + 1)
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="client") as pool:
@@ -575,7 +616,7 @@ def measure_throughput(
 
 
 class OpenLoopRecorder:
-    """Latency and outcome of each request, recorded by gRPC's completion callbacks."""
+    """Latency and outcome of each request, recorded by the export futures' completion callbacks."""
 
     def __init__(self) -> None:
         self._done = threading.Condition()
@@ -583,7 +624,7 @@ class OpenLoopRecorder:
         self.latencies: list[float] = []
         self.tally = Tally()
 
-    def record(self, started: float, future: grpc.Future[bytes]) -> None:
+    def record(self, started: float, future: ExportFuture) -> None:
         elapsed = time.perf_counter() - started
         error = future.exception()
         with self._done:
@@ -592,7 +633,7 @@ class OpenLoopRecorder:
                 self.tally.ok += 1
                 self.tally.rejected += rejected_points(future.result())
             else:
-                self.tally.failed(error)  # type: ignore[arg-type]
+                self.tally.failed(error)
             self.completed += 1
             self._done.notify_all()
 
@@ -609,11 +650,11 @@ class OpenLoopRun:
     max_lag_ms: float  # how far behind its schedule the client sent a request, at worst
 
 
-def open_loop(export: Call, payloads: Payloads, requests_per_s: float, seconds: float) -> OpenLoopRun:
+def open_loop(export: Export, payloads: Payloads, requests_per_s: float, seconds: float) -> OpenLoopRun:
     """Send request i at t0 + i / rate without waiting for earlier answers; time each one from its send."""
     recorder = OpenLoopRecorder()
     total = max(1, round(requests_per_s * seconds))
-    futures: list[grpc.Future[bytes]] = []  # kept until every callback ran
+    futures: list[ExportFuture] = []  # kept until every callback ran
     max_lag = 0.0
     t0 = time.perf_counter()
     for i in range(total):
@@ -823,14 +864,20 @@ def print_throughput(results: Sequence[ThroughputResult]) -> None:
         )
 
 
+def server_width(results: Sequence[Any]) -> int:
+    """The server column's width: 8, or the longest name (bench/http_receiver.py's transports)."""
+    return max([8, *(len(r.server) for r in results)])
+
+
 def print_testbed(results: Sequence[TestbedResult]) -> None:
+    w = server_width(results)
     print(
-        f"{'server':<8} {'variant':<10} {'sent':>5} {'errors':>6} {'CPU%':>5} {'RSS start':>9} {'end':>5} "
+        f"{'server':<{w}} {'variant':<10} {'sent':>5} {'errors':>6} {'CPU%':>5} {'RSS start':>9} {'end':>5} "
         f"{'peak':>5} {'p50 ms':>6} {'p99 ms':>6} {'max ms':>6} {'lag ms':>6} {'sink diff':>9} {'load':>5}"
     )
     for r in results:
         print(
-            f"{r.server:<8} {r.variant:<10} {r.requests_sent:>5} {errors_text(r.errors):>6} {r.server_cpu_pct:>5.1f} "
+            f"{r.server:<{w}} {r.variant:<10} {r.requests_sent:>5} {errors_text(r.errors):>6} {r.server_cpu_pct:>5.1f} "
             f"{r.rss_start_mib:>9.1f} {r.rss_end_mib:>5.1f} {r.rss_peak_mib:>5.1f} {r.p50_ms:>6.2f} "
             f"{r.p99_ms:>6.2f} {r.max_ms:>6.1f} {r.max_client_lag_ms:>6.1f} {r.sink.diff:>9} {r.load_1m:>5.2f}"
         )
