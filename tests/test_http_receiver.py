@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import logging
 import resource
 import shutil
 import socket
@@ -690,6 +691,25 @@ def test_beyond_max_connections_the_oldest_silent_one_is_closed(contract: Path, 
             connection.close()
         for each in silent:
             each.close()
+
+
+def test_a_client_that_hangs_up_during_its_body_leaves_no_error_behind(
+    contract: Path, otlp_sink: OtlpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exporter that times out mid-request is routine under load: no traceback for each of them."""
+    head = (
+        b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with running(config_for(contract, otlp_sink.endpoint)) as sidecar, caplog.at_level(logging.WARNING):
+        assert sidecar.http_endpoint is not None
+        host, port = sidecar.http_endpoint.rsplit(":", 1)
+        for _ in range(3):
+            with socket.create_connection((host, int(port))) as connection:
+                connection.sendall(head + b"x" * 10)  # 10 of the 1000 bytes promised
+        # Served in order on one loop: once this is answered, the three hang-ups have been handled.
+        assert post(sidecar.http_endpoint, "/v1/metrics", b"").status == 200
+    assert [record.getMessage() for record in caplog.records] == []
+    assert otlp_sink.requests == []
 
 
 def test_keep_alive_connections_carry_many_requests(contract: Path, otlp_sink: OtlpSink) -> None:
