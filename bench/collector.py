@@ -5,10 +5,11 @@
 Three servers, each forwarding to a fresh bench/sink.py (which counts the data points it receives):
 
 * ``proxy``: bench/passthrough_proxy.py, request bytes in, the same bytes out (the floor of Python gRPC);
-* ``otelcol``: the Collector that ``pipelines/ci/install-otelcol.sh`` builds (v0.161.0), otlp receiver
-  -> a ``transform`` processor whose OTTL statements are generated from the workload's contract (the same
-  metric renames, ms -> s scaling, attribute renames and type conversions, resource insert) -> the
-  ``otlp_grpc`` exporter, without compression, as the sidecar's exporter;
+* ``otelcol``: the Collector that ``pipelines/ci/install-otelcol.sh`` builds (v0.161.0) running what
+  ``otel-contract render collector`` renders from the workload's contract (otlp receiver -> resource,
+  transform and filter processors: the same metric renames, ms -> s scaling, attribute renames and type
+  conversions, resource actions, rejected points) -> the ``otlp_grpc`` exporter, without compression, as
+  the sidecar's exporter;
 * ``sidecar``: ``otel-contract serve`` with that contract, fully enforced (its defaults).
 
 Two workloads, ``--rate`` data points/s each, open loop (bench/sidecar.py's scenario (b)):
@@ -27,6 +28,7 @@ sidecar/Collector and sidecar/proxy are printed with the issue's goals beside th
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import json
 import statistics
@@ -35,6 +37,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +72,9 @@ from sidecar import (
     server_width,
 )
 
-from otel_contract.contract.compiled import CompiledContract
-from otel_contract.contract.model import AttributeType, ResourceActionKind
 from otel_contract.loading import load_contract
+from otel_contract.render import ArtefactOptions
+from otel_contract.render.collector import build
 
 TESTBED_CONTRACT = BENCH / "contract-testbed.yaml"
 CONTRACTS = {"testbed": TESTBED_CONTRACT, "legacy20": CONTRACT}
@@ -128,86 +131,24 @@ def workload_payloads(workload: str) -> Payloads:
 
 # --- the Collector's configuration, generated from the contract -----------------------------------
 
-_CONVERTERS = {AttributeType.INT: "Int", AttributeType.DOUBLE: "Double", AttributeType.BOOL: "Bool"}
-
-
-def _quote(text: str) -> str:
-    return json.dumps(text)  # an OTTL string literal: double quotes, backslash escapes
-
-
-def _literal(value: object) -> str:
-    return _quote(value) if isinstance(value, str) else json.dumps(value)
-
-
-def _resource_statements(compiled: CompiledContract) -> list[str]:
-    statements = []
-    for action in compiled.contract.resource.actions:
-        target = f"resource.attributes[{_quote(action.key)}]"
-        if action.value is None or action.action not in (ResourceActionKind.INSERT, ResourceActionKind.UPSERT):
-            raise ValueError(f"the bench's OTTL generator handles insert/upsert of a value, not {action}")
-        where = f" where {target} == nil" if action.action is ResourceActionKind.INSERT else ""
-        statements.append(f"set({target}, {_literal(action.value)}){where}")
-    return statements
-
-
-def _metric_statements(compiled: CompiledContract) -> list[str]:
-    """Per alias: scale_metric (values, sum, min, max and bounds, and the unit) when the unit changes,
-    then the rename."""
-    statements = []
-    for alias, target in sorted(compiled.aliases.items()):
-        where = f" where metric.name == {_quote(alias)}"
-        if target.factor is not None and target.factor != 1:
-            statements.append(
-                f"scale_metric({float(target.factor)!r}, {_quote(target.metric.metric.unit or '')}){where}"
-            )
-        statements.append(f"set(metric.name, {_quote(target.metric.name)}){where}")
-    return statements
-
-
-def _datapoint_statements(compiled: CompiledContract) -> list[str]:
-    """The contract's global attribute renames, then its type conversions (what the renames bring in
-    as "503" becomes 503)."""
-    statements = []
-    for old, new in sorted(compiled.attribute_renames.items()):
-        source = f"datapoint.attributes[{_quote(old)}]"
-        statements.append(f"set(datapoint.attributes[{_quote(new)}], {source}) where {source} != nil")
-        statements.append(f"delete_key(datapoint.attributes, {_quote(old)})")
-    for key, kind in sorted(compiled.attribute_types.items()):
-        path = f"datapoint.attributes[{_quote(key)}]"
-        if kind is AttributeType.STRING:
-            statements.append(f"set({path}, String({path})) where {path} != nil and not IsString({path})")
-        else:
-            statements.append(f"set({path}, {_CONVERTERS[kind]}({path})) where IsString({path})")
-    return statements
-
 
 @functools.cache
-def _transform_statements(contract: Path) -> list[dict[str, Any]]:
-    """The transform processor's ``metric_statements`` for ``contract``: loaded and generated once,
-    however many Collectors the run starts."""
-    compiled = load_contract(contract)
-    groups = [
-        ("resource", _resource_statements(compiled)),
-        ("metric", _metric_statements(compiled)),
-        ("datapoint", _datapoint_statements(compiled)),
-    ]
-    return [{"context": context, "statements": lines} for context, lines in groups if lines]
+def _rendered(contract: Path) -> dict[str, Any]:
+    """``otel-contract render collector``'s configuration for ``contract`` (its processors and pipelines),
+    rendered once however many Collectors the run starts."""
+    model = load_contract(contract).contract
+    return build(model, ArtefactOptions(today=date.today(), exporter_endpoint=f"{HOST}:0")).config
 
 
 def collector_config(contract: Path, port: int, sink_port: int) -> dict[str, Any]:
-    """otlp receiver -> transform (the contract's renames and scaling) -> otlp_grpc exporter to the sink."""
-    statements = _transform_statements(contract)
-    return {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"{HOST}:{port}", "max_recv_msg_size_mib": 64}}}},
-        "processors": {"transform": {"error_mode": "ignore", "metric_statements": statements}},
-        "exporters": {
-            "otlp_grpc": {"endpoint": f"{HOST}:{sink_port}", "compression": "none", "tls": {"insecure": True}}
-        },
-        "service": {
-            "telemetry": {"metrics": {"level": "none"}},
-            "pipelines": {"metrics": {"receivers": ["otlp"], "processors": ["transform"], "exporters": ["otlp_grpc"]}},
-        },
-    }
+    """The rendered configuration: otlp receiver -> the contract's processors -> otlp_grpc to the sink,
+    with the sink's compression (none) and no telemetry of its own."""
+    config = copy.deepcopy(_rendered(contract))
+    config["receivers"]["otlp"]["protocols"]["grpc"] = {"endpoint": f"{HOST}:{port}", "max_recv_msg_size_mib": 64}
+    exporter = config["exporters"]["otlp_grpc"]
+    exporter.update(endpoint=f"{HOST}:{sink_port}", compression="none")
+    config["service"]["telemetry"] = {"metrics": {"level": "none"}}
+    return config
 
 
 def collector_yaml(contract: Path, port: int, sink_port: int) -> str:

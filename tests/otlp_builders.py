@@ -159,3 +159,28 @@ def done_when_request() -> ExportMetricsServiceRequest:
         gauge("checkout_cart_items", [({}, 3.0)]),
         resource=resource,
     )
+
+
+def as_collector_compares(message: Any, *, sort_attributes: bool = False) -> Any:
+    """``message`` with every empty singular submessage unset, recursively, in place; with
+    ``sort_attributes``, every attribute list sorted by key too.
+
+    The Collector's pdata writes an empty scope or span status as present (``"scope": {}``), and its
+    processors append the attributes they add; protobuf's equality tells presence and order apart,
+    OTLP's meaning does not.
+    """
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.is_repeated:
+            for item in value:
+                as_collector_compares(item, sort_attributes=sort_attributes)
+            if sort_attributes and field.name == "attributes":
+                ordered = sorted(value, key=lambda pair: pair.key)
+                del value[:]
+                value.extend(ordered)
+        elif value.ByteSize() == 0:
+            message.ClearField(field.name)
+        else:
+            as_collector_compares(value, sort_attributes=sort_attributes)
+    return message

@@ -37,7 +37,7 @@ from otel_contract.inputs.otlp import read_captures
 from otel_contract.otlp import Signal
 from tests.conftest import CONTRACTS, run_cli
 from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
-from tests.otlp_builders import GOOD_RESOURCE, all_metrics, gauge, metrics_request, point_attrs
+from tests.otlp_builders import GOOD_RESOURCE, all_metrics, as_collector_compares, gauge, metrics_request, point_attrs
 from tests.sidecar_harness import RawClient, SidecarProcess, wait_until
 
 _CONTRACT = CONTRACTS / "ecommerce.yaml"
@@ -151,31 +151,12 @@ def _requests(path: Path, signal: Signal = Signal.METRICS) -> list[Any]:
     return [capture.request for capture in read_captures(path) if capture.signal is signal]
 
 
-def _without_empty_messages(message: Any) -> Any:
-    """``message`` with every empty singular submessage unset, recursively, in place.
-
-    The Collector's pdata writes an empty scope or span status as present (``"scope": {}``); protobuf's
-    equality tells presence apart, OTLP's meaning does not.
-    """
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.is_repeated:
-            for item in value:
-                _without_empty_messages(item)
-        elif value.ByteSize() == 0:
-            message.ClearField(field.name)
-        else:
-            _without_empty_messages(value)
-    return message
-
-
 def _normalized(capture: Path, signal: Signal, directory: Path) -> list[Any]:
     """The ``signal`` requests ``otel-contract normalize`` writes for the capture, in order."""
     output = directory / "normalized.jsonl"
     result = run_cli("normalize", "-c", str(_CONTRACT), str(capture), "-o", str(output))
     assert result.returncode in (0, 1), result.stderr
-    return [_without_empty_messages(request) for request in _requests(output, signal)]
+    return [as_collector_compares(request) for request in _requests(output, signal)]
 
 
 def _arrived(chain: Chain, signal: Signal, count: int) -> None:
@@ -221,7 +202,7 @@ def test_an_sdk_app_through_agent_sidecar_and_gateway_gets_exactly_what_normaliz
     exports = flushes + 1  # shutting down exports once more
     _arrived(chain, Signal.METRICS, exports)
 
-    forwarded = [_without_empty_messages(request) for request in _requests(chain.received)]
+    forwarded = [as_collector_compares(request) for request in _requests(chain.received)]
     assert forwarded == _normalized(chain.sent, Signal.METRICS, tmp_path)
     assert len(forwarded) == exports
     metrics = {m.name: m for m in all_metrics(forwarded[-1])}
@@ -272,7 +253,7 @@ def test_spans_and_log_records_from_the_sdk_reach_the_gateway_with_their_attribu
         tracers.shutdown()
         loggers.shutdown()
     for signal in (Signal.TRACES, Signal.LOGS):
-        forwarded = [_without_empty_messages(each) for each in _requests(chain.received, signal)]
+        forwarded = [as_collector_compares(each) for each in _requests(chain.received, signal)]
         assert forwarded == _normalized(chain.sent, signal, tmp_path)
     spans = _requests(chain.received, Signal.TRACES)[0].resource_spans[0].scope_spans[0].spans
     assert point_attrs(spans[0]) == {"http.status_code": 404, "http.method": "GET"}

@@ -156,7 +156,7 @@ def _comments_above_rules(text: str) -> list[list[str]]:
 
 
 def test_registry_lists_every_artefact() -> None:
-    assert tuple(ARTEFACTS) == ("rules", "schema", "adapter", "hpa", "keda")
+    assert tuple(ARTEFACTS) == ("rules", "schema", "adapter", "hpa", "keda", "collector")
     assert artefact("rules").render is prometheus_rules.render
     assert artefact("schema").render is otel_schema.render
     with pytest.raises(ValueError, match="unknown artefact 'grafana'"):

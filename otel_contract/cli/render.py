@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from otel_contract.cli._common import (
+    EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
     Subparsers,
@@ -93,6 +94,26 @@ def register(commands: Subparsers[_Parser]) -> None:
         help="keda: the Prometheus server the triggers query (default http://prometheus-operated.monitoring.svc:9090,"
         " the Prometheus Operator's service in namespace monitoring)",
     )
+    collector_options = render.add_argument_group("collector options")
+    collector_options.add_argument(
+        "--receiver-endpoint", metavar="HOST:PORT", help="the otlp receiver's endpoint (default 127.0.0.1:4317)"
+    )
+    collector_options.add_argument(
+        "--exporter-endpoint", metavar="HOST:PORT", help="the otlp_grpc exporter's destination (default 127.0.0.1:4318)"
+    )
+    collector_options.add_argument("--file", metavar="PATH", help="a file exporter writing to PATH instead")
+    collector_options.add_argument(
+        "--processors-only",
+        action="store_true",
+        default=None,
+        help="write only the processors and each pipeline's list of them, to paste into an existing configuration",
+    )
+    collector_options.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the contract asks for something the Collector cannot do (listed on stderr); the"
+        " configuration is written all the same",
+    )
     render.set_defaults(handler=_run_render)
 
 
@@ -134,6 +155,8 @@ def _run_render(args: argparse.Namespace) -> int:
     from otel_contract.render import OPTION_FIELDS, ArtefactOptions, RenderError, artefact
 
     chosen = artefact(args.artefact)
+    if args.check and chosen.name != "collector":
+        return usage_error("otel-contract", f"error: --check does not apply to render {chosen.name}")
     foreign = [name for name in OPTION_FIELDS if getattr(args, name) is not None and name not in chosen.options]
     if foreign:
         flags = ", ".join("--format" if name == "adapter_format" else "--" + name.replace("_", "-") for name in foreign)
@@ -150,4 +173,11 @@ def _run_render(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.output is not None:
         print(f"otel-contract: wrote {chosen.name} of {contract.id} to {args.output}", file=sys.stderr)
+    if args.check:
+        from otel_contract.render.collector import gaps
+
+        missing = gaps(contract.contract, options)
+        for line in missing:
+            print(f"otel-contract: only the sidecar can enforce {line}", file=sys.stderr)
+        return EXIT_FINDINGS if missing else EXIT_OK
     return EXIT_OK

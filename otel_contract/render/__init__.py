@@ -37,6 +37,10 @@ class ArtefactOptions:
     namespace: str | None = None  # hpa, keda: the namespace of the workloads
     prometheus_url: str | None = None  # keda: the Prometheus server the trigger queries
     adapter_format: str | None = None  # adapter: helm-values or config
+    receiver_endpoint: str | None = None  # collector: the otlp receiver's host:port
+    exporter_endpoint: str | None = None  # collector: the otlp_grpc exporter's host:port
+    file: str | None = None  # collector: the file exporter's path instead
+    processors_only: bool | None = None  # collector: only the processors and the pipelines' lists of them
 
 
 # Fields of ArtefactOptions that a user sets per artefact (``today`` applies to all).
@@ -48,6 +52,10 @@ OPTION_FIELDS: tuple[str, ...] = (
     "namespace",
     "prometheus_url",
     "adapter_format",
+    "receiver_endpoint",
+    "exporter_endpoint",
+    "file",
+    "processors_only",
 )
 
 Renderer = Callable[[Contract, ArtefactOptions], str]
@@ -105,6 +113,13 @@ ARTEFACTS: Mapping[str, Artefact] = MappingProxyType(
                 "KEDA ScaledObjects, one per scale target, with a Prometheus trigger per signal (no adapter needed)",
                 "keda",
                 frozenset({"translation_strategy", "namespace", "prometheus_url"}),
+            ),
+            Artefact(
+                "collector",
+                "an OpenTelemetry Collector configuration (otlp receiver, resource, transform and filter processors,"
+                " an exporter) enforcing what the Collector can of the contract, listed rule by rule in its header",
+                "collector",
+                frozenset({"receiver_endpoint", "exporter_endpoint", "file", "processors_only"}),
             ),
         )
     }

@@ -1,0 +1,370 @@
+"""``render collector``: the contract as an OpenTelemetry Collector configuration (issue 21, first slice).
+
+What the contract says, in the Collector's own components:
+
+* resource actions -> the ``resource`` processor (``from_env`` through the Collector's ``${env:VAR}``);
+* metric aliases -> OTTL in the ``transform`` processor: ``scale_metric`` (values, sum, min, max,
+  explicit bounds and the unit) then the rename, on every metric type ``scale_metric`` takes; an
+  exponential histogram under an alias with a unit change is left as it is (OTTL cannot scale it);
+* attribute renames and types -> ``transform`` statements on data points (the contract's and each
+  metric's own), spans, span events and log records;
+* reject rules (forbidden attributes, disallowed values, unknown metrics, missing resource
+  attributes) -> ``filter`` processor conditions; flag rules drop nothing, so they are listed as not
+  enforced.
+
+The header comment lists, rule by rule, what the configuration enforces and what only the sidecar can.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from otel_contract import rules
+from otel_contract.contract.compiled import CompiledContract, CompiledMetric, compile_contract
+from otel_contract.contract.model import AttributeType, Contract, MetricType, ResourceActionKind
+from otel_contract.render import ArtefactOptions, header, yaml_block, yaml_comment
+from otel_contract.rules import Action
+
+DEFAULT_RECEIVER = "127.0.0.1:4317"
+_CONVERTERS = {AttributeType.INT: "Int", AttributeType.DOUBLE: "Double", AttributeType.BOOL: "Bool"}
+# Statement contexts whose attributes the contract's renames and types apply to, per signal.
+_ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text)  # an OTTL string literal: double quotes, backslash escapes
+
+
+def _literal(value: object) -> str:
+    return _quote(value) if isinstance(value, str) else json.dumps(value)
+
+
+class Kind(enum.Enum):
+    """Who enforces a rule or feature of the contract."""
+
+    ENFORCED = "enforced"  # the configuration does to the data what the sidecar does
+    REPORTED = "reported"  # the data comes out the same; only the sidecar reports it (flag rules)
+    SIDECAR = "sidecar"  # the configuration cannot do it: the data comes out differently
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """One line of the header: a rule or feature of the contract, and who enforces it."""
+
+    what: str
+    kind: Kind
+    how: str
+
+    @property
+    def enforced(self) -> bool:
+        return self.kind is Kind.ENFORCED
+
+
+def _judged(what: str, rejects: bool, how: str) -> Coverage:
+    """A rule the Collector enforces when its action is reject, and need not when it only flags."""
+    return (
+        Coverage(what, Kind.ENFORCED, how) if rejects else Coverage(what, Kind.REPORTED, "flag only: nothing dropped")
+    )
+
+
+# --- resource ----------------------------------------------------------------------------------------
+
+
+def _resource_actions(contract: Contract) -> tuple[list[dict[str, Any]], list[Coverage]]:
+    actions: list[dict[str, Any]] = []
+    covered: list[Coverage] = []
+    for action in contract.resource.actions:
+        if action.action is ResourceActionKind.RENAME:
+            # The resource processor has no rename: copy, then delete.
+            assert action.from_attribute is not None
+            actions.append({"key": action.key, "from_attribute": action.from_attribute, "action": "insert"})
+            actions.append({"key": action.from_attribute, "action": "delete"})
+        elif action.action is ResourceActionKind.DELETE:
+            actions.append({"key": action.key, "action": "delete"})
+        else:
+            entry: dict[str, Any] = {"key": action.key, "action": action.action.value}
+            if action.from_attribute is not None:
+                entry["from_attribute"] = action.from_attribute
+            elif action.from_env is not None:
+                entry["value"] = f"${{env:{action.from_env}}}"
+            else:
+                entry["value"] = action.value
+            actions.append(entry)
+        covered.append(Coverage(f"resource {action.action.value} {action.key}", Kind.ENFORCED, "resource processor"))
+    return actions, covered
+
+
+# --- transform ---------------------------------------------------------------------------------------
+
+
+def _rename(context: str, old: str, new: str, where: str = "") -> list[str]:
+    source = f"{context}.attributes[{_quote(old)}]"
+    guard = f" and {where}" if where else ""
+    return [
+        f"set({context}.attributes[{_quote(new)}], {source}) where {source} != nil{guard}",
+        f"delete_key({context}.attributes, {_quote(old)})" + (f" where {where}" if where else ""),
+    ]
+
+
+def _retype(context: str, key: str, kind: AttributeType, where: str = "") -> str:
+    path = f"{context}.attributes[{_quote(key)}]"
+    guard = f" and {where}" if where else ""
+    if kind is AttributeType.STRING:
+        return f"set({path}, String({path})) where {path} != nil and not IsString({path}){guard}"
+    return f"set({path}, {_CONVERTERS[kind]}({path})) where IsString({path}){guard}"
+
+
+def _attribute_statements(
+    context: str, renames: dict[str, str], types: dict[str, AttributeType], where: str = ""
+) -> list[str]:
+    """Renames first, then types: what a rename brings in as "503" becomes 503."""
+    statements = [line for old, new in sorted(renames.items()) for line in _rename(context, old, new, where)]
+    statements += [_retype(context, key, kind, where) for key, kind in sorted(types.items())]
+    return statements
+
+
+def _metric_statements(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    statements: list[str] = []
+    covered: list[Coverage] = []
+    for alias, target in sorted(compiled.aliases.items()):
+        where = f"metric.name == {_quote(alias)}"
+        factor = float(target.factor) if target.factor is not None else 1.0
+        scaled = factor != 1.0
+        if scaled:
+            # scale_metric cannot scale an exponential histogram: leave one under its legacy name rather
+            # than give it the canonical name with values in the wrong unit.
+            where += " and metric.type != METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM"
+            unit = target.metric.metric.unit or ""
+            statements.append(f"scale_metric({factor!r}, {_quote(unit)}) where {where}")
+        if description := target.metric.metric.description:  # the sidecar gives a renamed alias the contract's
+            statements.append(f"set(metric.description, {_quote(description)}) where {where}")
+        statements.append(f"set(metric.name, {_quote(target.metric.name)}) where {where}")
+        how = f"rename to {target.metric.name}" + (f", x{factor!r} to {target.metric.metric.unit}" if scaled else "")
+        covered.append(Coverage(f"alias {alias}", Kind.ENFORCED, how))
+        if scaled and target.metric.metric.type is MetricType.HISTOGRAM:
+            covered.append(
+                Coverage(
+                    f"alias {alias} as an exponential histogram",
+                    Kind.SIDECAR,
+                    "OTTL's scale_metric cannot scale it: left under its legacy name",
+                )
+            )
+    return statements, covered
+
+
+def _datapoint_statements(compiled: CompiledContract) -> list[str]:
+    statements = _attribute_statements("datapoint", dict(compiled.attribute_renames), dict(compiled.attribute_types))
+    for name, metric in sorted(compiled.metrics.items()):
+        renames = {k: v for k, v in metric.renames.items() if compiled.attribute_renames.get(k) != v}
+        types = {k: v for k, v in metric.types.items() if compiled.attribute_types.get(k) != v}
+        statements += _attribute_statements("datapoint", renames, types, f"metric.name == {_quote(name)}")
+    return statements
+
+
+def _transform(compiled: CompiledContract) -> tuple[dict[str, Any], list[Coverage]]:
+    metric_lines, covered = _metric_statements(compiled)
+    renames, types = dict(compiled.attribute_renames), dict(compiled.attribute_types)
+    groups: dict[str, list[dict[str, Any]]] = {"metric_statements": []}
+    if metric_lines:
+        groups["metric_statements"].append({"context": "metric", "statements": metric_lines})
+    if datapoint_lines := _datapoint_statements(compiled):
+        groups["metric_statements"].append({"context": "datapoint", "statements": datapoint_lines})
+    for signal, contexts in _ATTRIBUTE_CONTEXTS.items():
+        blocks = [
+            {"context": context, "statements": lines}
+            for context in contexts
+            if (lines := _attribute_statements(context, renames, types))
+        ]
+        if blocks:
+            groups[f"{signal}_statements"] = blocks
+    for old, new in sorted(renames.items()):
+        covered.append(
+            Coverage(f"attribute rename {old} -> {new}", Kind.ENFORCED, "data points, spans, span events, logs")
+        )
+    for key, kind in sorted(types.items()):
+        covered.append(
+            Coverage(f"attribute type {key}: {kind.value}", Kind.ENFORCED, "converted where the value is a string")
+        )
+    return {"error_mode": "ignore", **{k: v for k, v in groups.items() if v}}, covered
+
+
+# --- filter ------------------------------------------------------------------------------------------
+
+
+def _rejects(metric: CompiledMetric, rule: rules.Rule) -> bool:
+    return metric.actions.get(rule) is Action.REJECT
+
+
+def _datapoint_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    conditions: list[str] = []
+    covered: list[Coverage] = []
+    for name, metric in sorted(compiled.metrics.items()):
+        on_metric = f"metric.name == {_quote(name)}"
+        rejects = _rejects(metric, rules.FORBIDDEN_ATTRIBUTE)
+        for key in sorted(metric.forbidden):
+            if rejects:
+                conditions.append(f"{on_metric} and datapoint.attributes[{_quote(key)}] != nil")
+            covered.append(_judged(f"{name}: forbidden {key}", rejects, "filter drops the point"))
+        rejects = _rejects(metric, rules.ATTRIBUTE_VALUE)
+        for key, allowed in sorted(metric.allowed.items()):
+            if rejects:
+                path = f"datapoint.attributes[{_quote(key)}]"
+                anyof = " or ".join(f"{path} == {_literal(value)}" for value in sorted(allowed, key=str))
+                conditions.append(f"{on_metric} and {path} != nil and not ({anyof})")
+            covered.append(_judged(f"{name}: values of {key}", rejects, "filter drops the point"))
+    return conditions, covered
+
+
+def _metric_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    rejects = compiled.actions.get(rules.UNKNOWN_METRIC) is Action.REJECT
+    covered = [_judged("unknown metrics", rejects, "filter drops them")]
+    if not rejects:
+        return [], covered
+    known = sorted({*compiled.metrics, *compiled.aliases})
+    return [" and ".join(f"metric.name != {_quote(name)}" for name in known)], covered
+
+
+def _resource_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    rejects = compiled.actions.get(rules.MISSING_RESOURCE_ATTRIBUTE) is Action.REJECT
+    required = sorted(compiled.resource_required)
+    covered = [_judged(f"required resource attribute {key}", rejects, "filter drops its data") for key in required]
+    if not rejects:
+        return [], covered
+    return [f"resource.attributes[{_quote(key)}] == nil" for key in required], covered
+
+
+def _filter(compiled: CompiledContract) -> tuple[dict[str, Any] | None, list[Coverage]]:
+    points, covered = _datapoint_conditions(compiled)
+    metrics, more = _metric_conditions(compiled)
+    resources, resource_covered = _resource_conditions(compiled)
+    covered += more + resource_covered
+    section: dict[str, list[str]] = {}
+    if resources or metrics:
+        # A resource condition in the metric context drops every metric of a resource without the key.
+        section["metric"] = [*resources, *metrics]
+    if points:
+        section["datapoint"] = points
+    return ({"error_mode": "ignore", "metrics": section} if section else None), covered
+
+
+# --- the configuration -------------------------------------------------------------------------------
+
+
+def _sidecar_only(contract: Contract) -> list[Coverage]:
+    """What needs state across requests, or the sidecar's answer to the sender."""
+    lines = [
+        Coverage(
+            "partial_success to the sender", Kind.REPORTED, "the filter drops silently; the sidecar tells the sender"
+        ),
+    ]
+    if budgets := sorted(metric.name for metric in contract.metrics if metric.max_series is not None):
+        lines.append(
+            Coverage(f"max_series of {', '.join(budgets)}", Kind.SIDECAR, "a budget needs state across requests")
+        )
+    if contract.attributes.renames or any(metric.attributes.renames for metric in contract.metrics):
+        lines.append(
+            Coverage(
+                "identity conflicts after renames",
+                Kind.SIDECAR,
+                "the sidecar keeps one of the points a rename makes identical; the Collector forwards all",
+            )
+        )
+    for shim in contract.compat:
+        lines.append(
+            Coverage(
+                f"compat shim {shim.record}", Kind.SIDECAR, "PromQL over series and time: the sidecar evaluates it"
+            )
+        )
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    config: dict[str, Any]
+    coverage: tuple[Coverage, ...]
+
+    @property
+    def gaps(self) -> tuple[Coverage, ...]:
+        """What the configuration cannot do to the data that the sidecar does."""
+        return tuple(line for line in self.coverage if line.kind is Kind.SIDECAR)
+
+
+def build(contract: Contract, options: ArtefactOptions) -> Rendered:
+    compiled = compile_contract(contract)
+    processors: dict[str, Any] = {}
+    coverage: list[Coverage] = []
+    actions, covered = _resource_actions(contract)
+    coverage += covered
+    if actions:
+        processors["resource"] = {"attributes": actions}
+    transform, covered = _transform(compiled)
+    coverage += covered
+    if len(transform) > 1:
+        processors["transform"] = transform
+    filtered, covered = _filter(compiled)
+    coverage += covered
+    if filtered is not None:
+        processors["filter"] = filtered
+    coverage += _sidecar_only(contract)
+    exporter = _exporter(options)
+    names = list(processors)
+    config = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": options.receiver_endpoint or DEFAULT_RECEIVER}}}},
+        "processors": processors,
+        "exporters": {exporter[0]: exporter[1]},
+        "service": {
+            "pipelines": {
+                signal: {
+                    "receivers": ["otlp"],
+                    "processors": [p for p in names if signal == "metrics" or p != "filter"],
+                    "exporters": [exporter[0]],
+                }
+                for signal in ("metrics", "traces", "logs")
+            }
+        },
+    }
+    return Rendered(config, tuple(coverage))
+
+
+def _exporter(options: ArtefactOptions) -> tuple[str, dict[str, Any]]:
+    if options.file:
+        return "file", {"path": options.file}
+    endpoint = options.exporter_endpoint or "127.0.0.1:4318"
+    return "otlp_grpc", {"endpoint": endpoint, "tls": {"insecure": True}}
+
+
+def _coverage_comment(coverage: Iterable[Coverage]) -> list[str]:
+    lines = yaml_comment(
+        "enforced: this configuration does it; reported: the data comes out the same, only the sidecar"
+        " reports it; sidecar: only the otel-contract sidecar can do it (render collector --check exits 1)."
+    )
+    for line in coverage:
+        lines += yaml_comment(f"{line.what}: {line.how}", first=f"  {line.kind.value:<9} ")
+    return lines
+
+
+def _processors_only(config: dict[str, Any]) -> dict[str, Any]:
+    """The processors, and which of them each pipeline lists: to paste into an existing configuration."""
+    pipelines = config["service"]["pipelines"]
+    return {
+        "processors": config["processors"],
+        "service": {
+            "pipelines": {name: {"processors": pipeline["processors"]} for name, pipeline in pipelines.items()}
+        },
+    }
+
+
+def gaps(contract: Contract, options: ArtefactOptions) -> tuple[str, ...]:
+    """What only the sidecar can do of ``contract``, one line each (``render collector --check``)."""
+    return tuple(f"{line.what}: {line.how}" for line in build(contract, options).gaps)
+
+
+def render(contract: Contract, options: ArtefactOptions) -> str:
+    rendered = build(contract, options)
+    config = _processors_only(rendered.config) if options.processors_only else rendered.config
+    lines = [*header(contract, "render collector"), *_coverage_comment(rendered.coverage), *yaml_block(config)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,169 @@
+"""``render collector``: the rendered configuration passes ``otelcol validate``, and on the real
+Collector (tools/otelcol) it does to requests what the sidecar's pipeline (``normalize``) does, for
+everything its header says the Collector enforces."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from otel_contract.inputs.otlp import read_captures
+from otel_contract.otlp import FACTS, Signal, to_otlp_json
+from tests.conftest import CONTRACTS, run_cli
+from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
+from tests.otlp_builders import (
+    as_collector_compares,
+    attrs,
+    counter,
+    histogram,
+    hpoint,
+    logs_request,
+    metrics_request,
+    traces_request,
+)
+from tests.sidecar_harness import RawClient, free_port, wait_until
+
+_ECOMMERCE = CONTRACTS / "ecommerce.yaml"
+# What ecommerce.yaml requires of a resource, so that the sidecar's flags leave the data as it is.
+_RESOURCE = {
+    "service.name": "checkout",
+    "k8s.pod.name": "checkout-7d9f8",
+    "k8s.namespace.name": "shop",
+}
+
+
+def _render(contract: Path, *args: str) -> str:
+    result = run_cli("render", "collector", "-c", str(contract), *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("contract", sorted(CONTRACTS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_rendered_config_passes_otelcol_validate(otelcol: str, tmp_path: Path, contract: Path) -> None:
+    config = tmp_path / "collector.yaml"
+    config.write_text(_render(contract, "--exporter-endpoint", "127.0.0.1:4317"), "utf-8")
+    result = subprocess.run(
+        [otelcol, "validate", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"DEPLOY_ENV": "prod", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _requests() -> list[tuple[Signal, Any]]:
+    """Every construct ecommerce.yaml's header lists as enforced: an alias with ms -> s on a histogram
+    (bounds, sum), an alias without a unit change, renamed and retyped attributes on points, spans, span
+    events and log records, a forbidden attribute, and the resource actions."""
+    legacy = histogram(
+        "http.server.duration",
+        [
+            hpoint({"http.method": "GET", "http_status": "200"}, [100, 500], [1, 2, 0], 900),
+            hpoint({"http.method": "GET", "http_status": "200", "user.id": "u-1"}, [100, 500], [1, 0, 0], 50),
+        ],
+        unit="ms",
+    )
+    requests_total = counter("http.server.request.count", [({"http.method": "POST", "status_code": "503"}, 7.0)])
+    span = {
+        "name": "GET /cart",
+        "attributes": attrs({"status_code": "404"}),
+        "events": [{"name": "retry", "attributes": attrs({"http_status": "503"})}],
+    }
+    record = {"body": {"stringValue": "timeout"}, "attributes": attrs({"http_status": "500"})}
+    return [
+        (Signal.METRICS, metrics_request(legacy, requests_total, resource=_RESOURCE)),
+        (Signal.TRACES, traces_request([span], resource=_RESOURCE)),
+        (Signal.LOGS, logs_request([record], resource=_RESOURCE)),
+    ]
+
+
+def _read(path: Path, signal: Signal) -> list[Any]:
+    if not path.exists() or not path.read_bytes().endswith(b"\n"):
+        return []
+    return [
+        as_collector_compares(capture.request, sort_attributes=True)
+        for capture in read_captures(path)
+        if capture.signal is signal
+    ]
+
+
+def test_the_rendered_config_on_the_real_collector_does_what_the_sidecar_does(
+    otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOY_ENV", "prod")  # from_env: the Collector's ${env:DEPLOY_ENV}, the sidecar's env
+    port, out = free_port(), tmp_path / "collector-out.jsonl"
+    config = yaml.safe_load(_render(_ECOMMERCE, "--receiver-endpoint", f"127.0.0.1:{port}", "--file", str(out)))
+    config["exporters"]["file"]["flush_interval"] = "100ms"
+    collector = Collector(otelcol, tmp_path, "rendered", config, port).start()
+    requests = _requests()
+    try:
+        client = RawClient(collector.endpoint)
+        for signal, request in requests:
+            client.export(signal, request.SerializeToString())
+        client.close()
+        for signal in Signal:
+            assert wait_until(lambda signal=signal: len(_read(out, signal)) == 1, timeout=30), collector.output()
+    finally:
+        collector.stop()
+
+    capture = tmp_path / "sent.jsonl"
+    capture.write_text("".join(json.dumps(to_otlp_json(request)) + "\n" for _, request in requests), "utf-8")
+    normalized = tmp_path / "normalized.jsonl"
+    result = run_cli("normalize", "-c", str(_ECOMMERCE), str(capture), "-o", str(normalized))
+    assert result.returncode in (0, 1), result.stderr
+    for signal in Signal:
+        by_collector, by_sidecar = _read(out, signal), _read(normalized, signal)
+        assert by_collector == by_sidecar, f"{signal}:\n{by_collector}\n---\n{by_sidecar}"
+        assert isinstance(by_collector[0], FACTS[signal].request_type)
+
+
+_FULLY_COVERED = """\
+contract: gateway
+version: 1.0.0
+defaults: {unknown_metrics: reject}
+metrics:
+  - name: queue_depth
+    type: gauge
+    unit: '{message}'
+    aliases: [{name: queue.depth}]
+    attributes: {forbidden: [user.id]}
+"""
+
+
+def test_check_exits_1_naming_what_only_the_sidecar_can_do(tmp_path: Path) -> None:
+    result = run_cli("render", "collector", "-c", str(_ECOMMERCE), "--check", "-o", str(tmp_path / "c.yaml"))
+    assert result.returncode == 1
+    gaps = [line for line in result.stderr.splitlines() if "only the sidecar can enforce" in line]
+    assert any("compat shim node_disk_io_time_seconds_total" in line for line in gaps), result.stderr
+    assert any("max_series of" in line for line in gaps)
+    assert (tmp_path / "c.yaml").read_text("utf-8").startswith("# Generated by otel-contract")  # written all the same
+    covered = tmp_path / "gateway.yaml"
+    covered.write_text(_FULLY_COVERED, "utf-8")
+    full = run_cli("render", "collector", "-c", str(covered), "--check")
+    assert full.returncode == 0, full.stderr
+    config = yaml.safe_load(full.stdout)
+    assert config["processors"]["filter"]["metrics"] == {
+        "metric": ['metric.name != "queue.depth" and metric.name != "queue_depth"'],
+        "datapoint": ['metric.name == "queue_depth" and datapoint.attributes["user.id"] != nil'],
+    }
+
+
+def test_processors_only_is_what_to_paste_into_an_existing_config() -> None:
+    config = yaml.safe_load(_render(_ECOMMERCE, "--processors-only"))
+    assert set(config) == {"processors", "service"}
+    assert set(config["processors"]) == {"resource", "transform", "filter"}
+    assert config["service"]["pipelines"]["metrics"] == {"processors": ["resource", "transform", "filter"]}
+    assert config["service"]["pipelines"]["traces"] == {"processors": ["resource", "transform"]}
+
+
+def test_check_and_collector_options_apply_to_render_collector_only() -> None:
+    for flags in (("--check",), ("--processors-only",), ("--file", "x.jsonl")):
+        result = run_cli("render", "rules", "-c", str(_ECOMMERCE), *flags)
+        assert result.returncode == 2 and "does not apply to render rules" in result.stderr, result.stderr
