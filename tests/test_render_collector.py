@@ -17,13 +17,16 @@ from otel_contract.otlp import FACTS, Signal, to_otlp_json
 from tests.conftest import CONTRACTS, run_cli
 from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
 from tests.otlp_builders import (
+    all_metrics,
     as_collector_compares,
     attrs,
     counter,
+    gauge,
     histogram,
     hpoint,
     logs_request,
     metrics_request,
+    point_attrs,
     traces_request,
 )
 from tests.sidecar_harness import RawClient, free_port, wait_until
@@ -108,8 +111,8 @@ def test_the_rendered_config_on_the_real_collector_does_what_the_sidecar_does(
         for signal, request in requests:
             client.export(signal, request.SerializeToString())
         client.close()
-        for signal in Signal:
-            assert wait_until(lambda signal=signal: len(_read(out, signal)) == 1, timeout=30), collector.output()
+        arrived = lambda: all(len(_read(out, signal)) == 1 for signal in Signal)  # noqa: E731
+        assert wait_until(arrived, timeout=30), collector.output()
     finally:
         collector.stop()
 
@@ -167,3 +170,81 @@ def test_check_and_collector_options_apply_to_render_collector_only() -> None:
     for flags in (("--check",), ("--processors-only",), ("--file", "x.jsonl")):
         result = run_cli("render", "rules", "-c", str(_ECOMMERCE), *flags)
         assert result.returncode == 2 and "does not apply to render rules" in result.stderr, result.stderr
+
+
+_REJECTING = """\
+contract: gateway
+version: 1.0.0
+defaults: {unknown_metrics: reject}
+policy: {attribute-value: reject, missing-resource-attribute: reject}
+resource: {required: [service.name]}
+attributes:
+  renames: {status_code: http.status_code}
+  types: {http.status_code: int}
+metrics:
+  - name: queue_depth_bytes
+    type: gauge
+    unit: By
+    aliases: [{name: queue.depth, unit: KiBy}]
+    attributes:
+      renames: {q: queue}
+      forbidden: [user.id]
+      values: {queue: [orders, refunds]}
+  - name: jobs_total
+    type: sum
+    unit: '{job}'
+    monotonic: true
+    aliases: [{name: jobs.count, unit: '{job}'}]
+"""
+
+
+def _rejecting_requests() -> list[Any]:
+
+    depth = gauge(
+        "queue.depth",
+        [({"q": "orders"}, 2.0), ({"q": "spam"}, 3.0), ({"q": "refunds", "user.id": "u-1"}, 4.0)],
+        unit="KiBy",
+    )
+    jobs = counter("jobs.count", [({"status_code": "200"}, 5.0)], unit="{job}")
+    mystery = counter("mystery_total", [({}, 1.0)])
+    return [
+        metrics_request(depth, jobs, mystery, resource={"service.name": "worker"}),
+        metrics_request(counter("jobs.count", [({}, 1.0)], unit="{job}"), resource={"host.name": "no-service"}),
+    ]
+
+
+def test_what_the_contract_rejects_the_rendered_filter_drops_as_the_sidecar_does(otelcol: str, tmp_path: Path) -> None:
+    """Reject actions on every filter rule (disallowed values, forbidden keys, unknown metrics, a missing
+    resource attribute), a per-metric rename, a gauge scaled from KiBy to By and a sum renamed as is."""
+    contract = tmp_path / "gateway.yaml"
+    contract.write_text(_REJECTING, "utf-8")
+    port, out = free_port(), tmp_path / "collector-out.jsonl"
+    config = yaml.safe_load(_render(contract, "--receiver-endpoint", f"127.0.0.1:{port}", "--file", str(out)))
+    config["exporters"]["file"]["flush_interval"] = "100ms"
+    collector = Collector(otelcol, tmp_path, "rendered", config, port).start()
+    requests = _rejecting_requests()
+    try:
+        client = RawClient(collector.endpoint)
+        for request in requests:
+            client.export(Signal.METRICS, request.SerializeToString())
+        client.close()
+        assert wait_until(lambda: len(_read(out, Signal.METRICS)) == 1, timeout=30), collector.output()
+    finally:
+        collector.stop()
+    capture = tmp_path / "sent.jsonl"
+    capture.write_text("".join(json.dumps(to_otlp_json(request)) + "\n" for request in requests), "utf-8")
+    normalized = tmp_path / "normalized.jsonl"
+    result = run_cli("normalize", "-c", str(contract), str(capture), "-o", str(normalized))
+    assert result.returncode in (0, 1), result.stderr
+    # normalize writes {} for the request it rejected whole (no service.name); the Collector writes nothing.
+    lines = normalized.read_text("utf-8").splitlines()
+    assert lines[1:] == ["{}"]
+    normalized.write_text(lines[0] + "\n", "utf-8")
+    by_collector, by_sidecar = _read(out, Signal.METRICS), _read(normalized, Signal.METRICS)
+    assert by_collector == by_sidecar, f"{by_collector}\n---\n{by_sidecar}"
+    (request,) = by_collector
+    metrics = {metric.name: metric for metric in all_metrics(request)}
+    assert set(metrics) == {"queue_depth_bytes", "jobs_total"}  # mystery_total was unknown: dropped
+    (point,) = metrics["queue_depth_bytes"].gauge.data_points  # spam was not allowed, user.id forbidden
+    assert (point_attrs(point), point.as_double) == ({"queue": "orders"}, 2048.0)
+    assert point_attrs(metrics["jobs_total"].sum.data_points[0]) == {"http.status_code": 200}
