@@ -97,30 +97,37 @@ def _read(path: Path, signal: Signal) -> list[Any]:
     ]
 
 
-def test_the_rendered_config_on_the_real_collector_does_what_the_sidecar_does(
-    otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DEPLOY_ENV", "prod")  # from_env: the Collector's ${env:DEPLOY_ENV}, the sidecar's env
-    port, out = free_port(), tmp_path / "collector-out.jsonl"
-    config = yaml.safe_load(_render(_ECOMMERCE, "--receiver-endpoint", f"127.0.0.1:{port}", "--file", str(out)))
+def _through_both(
+    otelcol: str, directory: Path, contract: Path, requests: list[tuple[Signal, Any]], forwarded: dict[Signal, int]
+) -> tuple[Path, Path]:
+    """``requests`` through the real Collector running the rendered configuration (until its file has
+    ``forwarded`` requests of each signal) and through ``normalize``: the two output files."""
+    port, out = free_port(), directory / "collector-out.jsonl"
+    config = yaml.safe_load(_render(contract, "--receiver-endpoint", f"127.0.0.1:{port}", "--file", str(out)))
     config["exporters"]["file"]["flush_interval"] = "100ms"
-    collector = Collector(otelcol, tmp_path, "rendered", config, port).start()
-    requests = _requests()
+    collector = Collector(otelcol, directory, "rendered", config, port).start()
     try:
         client = RawClient(collector.endpoint)
         for signal, request in requests:
             client.export(signal, request.SerializeToString())
         client.close()
-        arrived = lambda: all(len(_read(out, signal)) == 1 for signal in Signal)  # noqa: E731
+        arrived = lambda: all(len(_read(out, signal)) == count for signal, count in forwarded.items())  # noqa: E731
         assert wait_until(arrived, timeout=30), collector.output()
     finally:
         collector.stop()
-
-    capture = tmp_path / "sent.jsonl"
+    capture = directory / "sent.jsonl"
     capture.write_text("".join(json.dumps(to_otlp_json(request)) + "\n" for _, request in requests), "utf-8")
-    normalized = tmp_path / "normalized.jsonl"
-    result = run_cli("normalize", "-c", str(_ECOMMERCE), str(capture), "-o", str(normalized))
+    normalized = directory / "normalized.jsonl"
+    result = run_cli("normalize", "-c", str(contract), str(capture), "-o", str(normalized))
     assert result.returncode in (0, 1), result.stderr
+    return out, normalized
+
+
+def test_the_rendered_config_on_the_real_collector_does_what_the_sidecar_does(
+    otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOY_ENV", "prod")  # from_env: the Collector's ${env:DEPLOY_ENV}, the sidecar's env
+    out, normalized = _through_both(otelcol, tmp_path, _ECOMMERCE, _requests(), dict.fromkeys(Signal, 1))
     for signal in Signal:
         by_collector, by_sidecar = _read(out, signal), _read(normalized, signal)
         assert by_collector == by_sidecar, f"{signal}:\n{by_collector}\n---\n{by_sidecar}"
@@ -218,24 +225,8 @@ def test_what_the_contract_rejects_the_rendered_filter_drops_as_the_sidecar_does
     resource attribute), a per-metric rename, a gauge scaled from KiBy to By and a sum renamed as is."""
     contract = tmp_path / "gateway.yaml"
     contract.write_text(_REJECTING, "utf-8")
-    port, out = free_port(), tmp_path / "collector-out.jsonl"
-    config = yaml.safe_load(_render(contract, "--receiver-endpoint", f"127.0.0.1:{port}", "--file", str(out)))
-    config["exporters"]["file"]["flush_interval"] = "100ms"
-    collector = Collector(otelcol, tmp_path, "rendered", config, port).start()
-    requests = _rejecting_requests()
-    try:
-        client = RawClient(collector.endpoint)
-        for request in requests:
-            client.export(Signal.METRICS, request.SerializeToString())
-        client.close()
-        assert wait_until(lambda: len(_read(out, Signal.METRICS)) == 1, timeout=30), collector.output()
-    finally:
-        collector.stop()
-    capture = tmp_path / "sent.jsonl"
-    capture.write_text("".join(json.dumps(to_otlp_json(request)) + "\n" for request in requests), "utf-8")
-    normalized = tmp_path / "normalized.jsonl"
-    result = run_cli("normalize", "-c", str(contract), str(capture), "-o", str(normalized))
-    assert result.returncode in (0, 1), result.stderr
+    requests = [(Signal.METRICS, request) for request in _rejecting_requests()]
+    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 1})
     # normalize writes {} for the request it rejected whole (no service.name); the Collector writes nothing.
     lines = normalized.read_text("utf-8").splitlines()
     assert lines[1:] == ["{}"]
