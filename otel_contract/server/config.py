@@ -25,7 +25,7 @@ from otel_contract.contract.yaml_source import YamlSyntaxError, parse_yaml
 from otel_contract.durations import parse_duration
 from otel_contract.findings import Finding, Location
 from otel_contract.server._paths import resolve
-from otel_contract.server.endpoints import endpoint_problem, parse_endpoint
+from otel_contract.server.endpoints import endpoint_or_off, endpoint_problem, parse_endpoint
 from otel_contract.server.exporters import ConsoleSettings, ExporterKindSettings, FileSettings, OtlpGrpcSettings
 from otel_contract.server.queue import QueueSettings
 from otel_contract.server.receivers import (
@@ -194,17 +194,13 @@ def _same_listener(receiver: str, exporter: str) -> bool:
     return host == own_host or (host in _LOCAL_HOSTS and own_host in _LOCAL_HOSTS)
 
 
-def _endpoint_or_off(value: str) -> str | None:
-    return None if value.strip().lower() in ("", "off", "none") else value
-
-
 def _flag_problems(overrides: Overrides) -> list[Finding]:
     """The endpoint flags, checked as the settings check the same keys, but naming the flag."""
     checks = (
         ("--endpoint", overrides.endpoint, True, False),
-        ("--http-endpoint", overrides.http_endpoint and _endpoint_or_off(overrides.http_endpoint), True, False),
+        ("--http-endpoint", overrides.http_endpoint and endpoint_or_off(overrides.http_endpoint), True, False),
         ("--exporter-endpoint", overrides.exporter_endpoint, False, True),
-        ("--prometheus", overrides.prometheus and _endpoint_or_off(overrides.prometheus), True, False),
+        ("--prometheus", overrides.prometheus and endpoint_or_off(overrides.prometheus), True, False),
     )
     return [
         Finding.of(rules.PIPELINE_CONFIG, problem)
@@ -273,7 +269,7 @@ def build_config(
         reload_interval=reload_interval,
         audit=overrides.audit or raw.get("mode", "enforce") == "audit",
         workers=overrides.workers or raw.get("workers", 1),
-        prometheus_endpoint=_endpoint_or_off(
+        prometheus_endpoint=endpoint_or_off(
             overrides.prometheus
             if overrides.prometheus is not None
             else telemetry.get("prometheus", {}).get("endpoint", DEFAULT_TELEMETRY_ENDPOINT)

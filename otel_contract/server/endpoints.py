@@ -46,6 +46,11 @@ def parse_endpoint(value: object, *, listen: bool) -> Endpoint:
     return Endpoint(host, number)
 
 
+def endpoint_or_off(value: str) -> str | None:
+    """None for a listener switched off (``off``, ``none`` or empty, as flags and config keys say it)."""
+    return None if value.strip().lower() in ("", "off", "none") else value
+
+
 def split_scheme(value: str) -> tuple[str, str]:
     """``value`` (stripped) as its ``http://`` or ``https://`` scheme (lower-cased, "" if none) and the rest."""
     text = value.strip()

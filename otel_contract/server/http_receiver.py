@@ -152,8 +152,9 @@ class HttpReceiver:
         )
 
     @property
-    def port(self) -> int:
-        return self._server.port
+    def address(self) -> str:
+        """``host:port`` as bound."""
+        return self._server.address
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; raises ``OSError`` naming the address when it cannot bind."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_contract.server._paths import resolve
-from otel_contract.server.endpoints import endpoint_problem
+from otel_contract.server.endpoints import endpoint_or_off, endpoint_problem
 
 MIB = 2**20
 DEFAULT_ENDPOINT = "127.0.0.1:4317"
@@ -139,8 +139,8 @@ class HttpReceiverSettings:
         """``receiver.http`` as the pipeline config writes it (MiB); ``endpoint`` (``--http-endpoint``)
         wins over the file. None when the endpoint is ``off``."""
         defaults = cls()
-        chosen = endpoint if endpoint is not None else raw.get("endpoint", defaults.endpoint)
-        if chosen.strip().lower() in ("off", "none", ""):
+        chosen = endpoint_or_off(endpoint if endpoint is not None else raw.get("endpoint", defaults.endpoint))
+        if chosen is None:
             return None
         return cls(
             endpoint=chosen,

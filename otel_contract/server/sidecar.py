@@ -172,10 +172,7 @@ class Sidecar:
     @property
     def http_endpoint(self) -> str | None:
         """The OTLP/HTTP receiver's ``host:port`` as bound, or None when it is off."""
-        settings = self.config.http_receiver
-        if settings is None or self.http_receiver is None:
-            return None
-        return str(replace(parse_endpoint(settings.endpoint, listen=True), port=self.http_receiver.port))
+        return self.http_receiver.address if self.http_receiver is not None else None
 
     def reload(self) -> None:
         """Reload the contract now (SIGHUP); during start-up, as soon as the watcher runs."""
