@@ -293,17 +293,18 @@ def to_otlp_json(request: OtlpRequest) -> dict[str, Any]:
 
 
 def parse_otlp_json(
-    document: str | bytes | Mapping[str, Any], *, source: str, signal: Signal | None = None
+    document: str | bytes | Mapping[str, Any], *, source: str, signal: Signal | None = None, empty: bool = False
 ) -> tuple[Signal, OtlpRequest]:
     """Parse one OTLP/JSON document (text or already-decoded JSON) into an export request.
 
     The signal comes from the top-level key; ``signal`` insists on one. Unknown fields are ignored, as
-    the OTLP spec requires of receivers. ``source`` names the input in any ``InputError``. A decoded
-    document is not modified.
+    the OTLP spec requires of receivers; with ``empty`` (and ``signal``), a document without any
+    signal's key is an empty request, as an OTLP/HTTP body may be. ``source`` names the input in any
+    ``InputError``. A decoded document is not modified.
     """
     if isinstance(document, str | bytes):
         document = load_json(document, source, first_line=1)
-    return parse_document(document, source=source, line=None, signal=signal)
+    return parse_document(document, source=source, line=None, signal=signal, empty=empty)
 
 
 def load_json(data: str | bytes, source: str, *, first_line: int) -> Any:
@@ -364,11 +365,13 @@ def _describe_parse_error(err: json_format.ParseError) -> str:
 
 
 def parse_document(
-    document: Any, *, source: str, line: int | None, signal: Signal | None
+    document: Any, *, source: str, line: int | None, signal: Signal | None, empty: bool = False
 ) -> tuple[Signal, OtlpRequest]:
     if not isinstance(document, Mapping):
         raise InputError(source, line, f"not an OTLP JSON document: expected an object, found {_json_type(document)}")
     present = [s for s in Signal if any(key in document for key in FACTS[s].json_keys)]
+    if not present and empty and signal is not None:
+        return signal, FACTS[signal].request_type()
     if not present:
         keys = ", ".join(facts.json_keys[0] for facts in FACTS.values())
         raise InputError(source, line, f"not an OTLP JSON document: none of the top-level keys {keys}")

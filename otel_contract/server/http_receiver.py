@@ -23,7 +23,6 @@ line (an overloaded sidecar sees many: each client's timeout is one).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import ssl
 import zlib
@@ -252,16 +251,8 @@ class HttpReceiver:
 
     def _from_json(self, signal: Signal, body: bytes) -> bytes:
         try:
-            document = json.loads(body)
-        except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            raise self._intake.refuse(
-                signal, Transport.HTTP, Refusal.MALFORMED, f"not an OTLP {signal} request: invalid JSON: {error}"
-            ) from None
-        if isinstance(document, dict) and not any(key in document for s in Signal for key in FACTS[s].json_keys):
-            return b""  # no resource at all: an empty request (unknown fields are ignored)
-        try:
-            _, message = parse_otlp_json(document, source=f"the {signal} request", signal=signal)
-        except (InputError, RecursionError) as error:
+            _, message = parse_otlp_json(body, source=f"the {signal} request", signal=signal, empty=True)
+        except (InputError, RecursionError) as error:  # json_format recurses as deep as the document
             raise self._intake.refuse(
                 signal, Transport.HTTP, Refusal.MALFORMED, f"not an OTLP {signal} request: {_reason(error)}"
             ) from None
