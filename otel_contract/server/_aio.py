@@ -53,21 +53,24 @@ class _Counted(asyncio.Protocol):
     The bound is applied in connection_made, not when the protocol is made: the event loop makes the
     protocols of a batch of accepted connections before any of them is connected."""
 
-    __slots__ = ("_handler", "_owner")
+    __slots__ = ("_admitted", "_handler", "_owner")
 
     def __init__(self, handler: RequestHandler, owner: ThreadedServer) -> None:
         self._handler = handler
         self._owner = owner
+        self._admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        if self._owner._admit(self._handler, transport):
+        self._admitted = self._owner._admit(self._handler, transport)
+        if self._admitted:
             self._handler.connection_made(transport)
         else:
             transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._owner._release(self._handler):
+        if self._admitted:
+            self._owner._release(self._handler)
             self._handler.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -106,9 +109,9 @@ class ThreadedServer:
             app, access_log=None, keepalive_timeout=limits.keepalive_timeout, shutdown_timeout=5.0, **handler_args
         )
         app.middlewares.append(self._spoke)
-        # Touched by the loop's thread only: the open connections, and those of them that have not
-        # sent a request head yet, oldest first, with their transports.
-        self._open: set[RequestHandler] = set()
+        # Touched by the loop's thread only: how many connections are open, and those of them that have
+        # not sent a request head yet, oldest first, with their transports.
+        self._open = 0
         self._silent: dict[RequestHandler, asyncio.Transport] = {}
         self._bound: Endpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -189,23 +192,20 @@ class ThreadedServer:
 
     def _admit(self, handler: RequestHandler, transport: asyncio.Transport) -> bool:
         """Whether a new connection may open: below the bound, or by closing the oldest silent one."""
-        if len(self._open) >= self._limits.max_connections:
+        if self._open >= self._limits.max_connections:
             if not self._silent:
                 return False  # every open connection is being served: refuse the newcomer
             oldest = next(iter(self._silent))
             self._silent.pop(oldest).close()
-        self._open.add(handler)
+        self._open += 1
         self._silent[handler] = transport
         asyncio.get_running_loop().call_later(self._limits.head_timeout, self._close_if_silent, handler)
         return True
 
-    def _release(self, handler: RequestHandler) -> bool:
-        """A connection closed; whether it had been admitted."""
+    def _release(self, handler: RequestHandler) -> None:
+        """An admitted connection closed."""
         self._silent.pop(handler, None)
-        if handler not in self._open:
-            return False
-        self._open.discard(handler)
-        return True
+        self._open -= 1
 
     def _close_if_silent(self, handler: RequestHandler) -> None:
         transport = self._silent.pop(handler, None)
