@@ -155,7 +155,7 @@ def _run_render(args: argparse.Namespace) -> int:
     from otel_contract.render import OPTION_FIELDS, ArtefactOptions, RenderError, artefact
 
     chosen = artefact(args.artefact)
-    if args.check and chosen.name != "collector":
+    if args.check and not chosen.checked:
         return usage_error("otel-contract", f"error: --check does not apply to render {chosen.name}")
     foreign = [name for name in OPTION_FIELDS if getattr(args, name) is not None and name not in chosen.options]
     if foreign:
@@ -174,9 +174,7 @@ def _run_render(args: argparse.Namespace) -> int:
     if args.output is not None:
         print(f"otel-contract: wrote {chosen.name} of {contract.id} to {args.output}", file=sys.stderr)
     if args.check:
-        from otel_contract.render.collector import gaps
-
-        missing = gaps(contract.contract, options)
+        missing = chosen.gaps(contract.contract, options)
         for line in missing:
             print(f"otel-contract: only the sidecar can enforce {line}", file=sys.stderr)
         return EXIT_FINDINGS if missing else EXIT_OK

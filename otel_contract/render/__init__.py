@@ -59,6 +59,8 @@ OPTION_FIELDS: tuple[str, ...] = (
 )
 
 Renderer = Callable[[Contract, ArtefactOptions], str]
+# What of the contract an artefact cannot express, one line each (``render ARTEFACT --check``).
+Checker = Callable[[Contract, ArtefactOptions], tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class Artefact:
     summary: str  # what the file is for, shown by --help
     module: str  # the module under otel_contract.render that defines ``render``
     options: frozenset[str] = field(default_factory=frozenset)  # which OPTION_FIELDS it reads
+    checked: bool = False  # its module also defines ``gaps`` (a Checker), so --check applies
 
     @property
     def render(self) -> Renderer:
@@ -74,6 +77,13 @@ class Artefact:
         module = importlib.import_module(f"otel_contract.render.{self.module}")
         renderer: Renderer = module.render
         return renderer
+
+    @property
+    def gaps(self) -> Checker:
+        if not self.checked:
+            raise ValueError(f"render {self.name} has no --check")
+        checker: Checker = importlib.import_module(f"otel_contract.render.{self.module}").gaps
+        return checker
 
 
 ARTEFACTS: Mapping[str, Artefact] = MappingProxyType(
@@ -120,6 +130,7 @@ ARTEFACTS: Mapping[str, Artefact] = MappingProxyType(
                 " an exporter) enforcing what the Collector can of the contract, listed rule by rule in its header",
                 "collector",
                 frozenset({"receiver_endpoint", "exporter_endpoint", "file", "processors_only"}),
+                checked=True,
             ),
         )
     }
@@ -209,6 +220,7 @@ __all__ = [
     "OPTION_FIELDS",
     "Artefact",
     "ArtefactOptions",
+    "Checker",
     "RenderError",
     "Renderer",
     "artefact",

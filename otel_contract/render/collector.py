@@ -35,12 +35,9 @@ _CONVERTERS = {AttributeType.INT: "Int", AttributeType.DOUBLE: "Double", Attribu
 _ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
 
 
-def _quote(text: str) -> str:
-    return json.dumps(text)  # an OTTL string literal: double quotes, backslash escapes
-
-
-def _literal(value: object) -> str:
-    return _quote(value) if isinstance(value, str) else json.dumps(value)
+def _quote(value: object) -> str:
+    """An OTTL literal: a string in double quotes with backslash escapes, a number or bool as JSON has it."""
+    return json.dumps(value)
 
 
 class Kind(enum.Enum):
@@ -58,10 +55,6 @@ class Coverage:
     what: str
     kind: Kind
     how: str
-
-    @property
-    def enforced(self) -> bool:
-        return self.kind is Kind.ENFORCED
 
 
 def _judged(what: str, rejects: bool, how: str) -> Coverage:
@@ -213,7 +206,7 @@ def _datapoint_conditions(compiled: CompiledContract) -> tuple[list[str], list[C
         for key, allowed in sorted(metric.allowed.items()):
             if rejects:
                 path = f"datapoint.attributes[{_quote(key)}]"
-                anyof = " or ".join(f"{path} == {_literal(value)}" for value in sorted(allowed, key=str))
+                anyof = " or ".join(f"{path} == {_quote(value)}" for value in sorted(allowed, key=str))
                 conditions.append(f"{on_metric} and {path} != nil and not ({anyof})")
             covered.append(_judged(f"{name}: values of {key}", rejects, "filter drops the point"))
     return conditions, covered
