@@ -32,6 +32,7 @@ from otel_contract.engine import process_metrics
 from otel_contract.inputs.prometheus import parse_exposition
 from otel_contract.loading import load_contract
 from otel_contract.otlp import Signal
+from otel_contract.server.sidecar import Sidecar
 from tests.conftest import CONTRACTS
 from tests.otlp_builders import counter, metrics_request
 from tests.otlp_sink import OtlpSink, otlp_sink_fixture  # noqa: F401 - the fixture
@@ -410,6 +411,32 @@ def test_health_and_self_telemetry_obey_the_self_contract(contract: Path, otlp_s
     outcome = process_metrics(parse_exposition(text, "/metrics", service_name="otel-contract"), self_contract)
     assert outcome.findings == ()
     assert outcome.items > 10
+
+
+def test_healthz_answers_while_the_receivers_are_still_starting(
+    contract: Path, otlp_sink: OtlpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The status endpoint serves from the start (/readyz says "starting"); a probe that lands while the
+    # HTTP receiver binds once got a 500 because /healthz asked an unstarted server for its address.
+    from otel_contract.server import http_receiver
+
+    probes: list[dict[str, Any]] = []
+    sidecar = Sidecar(config_for(contract, otlp_sink.endpoint), env={})
+    original_start = http_receiver.HttpReceiver.start
+
+    def start_after_a_probe(self: http_receiver.HttpReceiver) -> None:
+        assert sidecar.status is not None
+        probes.append(health_json(sidecar.status.address))
+        original_start(self)
+
+    monkeypatch.setattr(http_receiver.HttpReceiver, "start", start_after_a_probe)
+    sidecar.start()
+    try:
+        assert probes and probes[0]["receivers"]["http"] is None
+        assert sidecar.status is not None
+        assert health_json(sidecar.status.address)["receivers"]["http"] == sidecar.http_endpoint
+    finally:
+        sidecar.shutdown()
 
 
 def test_hot_reload_takes_a_valid_contract_and_refuses_an_invalid_one(tmp_path: Path, otlp_sink: OtlpSink) -> None:

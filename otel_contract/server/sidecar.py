@@ -113,8 +113,10 @@ class Sidecar:
         except RuntimeError as error:  # gRPC's "Failed to bind": the port was taken since the check
             raise OSError(f"cannot listen on {config.receiver.endpoint} (receiver.endpoint): {error}") from None
         if config.http_receiver is not None:
-            self.http_receiver = HttpReceiver(config.http_receiver, self.intake, reuse_port=config.workers > 1)
-            self.http_receiver.start()
+            http_receiver = HttpReceiver(config.http_receiver, self.intake, reuse_port=config.workers > 1)
+            http_receiver.start()
+            # Only once bound: /healthz, already serving, reads the address from it.
+            self.http_receiver = http_receiver
         self.receiver.start()
         self._health.set_serving(True)
         self._watcher = ContractWatcher(
