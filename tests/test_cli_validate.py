@@ -132,6 +132,19 @@ def test_normalize_writes_what_the_sidecar_would_forward(tmp_path: Path) -> None
     assert {f["rule"] for f in json.loads(again.stdout)["findings"]} - WHOLE_RUN_RULES == {"unknown-metric"}
 
 
+def test_normalize_does_not_write_a_request_with_nothing_left_to_forward(tmp_path: Path) -> None:
+    # As the sidecar, which forwards nothing for it; written as {}, validate could not read the file back.
+    forbidden = {"http.method": "GET", "http.status_code": 200, "user.id": "u-1"}
+    rejected = metrics_request(counter("http_requests_total", [(forbidden, 1.0)], unit="{request}"))
+    write_capture(tmp_path / "in.jsonl", [done_when_request(), rejected])
+    out = tmp_path / "out.jsonl"
+    result = run_cli("normalize", "-c", ECOMMERCE, str(tmp_path / "in.jsonl"), "-o", str(out))
+    assert "wrote 1 requests (1 left nothing to forward, not written)" in result.stderr, result.stderr
+    assert len(out.read_text("utf-8").splitlines()) == 1
+    again = run_cli("validate", "-c", ECOMMERCE, str(out))
+    assert again.returncode in (0, 1), again.stderr
+
+
 def test_normalize_to_stdout(tmp_path: Path) -> None:
     write_capture(tmp_path / "in.json", [done_when_request()])
     result = run_cli("normalize", "-c", ECOMMERCE, str(tmp_path / "in.json"), "-o", "-")

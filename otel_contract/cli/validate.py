@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from otel_contract import baseline, gate
@@ -34,7 +34,8 @@ from otel_contract.findings import Finding
 from otel_contract.inputs.otlp import write_capture
 from otel_contract.inputs.sources import FetchOptions, read_inputs
 from otel_contract.lint import PrometheusLinter
-from otel_contract.otlp import InputError
+from otel_contract.otlp import InputError, OtlpRequest
+from otel_contract.pipeline import Result
 from otel_contract.progress import Progress
 from otel_contract.reports import RenderOptions, fails
 from otel_contract.reports import text as text_report
@@ -224,10 +225,23 @@ def _run_normalize(args: argparse.Namespace) -> int:
     if contract is None:
         return EXIT_USAGE
     totals = gate.Totals()
+    skipped = 0
+
+    def forwarded(results: Iterable[Result]) -> Iterator[OtlpRequest]:
+        # A request rejected whole is empty: written as {}, it would be a line no reader can tell the
+        # signal of (the sidecar forwards nothing for it either).
+        nonlocal skipped
+        for result in results:
+            if result.to_bytes():
+                yield result.forwarded_request()
+            else:
+                skipped += 1
+
     try:
         captures = read_inputs([args.input], **_read_options(args))
-        results = gate.run(captures, contract, _engine_options(args), totals, today=args.today)
-        write_capture(args.output, (result.forwarded_request() for result in results))
+        write_capture(
+            args.output, forwarded(gate.run(captures, contract, _engine_options(args), totals, today=args.today))
+        )
     except InputError as error:
         return usage_error("otel-contract", f"error: {error}")
     except (OSError, ValueError) as error:
@@ -235,11 +249,15 @@ def _run_normalize(args: argparse.Namespace) -> int:
     report = totals.report(contract)
     sys.stderr.write(text_report.render([report], RenderOptions()))
     print(
-        f"{text_report.summary([report])}: wrote {totals.captures} requests,"
+        f"{text_report.summary([report])}: wrote {totals.captures - skipped} requests{_not_written(skipped)},"
         f" {totals.items - totals.dropped} of {totals.items} data points{_derived(totals.appended)}, to {args.output}",
         file=sys.stderr,
     )
     return EXIT_FINDINGS if fails(report.findings, _threshold(args.fail_on)) else EXIT_OK
+
+
+def _not_written(skipped: int) -> str:
+    return f" ({skipped} left nothing to forward, not written)" if skipped else ""
 
 
 def _derived(points: int) -> str:
