@@ -14,6 +14,8 @@ import yaml
 
 from otel_contract.inputs.otlp import read_captures
 from otel_contract.otlp import FACTS, Signal, to_otlp_json
+from otel_contract.prometheus_names import SeriesPart
+from otel_contract.shims import observations
 from tests.conftest import CONTRACTS, run_cli
 from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
 from tests.otlp_builders import (
@@ -235,3 +237,104 @@ def test_what_the_contract_rejects_the_rendered_filter_drops_as_the_sidecar_does
     (point,) = metrics["queue_depth_bytes"].gauge.data_points  # spam was not allowed, user.id forbidden
     assert (point_attrs(point), point.as_double) == ({"queue": "orders"}, 2048.0)
     assert point_attrs(metrics["jobs_total"].sum.data_points[0]) == {"http.status_code": 200}
+
+
+_SHIMS = """\
+contract: legacy
+version: 1.0.0
+metrics:
+  - {name: process_memory_usage_bytes, type: gauge, unit: By}
+  - {name: jobs_processed_total, type: sum, unit: '{job}', monotonic: true}
+  - {name: queue_length, type: sum, unit: '{message}', monotonic: false}
+compat:
+  - record: process_resident_memory_kilobytes
+    expr: process_memory_usage_bytes / 1024
+    labels: {source: shim}
+    expires: 2099-01-01
+  - {record: legacy_jobs_total, expr: jobs_processed_total, expires: 2099-01-01}
+  - {record: legacy_queue_length, expr: queue_length, expires: 2099-01-01}
+  - {record: legacy_jobs_rate, expr: 'rate(jobs_processed_total[5m])', expires: 2099-01-01}
+"""
+_COPIES = {"process_resident_memory_kilobytes", "legacy_jobs_total", "legacy_queue_length"}
+
+
+def _timed(metric: dict[str, Any], seconds: int) -> dict[str, Any]:
+    for point in next(value for key, value in metric.items() if key in ("sum", "gauge"))["dataPoints"]:
+        point["timeUnixNano"] = str(seconds * 1_000_000_000)
+    return metric
+
+
+def _shim_requests() -> list[Any]:
+    resource = {"service.name": "worker", "service.instance.id": "worker-1"}
+    return [
+        metrics_request(
+            _timed(
+                gauge(
+                    "process_memory_usage_bytes", [({"pool": "heap"}, 4096.0), ({"pool": "stack"}, 512.0)], unit="By"
+                ),
+                at,
+            ),
+            _timed(counter("jobs_processed_total", [({"queue": "orders"}, total)], unit="{job}"), at),
+            _timed(counter("queue_length", [({"queue": "orders"}, 3.0)], unit="{message}", monotonic=False), at),
+            resource=resource,
+        )
+        for at, total in ((1_700_000_000, 10.0), (1_700_000_060, 70.0))
+    ]
+
+
+def _series(requests: list[Any], names: set[str]) -> set[tuple[str, Any, float, int]]:
+    """The Prometheus samples (name, labels with job and instance, value, time) of the ``names`` metrics."""
+    found = set()
+    for request in requests:
+        for resource_metrics in request.resource_metrics:
+            resource = tuple(sorted((kv.key, kv.value.string_value) for kv in resource_metrics.resource.attributes))
+            for scope in resource_metrics.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name in names:
+                        wanted = {metric.name: SeriesPart(metric.name, "value")}
+                        found |= {
+                            (o.name, o.labels, round(o.value, 9), o.time)
+                            for o in observations(metric, wanted, resource)
+                        }
+    return found
+
+
+def test_compat_shims_that_copy_a_metric_become_copy_metric_and_give_the_same_series(
+    otelcol: str, tmp_path: Path
+) -> None:
+    contract = tmp_path / "legacy.yaml"
+    contract.write_text(_SHIMS, "utf-8")
+    rendered = yaml.safe_load(_render(contract))
+    assert rendered["service"]["pipelines"]["metrics"]["processors"] == ["transform/compat"]
+    assert "transform/compat" not in rendered["service"]["pipelines"]["traces"]["processors"]
+    requests = [(Signal.METRICS, request) for request in _shim_requests()]
+    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 2})
+    by_collector, by_sidecar = _read(out, Signal.METRICS), _read(normalized, Signal.METRICS)
+    copied = _series(by_collector, _COPIES)
+    assert copied == _series(by_sidecar, _COPIES)
+    assert (
+        "process_resident_memory_kilobytes",
+        (("instance", "worker-1"), ("job", "worker"), ("pool", "heap"), ("source", "shim")),
+        4.0,
+        1_700_000_000_000,
+    ) in copied
+    assert len(copied) == 2 * 4  # two requests of 2 memory pools, jobs and queue
+    kinds = {m.name: (m.WhichOneof("data"), m.unit) for r in by_collector for m in all_metrics(r) if m.name in _COPIES}
+    assert kinds == {
+        "process_resident_memory_kilobytes": ("gauge", "KiBy"),
+        "legacy_jobs_total": ("sum", "{job}"),
+        "legacy_queue_length": ("gauge", "{message}"),
+    }
+    # The one difference, the one the header lists: the rate only the sidecar evaluates.
+    assert not _series(by_collector, {"legacy_jobs_rate"})
+    (rate,) = _series(by_sidecar, {"legacy_jobs_rate"})  # from the second request on, as Prometheus's rate
+    assert (
+        rate[1] == (("instance", "worker-1"), ("job", "worker"), ("queue", "orders")) and rate[3] == 1_700_000_060_000
+    )
+    canonical = {"process_memory_usage_bytes", "jobs_processed_total", "queue_length"}
+    assert _series(by_collector, canonical) == _series(by_sidecar, canonical)
+    check = run_cli("render", "collector", "-c", str(contract), "--check")
+    assert check.returncode == 1
+    assert [line for line in check.stderr.splitlines() if "compat shim" in line] == [
+        line for line in check.stderr.splitlines() if "legacy_jobs_rate" in line
+    ]

@@ -25,11 +25,14 @@ from typing import Any
 
 from otel_contract import rules
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric, compile_contract
-from otel_contract.contract.model import AttributeType, Contract, MetricType, ResourceActionKind
+from otel_contract.contract.model import AttributeType, Contract, MetricType, ResourceActionKind, Temporality
 from otel_contract.render import ArtefactOptions, header, yaml_block, yaml_comment
 from otel_contract.rules import Action
+from otel_contract.shims import CompiledShim, compile_shims
 
 DEFAULT_RECEIVER = "127.0.0.1:4317"
+_COMPAT = "transform/compat"
+_METRICS_ONLY = ("filter", _COMPAT)
 _CONVERTERS = {AttributeType.INT: "Int", AttributeType.DOUBLE: "Double", AttributeType.BOOL: "Bool"}
 # Statement contexts whose attributes the contract's renames and types apply to, per signal.
 _ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
@@ -244,6 +247,53 @@ def _filter(compiled: CompiledContract) -> tuple[dict[str, Any] | None, list[Cov
     return ({"error_mode": "ignore", "metrics": section} if section else None), covered
 
 
+# --- compat shims ------------------------------------------------------------------------------------
+
+
+def _copy_statements(shim: CompiledShim, source: str, factor: float) -> tuple[list[str], list[str]]:
+    """Metric- and datapoint-context statements that make the shim's series as the sidecar emits it:
+    the source's points under the record name, in the shim's unit, a counter or a gauge as its output is."""
+    record, recorded = _quote(shim.record), shim.recorded
+    unit, on_copy = _quote(recorded.unit or ""), f"metric.name == {_quote(shim.record)}"
+    metric = [
+        f"copy_metric(name={record}, description={_quote(recorded.description)}, unit={unit})"
+        f" where metric.name == {_quote(source)}"
+    ]
+    if factor != 1.0:
+        metric.append(f"scale_metric({factor!r}, {unit}) where {on_copy}")
+    if not recorded.counter:
+        metric.append(f"convert_sum_to_gauge() where {on_copy}")
+    points = [
+        f"set(datapoint.attributes[{_quote(key)}], {_quote(value)}) where {on_copy}"
+        for key, value in sorted(shim.shim.labels.items())
+    ]
+    return metric, points
+
+
+def _compat(contract: Contract) -> tuple[dict[str, Any] | None, list[Coverage]]:
+    """Shims that copy one metric -> ``copy_metric``, in a transform after the filter (the sidecar's
+    shims read what it forwards); the others need series and time, which only the sidecar keeps."""
+    metrics = {metric.name: metric for metric in contract.metrics}
+    metric_lines: list[str] = []
+    point_lines: list[str] = []
+    covered: list[Coverage] = []
+    for shim in compile_shims(contract):
+        copy = shim.plain_copy
+        if copy is None or metrics[copy.metric].temporality is Temporality.DELTA:
+            how = "PromQL over series and time: the sidecar evaluates it"
+            covered.append(Coverage(f"compat shim {shim.record}", Kind.SIDECAR, how))
+            continue
+        lines, points = _copy_statements(shim, copy.metric, copy.factor)
+        metric_lines += lines
+        point_lines += points
+        how = f"copy_metric of {copy.metric}: the same series for PromQL; the copy keeps its source's resource"
+        covered.append(Coverage(f"compat shim {shim.record}", Kind.ENFORCED, how))
+    groups = [{"context": "metric", "statements": metric_lines}] if metric_lines else []
+    if point_lines:
+        groups.append({"context": "datapoint", "statements": point_lines})
+    return ({"error_mode": "ignore", "metric_statements": groups} if groups else None), covered
+
+
 # --- the configuration -------------------------------------------------------------------------------
 
 
@@ -264,12 +314,6 @@ def _sidecar_only(contract: Contract) -> list[Coverage]:
                 "identity conflicts after renames",
                 Kind.SIDECAR,
                 "the sidecar keeps one of the points a rename makes identical; the Collector forwards all",
-            )
-        )
-    for shim in contract.compat:
-        lines.append(
-            Coverage(
-                f"compat shim {shim.record}", Kind.SIDECAR, "PromQL over series and time: the sidecar evaluates it"
             )
         )
     return lines
@@ -302,6 +346,10 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
     coverage += covered
     if filtered is not None:
         processors["filter"] = filtered
+    compat, covered = _compat(contract)
+    coverage += covered
+    if compat is not None:
+        processors[_COMPAT] = compat
     coverage += _sidecar_only(contract)
     exporter = _exporter(options)
     names = list(processors)
@@ -313,7 +361,7 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
             "pipelines": {
                 signal: {
                     "receivers": ["otlp"],
-                    "processors": [p for p in names if signal == "metrics" or p != "filter"],
+                    "processors": [p for p in names if signal == "metrics" or p not in _METRICS_ONLY],
                     "exporters": [exporter[0]],
                 }
                 for signal in ("metrics", "traces", "logs")

@@ -13,6 +13,7 @@ from otel_contract.shims._plan import Element, UnsupportedExpression
 from otel_contract.shims._series import Labels, metrics_of, observations
 from otel_contract.shims.evaluator import (
     CompiledShim,
+    PlainCopy,
     ShimEvaluator,
     ShimResult,
     absent_input,
@@ -26,6 +27,7 @@ __all__ = [
     "CompiledShim",
     "Element",
     "Labels",
+    "PlainCopy",
     "Recorded",
     "ShimEvaluator",
     "ShimResult",

@@ -22,7 +22,7 @@ from otel_contract.findings import Finding
 from otel_contract.prometheus_names import contract_series, is_counter
 from otel_contract.rules import Action
 from otel_contract.shims._emit import Recorded, emit
-from otel_contract.shims._plan import Element, InputMetric, Node, compile_expression
+from otel_contract.shims._plan import Element, InputMetric, Node, ScalarOp, Selector, compile_expression
 from otel_contract.shims._series import (
     Labels,
     Series,
@@ -61,6 +61,36 @@ class CompiledShim:
 
     def expired(self, today: date) -> bool:
         return self.shim.expires < today
+
+    @property
+    def plain_copy(self) -> PlainCopy | None:
+        """What the shim is when it only re-creates one metric's points under its own name (a bare
+        selector of a gauge's or sum's values, perhaps times or divided by a number); None when its
+        output depends on other series or on earlier samples (matchers, ranges, offsets, aggregations)."""
+        plan, factor = self.plan, 1.0
+        if (
+            isinstance(plan, ScalarOp)
+            and plan.op in ("*", "/")
+            and plan.scalar
+            and not (plan.op == "/" and plan.scalar_left)
+        ):
+            factor = plan.scalar if plan.op == "*" else 1 / plan.scalar
+            plan = plan.expr
+        if not isinstance(plan, Selector) or plan.matchers or plan.offset or plan.range:
+            return None
+        series = self.kinds[plan.name]
+        if series.part != "value" or {"job", "instance"} & set(self.shim.labels):
+            return None  # job and instance move into the resource: not a copy's attributes
+        return PlainCopy(series.metric, factor)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainCopy:
+    """A shim that copies the contract metric ``metric`` (OTLP name) under the shim's record name, each
+    value times ``factor``, with the shim's labels added: what the Collector's ``copy_metric`` can do."""
+
+    metric: str
+    factor: float
 
 
 def shim_inputs(contract: Contract) -> Mapping[str, tuple[SeriesKind, InputMetric]]:
