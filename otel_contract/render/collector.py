@@ -25,15 +25,20 @@ from typing import Any
 
 from otel_contract import rules
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric, compile_contract
-from otel_contract.contract.model import AttributeType, Contract, MetricType, ResourceActionKind, Temporality
+from otel_contract.contract.model import (
+    AttributeType,
+    Contract,
+    MetricType,
+    ResourceActionKind,
+    Stability,
+    Temporality,
+)
 from otel_contract.render import ArtefactOptions, header, yaml_block, yaml_comment
 from otel_contract.rules import Action
 from otel_contract.shims import CompiledShim, compile_shims
 
 DEFAULT_RECEIVER = "127.0.0.1:4317"
 _COMPAT = "transform/compat"
-_METRICS_ONLY = ("filter", _COMPAT)
-_CONVERTERS = {AttributeType.INT: "Int", AttributeType.DOUBLE: "Double", AttributeType.BOOL: "Bool"}
 # Statement contexts whose attributes the contract's renames and types apply to, per signal.
 _ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
 
@@ -58,13 +63,6 @@ class Coverage:
     what: str
     kind: Kind
     how: str
-
-
-def _judged(what: str, rejects: bool, how: str) -> Coverage:
-    """A rule the Collector enforces when its action is reject, and need not when it only flags."""
-    return (
-        Coverage(what, Kind.ENFORCED, how) if rejects else Coverage(what, Kind.REPORTED, "flag only: nothing dropped")
-    )
 
 
 # --- resource ----------------------------------------------------------------------------------------
@@ -106,12 +104,23 @@ def _rename(context: str, old: str, new: str, where: str = "") -> list[str]:
     ]
 
 
-def _retype(context: str, key: str, kind: AttributeType, where: str = "") -> str:
+def _retype(context: str, key: str, kind: AttributeType, where: str = "") -> list[str]:
+    """The sidecar's coercions (engine/_coerce.py) in OTTL: what converts there converts here, except
+    spellings only Python reads (``" 200"``, ``"1_000"``, non-ASCII digits), which stay as they came."""
     path = f"{context}.attributes[{_quote(key)}]"
     guard = f" and {where}" if where else ""
     if kind is AttributeType.STRING:
-        return f"set({path}, String({path})) where {path} != nil and not IsString({path}){guard}"
-    return f"set({path}, {_CONVERTERS[kind]}({path})) where IsString({path}){guard}"
+        return [f"set({path}, String({path})) where {path} != nil and not IsString({path}){guard}"]
+    if kind is AttributeType.INT:
+        return [
+            f"set({path}, Int({path})) where IsString({path}){guard}",
+            f"set({path}, Int({path})) where IsDouble({path}) and Double(Int({path})) == {path}{guard}",
+        ]
+    if kind is AttributeType.DOUBLE:
+        return [f"set({path}, Double({path})) where (IsString({path}) or IsInt({path})){guard}"]
+    lowered = f'ConvertCase({path}, "lower")'
+    either = f'{lowered} == "true" or {lowered} == "false"'
+    return [f"set({path}, Bool({lowered})) where IsString({path}) and ({either}){guard}"]
 
 
 def _attribute_statements(
@@ -119,7 +128,7 @@ def _attribute_statements(
 ) -> list[str]:
     """Renames first, then types: what a rename brings in as "503" becomes 503."""
     statements = [line for old, new in sorted(renames.items()) for line in _rename(context, old, new, where)]
-    statements += [_retype(context, key, kind, where) for key, kind in sorted(types.items())]
+    statements += [line for key, kind in sorted(types.items()) for line in _retype(context, key, kind, where)]
     return statements
 
 
@@ -182,69 +191,191 @@ def _transform(compiled: CompiledContract) -> tuple[dict[str, Any], list[Coverag
             Coverage(f"attribute rename {old} -> {new}", Kind.ENFORCED, "data points, spans, span events, logs")
         )
     for key, kind in sorted(types.items()):
-        covered.append(
-            Coverage(f"attribute type {key}: {kind.value}", Kind.ENFORCED, "converted where the value is a string")
-        )
+        how = "converted as the sidecar converts, but for spellings only Python reads (' 200', '1_000')"
+        covered.append(Coverage(f"attribute type {key}: {kind.value}", Kind.ENFORCED, how))
     return {"error_mode": "ignore", **{k: v for k, v in groups.items() if v}}, covered
 
 
 # --- filter ------------------------------------------------------------------------------------------
+#
+# Every telemetry rule of the registry gets a line: enforced where its action is reject and a filter
+# condition does what the sidecar does, reported where it only flags (nothing dropped), sidecar where the
+# sidecar rejects and this configuration cannot.
+
+# What the type check leaves for a value the transform could not convert: a point the sidecar rejects.
+_IS_TYPE = {AttributeType.INT: "IsInt", AttributeType.DOUBLE: "IsDouble", AttributeType.BOOL: "IsBool"}
+_FLAGGED = "flag: nothing dropped, the sidecar reports it"
+
+
+def _rule_line(rule: rules.Rule, detail: str, rejects: bool, how: str) -> Coverage:
+    what = f"{rule.slug} {detail}".rstrip()
+    return Coverage(what, Kind.ENFORCED, how) if rejects else Coverage(what, Kind.REPORTED, _FLAGGED)
 
 
 def _rejects(metric: CompiledMetric, rule: rules.Rule) -> bool:
     return metric.actions.get(rule) is Action.REJECT
 
 
-def _datapoint_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+def _keys(keys: Iterable[str]) -> str:
+    return ", ".join(sorted(keys))
+
+
+def _point_conditions(metric: CompiledMetric) -> tuple[list[str], list[Coverage]]:
+    """The filter's datapoint conditions for ``metric``'s attribute rules, and their coverage."""
+    on_metric = f"metric.name == {_quote(metric.name)}"
     conditions: list[str] = []
     covered: list[Coverage] = []
-    for name, metric in sorted(compiled.metrics.items()):
-        on_metric = f"metric.name == {_quote(name)}"
-        rejects = _rejects(metric, rules.FORBIDDEN_ATTRIBUTE)
-        for key in sorted(metric.forbidden):
-            if rejects:
-                conditions.append(f"{on_metric} and datapoint.attributes[{_quote(key)}] != nil")
-            covered.append(_judged(f"{name}: forbidden {key}", rejects, "filter drops the point"))
-        rejects = _rejects(metric, rules.ATTRIBUTE_VALUE)
-        for key, allowed in sorted(metric.allowed.items()):
-            if rejects:
-                path = f"datapoint.attributes[{_quote(key)}]"
-                anyof = " or ".join(f"{path} == {_quote(value)}" for value in sorted(allowed, key=str))
-                conditions.append(f"{on_metric} and {path} != nil and not ({anyof})")
-            covered.append(_judged(f"{name}: values of {key}", rejects, "filter drops the point"))
+
+    def path(key: str) -> str:
+        return f"datapoint.attributes[{_quote(key)}]"
+
+    rule, rejects = rules.FORBIDDEN_ATTRIBUTE, _rejects(metric, rules.FORBIDDEN_ATTRIBUTE)
+    if metric.forbidden:
+        conditions += [f"{on_metric} and {path(key)} != nil" for key in sorted(metric.forbidden)] if rejects else []
+        covered.append(
+            _rule_line(rule, f"{_keys(metric.forbidden)} on {metric.name}", rejects, "filter drops the point")
+        )
+    rule, rejects = rules.MISSING_ATTRIBUTE, _rejects(metric, rules.MISSING_ATTRIBUTE)
+    if metric.required:
+        conditions += [f"{on_metric} and {path(key)} == nil" for key in sorted(metric.required)] if rejects else []
+        covered.append(
+            _rule_line(rule, f"{_keys(metric.required)} on {metric.name}", rejects, "filter drops the point")
+        )
+    rule, rejects = rules.ATTRIBUTE_VALUE, _rejects(metric, rules.ATTRIBUTE_VALUE)
+    for key, allowed in sorted(metric.allowed.items()):
+        if rejects:
+            anyof = " or ".join(f"{path(key)} == {_quote(value)}" for value in sorted(allowed, key=str))
+            conditions.append(f"{on_metric} and {path(key)} != nil and not ({anyof})")
+        covered.append(_rule_line(rule, f"values of {key} on {metric.name}", rejects, "filter drops the point"))
+    typed = {key: kind for key, kind in metric.types.items() if kind in _IS_TYPE}
+    for key, kind in sorted(typed.items()):
+        if rejects:  # the transform converted what converts: what is left of another type is rejected
+            conditions.append(f"{on_metric} and {path(key)} != nil and not {_IS_TYPE[kind]}({path(key)})")
+    # The types' coverage is one line for all metrics (_type_lines): the contract's types apply to each.
+    if metric.patterns:
+        what = f"{rule.slug} patterns of {_keys(metric.patterns)} on {metric.name}"
+        covered.append(
+            Coverage(what, Kind.SIDECAR, "not rendered: the sidecar rejects the point")
+            if rejects
+            else Coverage(what, Kind.REPORTED, _FLAGGED)
+        )
     return conditions, covered
 
 
-def _metric_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
-    rejects = compiled.actions.get(rules.UNKNOWN_METRIC) is Action.REJECT
-    covered = [_judged("unknown metrics", rejects, "filter drops them")]
+def _type_lines(compiled: CompiledContract) -> list[Coverage]:
+    """attribute-value for typed keys: enforced on the metrics that reject it, reported on the others."""
+    rule = rules.ATTRIBUTE_VALUE
+    by_action: dict[bool, list[str]] = {}
+    keys: set[str] = set()
+    for name, metric in sorted(compiled.metrics.items()):
+        if typed := [key for key, kind in metric.types.items() if kind in _IS_TYPE]:
+            keys.update(typed)
+            by_action.setdefault(_rejects(metric, rule), []).append(name)
+    every = sum(map(len, by_action.values()))
+    how = "filter drops a point whose value did not convert"
+    return [
+        _rule_line(
+            rule,
+            f"types of {_keys(keys)} on {'every metric' if len(names) == every else ', '.join(names)}",
+            rejects,
+            how,
+        )
+        for rejects, names in sorted(by_action.items(), reverse=True)
+    ]
+
+
+def _resource_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    """Conditions on the resource, which the sidecar applies to every signal's data."""
+    conditions: list[str] = []
+    covered: list[Coverage] = []
+    rule = rules.MISSING_RESOURCE_ATTRIBUTE
+    rejects = compiled.actions.get(rule) is Action.REJECT
+    if required := sorted(compiled.resource_required):
+        conditions += [f"resource.attributes[{_quote(key)}] == nil" for key in required] if rejects else []
+        covered.append(_rule_line(rule, _keys(required), rejects, "filter drops the resource's data"))
+    rule = rules.RESOURCE_ATTRIBUTE_VALUE
+    rejects = compiled.actions.get(rule) is Action.REJECT
+    for key, constraint in sorted(compiled.resource_constraints.items()):
+        path = f"resource.attributes[{_quote(key)}]"
+        if constraint.allowed is not None:
+            if rejects:
+                anyof = " or ".join(f"{path} == {_quote(value)}" for value in sorted(constraint.allowed, key=str))
+                conditions.append(f"{path} != nil and not ({anyof})")
+            covered.append(_rule_line(rule, f"values of {key}", rejects, "filter drops the resource's data"))
+        if constraint.pattern is not None or constraint.type is not None:
+            what = f"{rule.slug} {'pattern' if constraint.pattern is not None else 'type'} of {key}"
+            how = "not rendered: the sidecar rejects the resource's data"
+            covered.append(Coverage(what, Kind.SIDECAR, how) if rejects else Coverage(what, Kind.REPORTED, _FLAGGED))
+    return conditions, covered
+
+
+def _unknown_metrics(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    rule = rules.UNKNOWN_METRIC
+    rejects = compiled.actions.get(rule) is Action.REJECT
+    covered = [_rule_line(rule, "", rejects, "filter drops the metric")]
     if not rejects:
         return [], covered
     known = sorted({*compiled.metrics, *compiled.aliases})
     return [" and ".join(f"metric.name != {_quote(name)}" for name in known)], covered
 
 
-def _resource_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
-    rejects = compiled.actions.get(rules.MISSING_RESOURCE_ATTRIBUTE) is Action.REJECT
-    required = sorted(compiled.resource_required)
-    covered = [_judged(f"required resource attribute {key}", rejects, "filter drops its data") for key in required]
-    if not rejects:
-        return [], covered
-    return [f"resource.attributes[{_quote(key)}] == nil" for key in required], covered
-
-
 def _filter(compiled: CompiledContract) -> tuple[dict[str, Any] | None, list[Coverage]]:
-    points, covered = _datapoint_conditions(compiled)
-    metrics, more = _metric_conditions(compiled)
-    resources, resource_covered = _resource_conditions(compiled)
-    covered += more + resource_covered
-    section: dict[str, list[str]] = {}
+    resources, covered = _resource_conditions(compiled)
+    metrics, more = _unknown_metrics(compiled)
+    covered = more + covered
+    points: list[str] = []
+    for _, metric in sorted(compiled.metrics.items()):
+        conditions, more = _point_conditions(metric)
+        points += conditions
+        covered += more
+    covered += _type_lines(compiled)
+    section: dict[str, dict[str, list[str]]] = {}
     if resources or metrics:
         # A resource condition in the metric context drops every metric of a resource without the key.
-        section["metric"] = [*resources, *metrics]
+        section["metrics"] = {"metric": [*resources, *metrics]}
     if points:
-        section["datapoint"] = points
-    return ({"error_mode": "ignore", "metrics": section} if section else None), covered
+        section.setdefault("metrics", {})["datapoint"] = points
+    if resources:
+        section["traces"] = {"span": resources}
+        section["logs"] = {"log_record": resources}
+    return ({"error_mode": "ignore", **section} if section else None), covered
+
+
+def _not_rendered(contract: Contract, compiled: CompiledContract) -> list[Coverage]:
+    """The rules no processor here renders: what the sidecar rejects of them, only it can do."""
+    metrics = sorted(compiled.metrics.values(), key=lambda metric: metric.name)
+    relevant: dict[rules.Rule, list[CompiledMetric]] = {
+        rules.TYPE_MISMATCH: metrics,
+        rules.UNIT_MISMATCH: metrics,
+        rules.INVALID_DATA_POINT: metrics,
+        rules.CARDINALITY: [metric for metric in metrics if metric.metric.max_series is not None],
+        rules.DEPRECATED_METRIC: [
+            metric for metric in metrics if metric.metric.aliases or metric.metric.stability is Stability.DEPRECATED
+        ],
+    }
+    if compiled.metric_pattern is not None or compiled.name_rules:
+        relevant[rules.METRIC_NAME] = metrics
+    lines: list[Coverage] = []
+    for rule, scope in relevant.items():
+        rejecting = [metric.name for metric in scope if _rejects(metric, rule)]
+        if rejecting:
+            on = "every metric" if len(rejecting) == len(metrics) else ", ".join(rejecting)
+            lines.append(Coverage(f"{rule.slug} on {on}", Kind.SIDECAR, f"not rendered: {rule.summary}"))
+        elif scope:
+            lines.append(Coverage(rule.slug, Kind.REPORTED, _FLAGGED))
+    if compiled.attribute_renames or any(metric.metric.attributes.renames for metric in metrics):
+        # Whatever its action, the sidecar keeps one of the points a rename makes identical.
+        rule = rules.IDENTITY_CONFLICT
+        lines.append(Coverage(rule.slug, Kind.SIDECAR, f"{rule.summary} The Collector forwards both"))
+    for rule, present in (
+        (rules.EXPIRED_SHIM, contract.compat),
+        (rules.SHIM_INPUT_ABSENT, contract.compat),
+        (rules.INVARIANT, contract.invariants),
+    ):
+        if present:
+            lines.append(Coverage(rule.slug, Kind.REPORTED, "the sidecar reports it; nothing is dropped"))
+    lines.append(Coverage("partial_success", Kind.REPORTED, "the filter drops silently; the sidecar tells the sender"))
+    return lines
 
 
 # --- compat shims ------------------------------------------------------------------------------------
@@ -297,28 +428,6 @@ def _compat(contract: Contract) -> tuple[dict[str, Any] | None, list[Coverage]]:
 # --- the configuration -------------------------------------------------------------------------------
 
 
-def _sidecar_only(contract: Contract) -> list[Coverage]:
-    """What needs state across requests, or the sidecar's answer to the sender."""
-    lines = [
-        Coverage(
-            "partial_success to the sender", Kind.REPORTED, "the filter drops silently; the sidecar tells the sender"
-        ),
-    ]
-    if budgets := sorted(metric.name for metric in contract.metrics if metric.max_series is not None):
-        lines.append(
-            Coverage(f"max_series of {', '.join(budgets)}", Kind.SIDECAR, "a budget needs state across requests")
-        )
-    if contract.attributes.renames or any(metric.attributes.renames for metric in contract.metrics):
-        lines.append(
-            Coverage(
-                "identity conflicts after renames",
-                Kind.SIDECAR,
-                "the sidecar keeps one of the points a rename makes identical; the Collector forwards all",
-            )
-        )
-    return lines
-
-
 @dataclass(frozen=True, slots=True)
 class Rendered:
     config: dict[str, Any]
@@ -350,7 +459,7 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
     coverage += covered
     if compat is not None:
         processors[_COMPAT] = compat
-    coverage += _sidecar_only(contract)
+    coverage += _not_rendered(contract, compiled)
     exporter = _exporter(options)
     names = list(processors)
     config = {
@@ -361,7 +470,7 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
             "pipelines": {
                 signal: {
                     "receivers": ["otlp"],
-                    "processors": [p for p in names if signal == "metrics" or p not in _METRICS_ONLY],
+                    "processors": [name for name in names if _serves(name, processors[name], signal)],
                     "exporters": [exporter[0]],
                 }
                 for signal in ("metrics", "traces", "logs")
@@ -369,6 +478,14 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
         },
     }
     return Rendered(config, tuple(coverage))
+
+
+def _serves(name: str, processor: dict[str, Any], signal: str) -> bool:
+    """Whether the pipeline of ``signal`` lists the processor: the filter where it has conditions for the
+    signal, the compat shims' transform for metrics only, the others everywhere."""
+    if name == "filter":
+        return signal in processor
+    return name != _COMPAT or signal == "metrics"
 
 
 def _exporter(options: ArtefactOptions) -> tuple[str, dict[str, Any]]:
