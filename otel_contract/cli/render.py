@@ -99,7 +99,10 @@ def register(commands: Subparsers[_Parser]) -> None:
         "--receiver-endpoint", metavar="HOST:PORT", help="the otlp receiver's endpoint (default 127.0.0.1:4317)"
     )
     collector_options.add_argument(
-        "--exporter-endpoint", metavar="HOST:PORT", help="the otlp_grpc exporter's destination (default 127.0.0.1:4318)"
+        "--exporter-endpoint",
+        metavar="HOST:PORT",
+        help="the otlp_grpc exporter's destination, e.g. the backend's OTLP endpoint (this or --file is required"
+        " unless --processors-only)",
     )
     collector_options.add_argument("--file", metavar="PATH", help="a file exporter writing to PATH instead")
     collector_options.add_argument(

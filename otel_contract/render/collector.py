@@ -33,7 +33,7 @@ from otel_contract.contract.model import (
     Stability,
     Temporality,
 )
-from otel_contract.render import ArtefactOptions, header, yaml_block, yaml_comment
+from otel_contract.render import ArtefactOptions, RenderError, header, yaml_block, yaml_comment
 from otel_contract.rules import Action
 from otel_contract.shims import CompiledShim, compile_shims
 
@@ -460,22 +460,22 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
     if compat is not None:
         processors[_COMPAT] = compat
     coverage += _not_rendered(contract, compiled)
+    # Without a destination (--processors-only, or --check alone), the pipelines list no exporter.
     exporter = _exporter(options)
-    names = list(processors)
+    exporters = [exporter[0]] if exporter else []
+    pipelines = {
+        signal: {
+            "receivers": ["otlp"],
+            "processors": [name for name in processors if _serves(name, processors[name], signal)],
+            "exporters": exporters,
+        }
+        for signal in ("metrics", "traces", "logs")
+    }
     config = {
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": options.receiver_endpoint or DEFAULT_RECEIVER}}}},
         "processors": processors,
-        "exporters": {exporter[0]: exporter[1]},
-        "service": {
-            "pipelines": {
-                signal: {
-                    "receivers": ["otlp"],
-                    "processors": [name for name in names if _serves(name, processors[name], signal)],
-                    "exporters": [exporter[0]],
-                }
-                for signal in ("metrics", "traces", "logs")
-            }
-        },
+        "exporters": dict([exporter]) if exporter else {},
+        "service": {"pipelines": pipelines},
     }
     return Rendered(config, tuple(coverage))
 
@@ -488,11 +488,12 @@ def _serves(name: str, processor: dict[str, Any], signal: str) -> bool:
     return name != _COMPAT or signal == "metrics"
 
 
-def _exporter(options: ArtefactOptions) -> tuple[str, dict[str, Any]]:
+def _exporter(options: ArtefactOptions) -> tuple[str, dict[str, Any]] | None:
     if options.file:
         return "file", {"path": options.file}
-    endpoint = options.exporter_endpoint or "127.0.0.1:4318"
-    return "otlp_grpc", {"endpoint": endpoint, "tls": {"insecure": True}}
+    if options.exporter_endpoint:
+        return "otlp_grpc", {"endpoint": options.exporter_endpoint, "tls": {"insecure": True}}
+    return None
 
 
 def _coverage_comment(coverage: Iterable[Coverage]) -> list[str]:
@@ -522,6 +523,12 @@ def gaps(contract: Contract, options: ArtefactOptions) -> tuple[str, ...]:
 
 
 def render(contract: Contract, options: ArtefactOptions) -> str:
+    if not (options.processors_only or options.file or options.exporter_endpoint):
+        # As `serve`, which refuses to start without an exporter: no destination is a guess.
+        raise RenderError(
+            "a gateway needs a destination: pass --exporter-endpoint HOST:PORT (otlp_grpc) or --file PATH,"
+            " or --processors-only to paste the processors into a configuration that has its exporters"
+        )
     rendered = build(contract, options)
     config = _processors_only(rendered.config) if options.processors_only else rendered.config
     lines = [*header(contract, "render collector"), *_coverage_comment(rendered.coverage), *yaml_block(config)]
