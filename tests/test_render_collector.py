@@ -125,15 +125,47 @@ def _through_both(
     return out, normalized
 
 
+_EXPONENTIAL = {
+    "name": "http.server.duration",
+    "unit": "ms",
+    "exponentialHistogram": {
+        "aggregationTemporality": 2,
+        "dataPoints": [
+            {
+                "attributes": attrs({"http.method": "GET", "http.status_code": 200}),
+                "timeUnixNano": "1700000000000000000",
+                "count": "3",
+                "sum": 300.0,
+                "scale": 0,
+                "positive": {"offset": 5, "bucketCounts": ["1", "2"]},
+            }
+        ],
+    },
+}
+
+
 def test_the_rendered_config_on_the_real_collector_does_what_the_sidecar_does(
     otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEPLOY_ENV", "prod")  # from_env: the Collector's ${env:DEPLOY_ENV}, the sidecar's env
-    out, normalized = _through_both(otelcol, tmp_path, _ECOMMERCE, _requests(), dict.fromkeys(Signal, 1))
+    # Last, the one listed difference: an exponential histogram under the ms alias, which OTTL cannot
+    # scale (the Collector forwards it as it came) and the sidecar rejects (unit-mismatch: 0.001 is not
+    # a power of two).
+    requests = [*_requests(), (Signal.METRICS, metrics_request(_EXPONENTIAL, resource=_RESOURCE))]
+    out, normalized = _through_both(
+        otelcol, tmp_path, _ECOMMERCE, requests, {**dict.fromkeys(Signal, 1), Signal.METRICS: 2}
+    )
     for signal in Signal:
         by_collector, by_sidecar = _read(out, signal), _read(normalized, signal)
-        assert by_collector == by_sidecar, f"{signal}:\n{by_collector}\n---\n{by_sidecar}"
+        assert by_collector[:1] == by_sidecar, f"{signal}:\n{by_collector}\n---\n{by_sidecar}"
         assert isinstance(by_collector[0], FACTS[signal].request_type)
+    (legacy,) = all_metrics(_read(out, Signal.METRICS)[1])
+    assert (legacy.name, legacy.unit, legacy.exponential_histogram.data_points[0].sum) == (
+        "http.server.duration",
+        "ms",
+        300.0,
+    )
+    assert "exponential histogram: OTTL's scale_metric cannot scale it" in _render(_ECOMMERCE, "--processors-only")
 
 
 _FULLY_COVERED = """\
@@ -218,7 +250,25 @@ metrics:
     monotonic: true
     aliases: [{name: jobs.count, unit: '{job}'}]
     attributes: {required: [http.status_code]}
+  - name: job_duration_seconds
+    type: summary
+    unit: s
+    aliases: [{name: job.duration, unit: ms}]
 """
+_SUMMARY = {
+    "name": "job.duration",
+    "unit": "ms",
+    "summary": {
+        "dataPoints": [
+            {
+                "timeUnixNano": "1700000000000000000",
+                "count": "10",
+                "sum": 5000.0,
+                "quantileValues": [{"quantile": 0.5, "value": 120.0}, {"quantile": 0.99, "value": 900.0}],
+            }
+        ]
+    },
+}
 
 
 def _rejecting_requests() -> list[Any]:
@@ -237,7 +287,7 @@ def _rejecting_requests() -> list[Any]:
     record = {"body": {"stringValue": "done"}, "attributes": attrs({"status_code": "202"})}
     good, dev, anonymous = {"service.name": "worker", "env": "prod"}, {"service.name": "w", "env": "dev"}, {}
     return [
-        (Signal.METRICS, metrics_request(depth, jobs, mystery, resource=good)),
+        (Signal.METRICS, metrics_request(depth, jobs, mystery, _SUMMARY, resource=good)),
         (Signal.METRICS, metrics_request(one, resource={"host.name": "no-service"})),
         (Signal.METRICS, metrics_request(one, resource=dev)),
         *((Signal.TRACES, traces_request([span], resource=resource)) for resource in (good, dev, anonymous)),
@@ -257,7 +307,9 @@ def test_what_the_contract_rejects_the_rendered_filter_drops_as_the_sidecar_does
         assert by_collector == by_sidecar, f"{signal}:\n{by_collector}\n---\n{by_sidecar}"
     (request,) = _read(out, Signal.METRICS)
     metrics = {metric.name: metric for metric in all_metrics(request)}
-    assert set(metrics) == {"queue_depth_bytes", "jobs_total"}  # mystery_total was unknown: dropped
+    assert set(metrics) == {"queue_depth_bytes", "jobs_total", "job_duration_seconds"}  # mystery_total: unknown
+    summary = metrics["job_duration_seconds"].summary.data_points[0]  # ms -> s: the sum and every quantile
+    assert (summary.sum, [q.value for q in summary.quantile_values]) == (5.0, [0.12, 0.9])
     (point,) = metrics["queue_depth_bytes"].gauge.data_points  # spam was not allowed, user.id forbidden
     assert (point_attrs(point), point.as_double) == ({"queue": "orders"}, 2048.0)
     assert [point_attrs(p) for p in metrics["jobs_total"].sum.data_points] == [

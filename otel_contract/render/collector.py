@@ -1,4 +1,4 @@
-"""``render collector``: the contract as an OpenTelemetry Collector configuration (issue 21, first slice).
+"""``render collector``: the contract as an OpenTelemetry Collector configuration.
 
 What the contract says, in the Collector's own components:
 
@@ -7,12 +7,12 @@ What the contract says, in the Collector's own components:
   explicit bounds and the unit) then the rename, on every metric type ``scale_metric`` takes; an
   exponential histogram under an alias with a unit change is left as it is (OTTL cannot scale it);
 * attribute renames and types -> ``transform`` statements on data points (the contract's and each
-  metric's own), spans, span events and log records;
-* reject rules (forbidden attributes, disallowed values, unknown metrics, missing resource
-  attributes) -> ``filter`` processor conditions; flag rules drop nothing, so they are listed as not
-  enforced.
+  metric's own), spans, span events and log records, converting as the sidecar's engine does;
+* reject rules -> ``filter`` conditions (points, metrics, and the resource's spans and log records);
+* compat shims that copy one metric -> ``copy_metric`` in ``transform/compat``, after the filter.
 
-The header comment lists, rule by rule, what the configuration enforces and what only the sidecar can.
+The header comment gives every telemetry rule of the registry the contract uses a line: enforced,
+reported (flag: the data comes out the same) or sidecar (only the sidecar can; ``--check`` exits 1).
 """
 
 from __future__ import annotations
@@ -88,7 +88,11 @@ def _resource_actions(contract: Contract) -> tuple[list[dict[str, Any]], list[Co
             else:
                 entry["value"] = action.value
             actions.append(entry)
-        covered.append(Coverage(f"resource {action.action.value} {action.key}", Kind.ENFORCED, "resource processor"))
+        how = "resource processor"
+        if action.from_env is not None:
+            unset = "unset, it sets '' where the sidecar skips the action"
+            how += f"; ${{env:{action.from_env}}} is read at start; {unset}"
+        covered.append(Coverage(f"resource {action.action.value} {action.key}", Kind.ENFORCED, how))
     return actions, covered
 
 
@@ -155,7 +159,8 @@ def _metric_statements(compiled: CompiledContract) -> tuple[list[str], list[Cove
                 Coverage(
                     f"alias {alias} as an exponential histogram",
                     Kind.SIDECAR,
-                    "OTTL's scale_metric cannot scale it: left under its legacy name",
+                    "OTTL's scale_metric cannot scale it, so it stays under its legacy name; the sidecar scales it"
+                    " by a power of two, or else reports unit-mismatch",
                 )
             )
     return statements, covered
