@@ -419,3 +419,36 @@ def test_compat_shims_that_copy_a_metric_become_copy_metric_and_give_the_same_se
     assert [line for line in check.stderr.splitlines() if "compat shim" in line] == [
         line for line in check.stderr.splitlines() if "legacy_jobs_rate" in line
     ]
+
+
+_SPELLINGS = """\
+contract: spellings
+version: 1.0.0
+resource:
+  actions: [{key: deployment.environment, action: insert, from_env: OTEL_CONTRACT_TEST_UNSET}]
+attributes: {types: {code: int}}
+metrics:
+  - {name: jobs_total, type: sum, unit: '{job}', monotonic: true}
+"""
+
+
+def test_an_unset_from_env_is_skipped_and_python_only_spellings_are_the_documented_difference(
+    otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In the resource processor, an unset variable left the action without a value: the Collector did
+    # not start. As OTTL, the action is skipped, as the sidecar skips it.
+    monkeypatch.delenv("OTEL_CONTRACT_TEST_UNSET", raising=False)
+    contract = tmp_path / "spellings.yaml"
+    contract.write_text(_SPELLINGS, "utf-8")
+    jobs = counter("jobs_total", [({"code": " 200"}, 1.0), ({"code": "201"}, 2.0)], unit="{job}")
+    requests = [(Signal.METRICS, metrics_request(jobs, resource={"service.name": "worker"}))]
+    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 1})
+    (by_collector,), (by_sidecar,) = _read(out, Signal.METRICS), _read(normalized, Signal.METRICS)
+    assert [kv.key for kv in by_collector.resource_metrics[0].resource.attributes] == ["service.name"]
+    # The one difference, which the header names: " 200" only Python's int() reads.
+    spaced, converted = all_metrics(by_collector)[0].sum.data_points
+    assert (point_attrs(spaced), point_attrs(converted)) == ({"code": " 200"}, {"code": 201})
+    assert by_collector != by_sidecar
+    spaced.attributes[0].value.int_value = 200
+    assert by_collector == by_sidecar
+    assert "spellings only Python reads (' 200', '1_000')" in _render(contract, "--processors-only")

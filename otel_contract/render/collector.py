@@ -29,6 +29,7 @@ from otel_contract.contract.model import (
     AttributeType,
     Contract,
     MetricType,
+    ResourceAction,
     ResourceActionKind,
     Stability,
     Temporality,
@@ -41,6 +42,7 @@ DEFAULT_RECEIVER = "127.0.0.1:4317"
 _COMPAT = "transform/compat"
 # Statement contexts whose attributes the contract's renames and types apply to, per signal.
 _ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
+_SIGNALS = ("metric", "trace", "log")
 
 
 def _quote(value: object) -> str:
@@ -68,10 +70,32 @@ class Coverage:
 # --- resource ----------------------------------------------------------------------------------------
 
 
-def _resource_actions(contract: Contract) -> tuple[list[dict[str, Any]], list[Coverage]]:
+def _from_env(action: ResourceAction) -> str:
+    """A ``from_env`` action as an OTTL resource statement. Not the resource processor: there an unset
+    variable expands to no value, and the Collector refuses to start; embedded in an OTTL string it
+    expands to "", and the statement skips, as the sidecar skips the action."""
+    path = f"resource.attributes[{_quote(action.key)}]"
+    value = f'"${{env:{action.from_env}}}"'
+    guard = {ResourceActionKind.INSERT: f"{path} == nil and ", ResourceActionKind.UPDATE: f"{path} != nil and "}
+    return f'set({path}, {value}) where {guard.get(action.action, "")}{value} != ""'
+
+
+def _resource_actions(contract: Contract) -> tuple[list[dict[str, Any]], list[str], list[Coverage]]:
+    """The resource processor's actions, the ``from_env`` actions' OTTL (a transform runs them after
+    the processor), and the coverage: an action after a ``from_env`` one on the same key would run
+    before it, so the sidecar alone keeps that order."""
     actions: list[dict[str, Any]] = []
+    from_env: list[str] = []
     covered: list[Coverage] = []
+    env_keys: set[str] = set()
     for action in contract.resource.actions:
+        what = f"resource {action.action.value} {action.key}"
+        if action.from_env is not None:
+            from_env.append(_from_env(action))
+            env_keys.add(action.key)
+            how = f"transform, resource context: ${{env:{action.from_env}}} as the Collector starts, skipped when unset"
+            covered.append(Coverage(what, Kind.ENFORCED, how))
+            continue
         if action.action is ResourceActionKind.RENAME:
             # The resource processor has no rename: copy, then delete.
             assert action.from_attribute is not None
@@ -83,17 +107,15 @@ def _resource_actions(contract: Contract) -> tuple[list[dict[str, Any]], list[Co
             entry: dict[str, Any] = {"key": action.key, "action": action.action.value}
             if action.from_attribute is not None:
                 entry["from_attribute"] = action.from_attribute
-            elif action.from_env is not None:
-                entry["value"] = f"${{env:{action.from_env}}}"
             else:
                 entry["value"] = action.value
             actions.append(entry)
-        how = "resource processor"
-        if action.from_env is not None:
-            unset = "unset, it sets '' where the sidecar skips the action"
-            how += f"; ${{env:{action.from_env}}} is read at start; {unset}"
-        covered.append(Coverage(f"resource {action.action.value} {action.key}", Kind.ENFORCED, how))
-    return actions, covered
+        if {action.key, action.from_attribute} & env_keys:
+            how = "it follows a from_env action on the same key, which the transform runs after the resource processor"
+            covered.append(Coverage(what, Kind.SIDECAR, how))
+        else:
+            covered.append(Coverage(what, Kind.ENFORCED, "resource processor"))
+    return actions, from_env, covered
 
 
 # --- transform ---------------------------------------------------------------------------------------
@@ -175,10 +197,12 @@ def _datapoint_statements(compiled: CompiledContract) -> list[str]:
     return statements
 
 
-def _transform(compiled: CompiledContract) -> tuple[dict[str, Any], list[Coverage]]:
+def _transform(compiled: CompiledContract, from_env: list[str]) -> tuple[dict[str, Any], list[Coverage]]:
     metric_lines, covered = _metric_statements(compiled)
     renames, types = dict(compiled.attribute_renames), dict(compiled.attribute_types)
-    groups: dict[str, list[dict[str, Any]]] = {"metric_statements": []}
+    # Resource actions come first in the sidecar too: renames and types see the resource they made.
+    resource = [{"context": "resource", "statements": from_env}] if from_env else []
+    groups: dict[str, list[dict[str, Any]]] = {f"{signal}_statements": list(resource) for signal in _SIGNALS}
     if metric_lines:
         groups["metric_statements"].append({"context": "metric", "statements": metric_lines})
     if datapoint_lines := _datapoint_statements(compiled):
@@ -189,8 +213,7 @@ def _transform(compiled: CompiledContract) -> tuple[dict[str, Any], list[Coverag
             for context in contexts
             if (lines := _attribute_statements(context, renames, types))
         ]
-        if blocks:
-            groups[f"{signal}_statements"] = blocks
+        groups[f"{signal}_statements"] += blocks
     for old, new in sorted(renames.items()):
         covered.append(
             Coverage(f"attribute rename {old} -> {new}", Kind.ENFORCED, "data points, spans, span events, logs")
@@ -448,11 +471,11 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
     compiled = compile_contract(contract)
     processors: dict[str, Any] = {}
     coverage: list[Coverage] = []
-    actions, covered = _resource_actions(contract)
+    actions, from_env, covered = _resource_actions(contract)
     coverage += covered
     if actions:
         processors["resource"] = {"attributes": actions}
-    transform, covered = _transform(compiled)
+    transform, covered = _transform(compiled, from_env)
     coverage += covered
     if len(transform) > 1:
         processors["transform"] = transform
