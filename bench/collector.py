@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/collector.py [--duration 60] [--rate 10000] [--rounds 3] [--workload both] [--quick]
 
-Three servers, each forwarding to a fresh bench/sink.py (which counts the data points it receives):
+Four servers, each forwarding to a fresh bench/sink.py (which counts the data points it receives):
 
 * ``proxy``: bench/passthrough_proxy.py, request bytes in, the same bytes out (the floor of Python gRPC);
+* ``otelcol-bare``: the Collector below with no processor, otlp receiver -> otlp_grpc exporter (the
+  Collector's floor: what the rendered processors cost is ``otelcol`` over it);
 * ``otelcol``: the Collector that ``pipelines/ci/install-otelcol.sh`` builds (v0.161.0) running what
   ``otel-contract render collector`` renders from the workload's contract (otlp receiver -> resource,
   transform and filter processors: the same metric renames, ms -> s scaling, attribute renames and type
@@ -20,8 +22,9 @@ Two workloads, ``--rate`` data points/s each, open loop (bench/sidecar.py's scen
 
 Before measuring, the Collector's and the sidecar's deliveries of the same requests are compared shape by
 shape (names, units, types, attribute keys and types, histogram bounds, point counts). Then ``--rounds``
-rounds of (proxy, otelcol, sidecar) per workload, each on fresh processes; the medians and the ratios
-sidecar/Collector and sidecar/proxy are printed with the issue's goals beside them, never asserted. A final
+rounds of (proxy, otelcol-bare, otelcol, sidecar) per workload, each on fresh processes; the medians, the
+ratios sidecar/Collector, sidecar/bare Collector, sidecar/proxy and Collector/bare Collector are printed,
+issue 19's goals beside them, never asserted. A final
 ``JSON {...}`` line holds every figure. See bench/README.md.
 """
 
@@ -79,7 +82,7 @@ from otel_contract.render.collector import build
 TESTBED_CONTRACT = BENCH / "contract-testbed.yaml"
 CONTRACTS = {"testbed": TESTBED_CONTRACT, "legacy20": CONTRACT}
 WORKLOADS = tuple(CONTRACTS)
-SERVERS = ("proxy", "otelcol", "sidecar")  # the order of every round
+SERVERS = ("proxy", "otelcol-bare", "otelcol", "sidecar")  # the order of every round
 INSTALL = ROOT / "pipelines" / "ci" / "install-otelcol.sh"
 INSTALL_TIMEOUT = 900.0  # seconds: a cold build downloads modules and compiles for about 5 minutes
 LEGACY20_BATCH = 100  # points per legacy20 request, as bench/sidecar.py's scenario (b)
@@ -140,10 +143,15 @@ def _rendered(contract: Path) -> dict[str, Any]:
     return build(model, ArtefactOptions(today=date.today(), exporter_endpoint=f"{HOST}:0")).config
 
 
-def collector_config(contract: Path, port: int, sink_port: int) -> dict[str, Any]:
+def collector_config(contract: Path, port: int, sink_port: int, *, bare: bool = False) -> dict[str, Any]:
     """The rendered configuration: otlp receiver -> the contract's processors -> otlp_grpc to the sink,
-    with the sink's compression (none) and no telemetry of its own."""
+    with the sink's compression (none) and no telemetry of its own; ``bare``: without the processors
+    (the Collector's own floor, as the proxy is Python's)."""
     config = copy.deepcopy(_rendered(contract))
+    if bare:
+        config["processors"] = {}
+        for pipeline in config["service"]["pipelines"].values():
+            pipeline["processors"] = []
     config["receivers"]["otlp"]["protocols"]["grpc"] = {"endpoint": f"{HOST}:{port}", "max_recv_msg_size_mib": 64}
     exporter = config["exporters"]["otlp_grpc"]
     exporter.update(endpoint=f"{HOST}:{sink_port}", compression="none")
@@ -151,8 +159,8 @@ def collector_config(contract: Path, port: int, sink_port: int) -> dict[str, Any
     return config
 
 
-def collector_yaml(contract: Path, port: int, sink_port: int) -> str:
-    return yaml.safe_dump(collector_config(contract, port, sink_port), sort_keys=False, width=200)
+def collector_yaml(contract: Path, port: int, sink_port: int, *, bare: bool = False) -> str:
+    return yaml.safe_dump(collector_config(contract, port, sink_port, bare=bare), sort_keys=False, width=200)
 
 
 def install_collector() -> tuple[str, str]:
@@ -171,10 +179,10 @@ def server_argvs(binary: str, workload: str, logs: Path) -> Callable[[str, int, 
     contract = CONTRACTS[workload]
 
     def argv(kind: str, port: int, sink_port: int) -> list[str]:
-        if kind != "otelcol":
+        if not kind.startswith("otelcol"):
             return server_argv(kind, port, sink_port, contract)
-        config = logs / f"otelcol-{workload}-{port}.yaml"
-        config.write_text(collector_yaml(contract, port, sink_port))
+        config = logs / f"{kind}-{workload}-{port}.yaml"
+        config.write_text(collector_yaml(contract, port, sink_port, bare=kind == "otelcol-bare"))
         return [binary, "--config", str(config)]
 
     return argv
@@ -284,7 +292,7 @@ def compare(rows: Sequence[Median]) -> list[Comparison]:
         sidecar = by_key.get((workload, "sidecar"))
         if sidecar is None:
             continue
-        for other, label in (("otelcol", "Collector"), ("proxy", "proxy")):
+        for other, label in (("otelcol", "Collector"), ("otelcol-bare", "bare Collector"), ("proxy", "proxy")):
             base = by_key.get((workload, other))
             if base is None:
                 continue
@@ -296,6 +304,11 @@ def compare(rows: Sequence[Median]) -> list[Comparison]:
                 elif other == "otelcol" and figure == "rss_peak_mib":
                     goal, met = f"< {GOAL_RSS_VS_COLLECTOR:g}x", value < GOAL_RSS_VS_COLLECTOR
                 out.append(Comparison("median", workload, f"sidecar/{label} {what}", value, "x", goal, met))
+        rendered, bare = by_key.get((workload, "otelcol")), by_key.get((workload, "otelcol-bare"))
+        if rendered is not None and bare is not None:  # what enforcing the contract costs a Collector
+            for figure, what in (("server_cpu_pct", "CPU"), ("p99_ms", "p99")):
+                value = ratio(rendered.figures[figure], bare.figures[figure])
+                out.append(Comparison("median", workload, f"Collector/bare Collector {what}", value, "x", "", None))
     return out
 
 
@@ -379,7 +392,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per measurement (60)")
     parser.add_argument("--rate", type=float, default=10_000.0, help="data points per second (10000)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of (proxy, otelcol, sidecar) (3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (proxy, otelcol-bare, otelcol, sidecar) (3)")
     parser.add_argument("--workload", choices=(*WORKLOADS, "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="10 s per measurement, 2 s warm-up: a smoke run")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs even when all went well")

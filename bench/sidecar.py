@@ -897,6 +897,7 @@ def print_comparisons(rows: Sequence[Comparison]) -> None:
 
 
 def print_aftermaths(aftermaths: Sequence[Aftermath]) -> None:
+    w = server_width(aftermaths)
     for a in aftermaths:
         if a.exited_early:
             stopped = f"exit {a.exit_code} BEFORE the harness stopped it,"
@@ -905,7 +906,7 @@ def print_aftermaths(aftermaths: Sequence[Aftermath]) -> None:
         else:
             stopped = f"exit {a.exit_code} {a.stop_seconds:.2f} s after SIGTERM,"
         print(
-            f"{a.server:<8} {a.scenario:<10} {a.variant:<10} {stopped} "
+            f"{a.server:<{w}} {a.scenario:<10} {a.variant:<10} {stopped} "
             f"{a.log_problem_lines} log line(s) with a warning or an error"
         )
         for line in a.log_problems:
