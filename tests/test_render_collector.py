@@ -429,10 +429,11 @@ resource:
 attributes: {types: {code: int}}
 metrics:
   - {name: jobs_total, type: sum, unit: '{job}', monotonic: true}
+  - {name: latency_seconds, type: gauge, unit: s, aliases: [{name: latency, unit: ms}]}
 """
 
 
-def test_an_unset_from_env_is_skipped_and_python_only_spellings_are_the_documented_difference(
+def test_an_unset_from_env_is_skipped_and_other_spellings_and_units_are_the_documented_differences(
     otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # In the resource processor, an unset variable left the action without a value: the Collector did
@@ -441,14 +442,40 @@ def test_an_unset_from_env_is_skipped_and_python_only_spellings_are_the_document
     contract = tmp_path / "spellings.yaml"
     contract.write_text(_SPELLINGS, "utf-8")
     jobs = counter("jobs_total", [({"code": " 200"}, 1.0), ({"code": "201"}, 2.0)], unit="{job}")
-    requests = [(Signal.METRICS, metrics_request(jobs, resource={"service.name": "worker"}))]
-    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 1})
-    (by_collector,), (by_sidecar,) = _read(out, Signal.METRICS), _read(normalized, Signal.METRICS)
-    assert [kv.key for kv in by_collector.resource_metrics[0].resource.attributes] == ["service.name"]
-    # The one difference, which the header names: " 200" only Python's int() reads.
-    spaced, converted = all_metrics(by_collector)[0].sum.data_points
+    worker = {"service.name": "worker"}
+    # The alias arrives in its own unit (scaled), in the contract's (renamed only: it was scaled before
+    # the arriving unit guarded scale_metric) and in a third one, which only the sidecar converts.
+    latencies = [
+        gauge("latency", [({}, value)], unit=unit) for unit, value in (("ms", 1500.0), ("s", 2.0), ("us", 2.5e6))
+    ]
+    requests = [(Signal.METRICS, metrics_request(metric, resource=worker)) for metric in (jobs, *latencies)]
+    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 4})
+    by_collector, by_sidecar = _read(out, Signal.METRICS), _read(normalized, Signal.METRICS)
+    assert [kv.key for kv in by_collector[0].resource_metrics[0].resource.attributes] == ["service.name"]
+    assert by_collector[1:3] == by_sidecar[1:3]
+    assert [
+        (m.name, m.unit, m.gauge.data_points[0].as_double)
+        for m in all_metrics(by_collector[1]) + all_metrics(by_collector[2])
+    ] == [
+        ("latency_seconds", "s", 1.5),
+        ("latency_seconds", "s", 2.0),
+    ]
+    # The differences the header names: " 200" only Python's int() reads; us only the sidecar converts.
+    spaced, converted = all_metrics(by_collector[0])[0].sum.data_points
     assert (point_attrs(spaced), point_attrs(converted)) == ({"code": " 200"}, {"code": 201})
-    assert by_collector != by_sidecar
     spaced.attributes[0].value.int_value = 200
-    assert by_collector == by_sidecar
-    assert "spellings only Python reads (' 200', '1_000')" in _render(contract, "--processors-only")
+    assert by_collector[0] == by_sidecar[0]
+    (as_arrived,), (as_sidecar,) = all_metrics(by_collector[3]), all_metrics(by_sidecar[3])
+    assert (as_arrived.name, as_arrived.unit, as_arrived.gauge.data_points[0].as_double) == (
+        "latency_seconds",
+        "us",
+        2.5e6,
+    )
+    assert (as_sidecar.name, as_sidecar.unit, as_sidecar.gauge.data_points[0].as_double) == (
+        "latency_seconds",
+        "s",
+        2.5,
+    )
+    header = _render(contract, "--processors-only")
+    assert "spellings only Python reads (' 200', '1_000')" in header
+    assert "the sidecar converts it by the unit that arrived; here it keeps the unit it came with" in header

@@ -162,19 +162,27 @@ def _metric_statements(compiled: CompiledContract) -> tuple[list[str], list[Cove
     statements: list[str] = []
     covered: list[Coverage] = []
     for alias, target in sorted(compiled.aliases.items()):
-        where = f"metric.name == {_quote(alias)}"
+        on_alias = f"metric.name == {_quote(alias)}"
+        where = on_alias
         factor = float(target.factor) if target.factor is not None else 1.0
         scaled = factor != 1.0
         if scaled:
-            # scale_metric cannot scale an exponential histogram: leave one under its legacy name rather
-            # than give it the canonical name with values in the wrong unit.
-            where += " and metric.type != METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM"
+            # The sidecar converts by the unit that arrived (none: the alias's), so only that unit is
+            # scaled. scale_metric cannot scale an exponential histogram: one stays under its legacy name
+            # rather than get the canonical name with values in the wrong unit.
+            arrived = f'(metric.unit == {_quote(target.alias.unit)} or metric.unit == "")'
+            exponential = "metric.type == METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM"
             unit = target.metric.metric.unit or ""
-            statements.append(f"scale_metric({factor!r}, {_quote(unit)}) where {where}")
+            statements.append(
+                f"scale_metric({factor!r}, {_quote(unit)}) where {on_alias} and {arrived} and not {exponential}"
+            )
+            where = f"{on_alias} and not ({arrived} and {exponential})"
         if description := target.metric.metric.description:  # the sidecar gives a renamed alias the contract's
             statements.append(f"set(metric.description, {_quote(description)}) where {where}")
         statements.append(f"set(metric.name, {_quote(target.metric.name)}) where {where}")
-        how = f"rename to {target.metric.name}" + (f", x{factor!r} to {target.metric.metric.unit}" if scaled else "")
+        how = f"rename to {target.metric.name}" + (
+            f", x{factor!r} from {target.alias.unit} to {target.metric.metric.unit}" if scaled else ""
+        )
         covered.append(Coverage(f"alias {alias}", Kind.ENFORCED, how))
         if scaled and target.metric.metric.type is MetricType.HISTOGRAM:
             covered.append(
@@ -185,7 +193,18 @@ def _metric_statements(compiled: CompiledContract) -> tuple[list[str], list[Cove
                     " by a power of two, or else reports unit-mismatch",
                 )
             )
+    if any(_convertible(metric.metric.unit) for metric in compiled.metrics.values()):
+        how = (
+            "data that arrives in a unit other than the contract's or the alias's (ms for s, say): the sidecar"
+            " converts it by the unit that arrived; here it keeps the unit it came with"
+        )
+        covered.append(Coverage("units that arrive otherwise", Kind.SIDECAR, how))
     return statements, covered
+
+
+def _convertible(unit: str | None) -> bool:
+    """Whether other units convert to ``unit``: not for none, nor for an annotation alone ({request})."""
+    return unit is not None and unit != "" and not (unit.startswith("{") and unit.endswith("}"))
 
 
 def _datapoint_statements(compiled: CompiledContract) -> list[str]:
