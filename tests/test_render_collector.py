@@ -66,7 +66,8 @@ def test_every_rendered_config_passes_otelcol_validate(otelcol: str, tmp_path: P
 def _requests() -> list[tuple[Signal, Any]]:
     """Every construct ecommerce.yaml's header lists as enforced: an alias with ms -> s on a histogram
     (bounds, sum), an alias without a unit change, renamed and retyped attributes on points, spans, span
-    events and log records, a forbidden attribute, and the resource actions."""
+    events and log records (one with both the legacy and the canonical key), a forbidden attribute, and
+    the resource actions."""
     legacy = histogram(
         "http.server.duration",
         [
@@ -81,7 +82,11 @@ def _requests() -> list[tuple[Signal, Any]]:
         "attributes": attrs({"status_code": "404"}),
         "events": [{"name": "retry", "attributes": attrs({"http_status": "503"})}],
     }
-    record = {"body": {"stringValue": "timeout"}, "attributes": attrs({"http_status": "500"})}
+    # Both the legacy and the canonical key: the canonical one is kept, as the sidecar keeps it.
+    record = {
+        "body": {"stringValue": "timeout"},
+        "attributes": attrs({"http_status": "500", "http.status_code": "501"}),
+    }
     return [
         (Signal.METRICS, metrics_request(legacy, requests_total, resource=_RESOURCE)),
         (Signal.TRACES, traces_request([span], resource=_RESOURCE)),

@@ -122,10 +122,11 @@ def _resource_actions(contract: Contract) -> tuple[list[dict[str, Any]], list[st
 
 
 def _rename(context: str, old: str, new: str, where: str = "") -> list[str]:
-    source = f"{context}.attributes[{_quote(old)}]"
+    """Where both keys are there, the canonical one is kept, as in the sidecar (core/src/attrs.rs)."""
+    source, target = f"{context}.attributes[{_quote(old)}]", f"{context}.attributes[{_quote(new)}]"
     guard = f" and {where}" if where else ""
     return [
-        f"set({context}.attributes[{_quote(new)}], {source}) where {source} != nil{guard}",
+        f"set({target}, {source}) where {source} != nil and {target} == nil{guard}",
         f"delete_key({context}.attributes, {_quote(old)})" + (f" where {where}" if where else ""),
     ]
 
@@ -237,6 +238,9 @@ def _transform(compiled: CompiledContract, from_env: list[str]) -> tuple[dict[st
         covered.append(
             Coverage(f"attribute rename {old} -> {new}", Kind.ENFORCED, "data points, spans, span events, logs")
         )
+    if renames or types:
+        how = "no OTTL context reaches a span link's attributes; the sidecar renames and converts them too"
+        covered.append(Coverage("attributes of span links", Kind.SIDECAR, how))
     for key, kind in sorted(types.items()):
         how = "converted as the sidecar converts, but for spellings only Python reads (' 200', '1_000')"
         covered.append(Coverage(f"attribute type {key}: {kind.value}", Kind.ENFORCED, how))
