@@ -5,6 +5,7 @@ everything its header says the Collector enforces."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -484,3 +485,17 @@ def test_an_unset_from_env_is_skipped_and_other_spellings_and_units_are_the_docu
     header = _render(contract, "--processors-only")
     assert "spellings only Python reads (' 200', '1_000')" in header
     assert "the sidecar converts it by the unit that arrived; here it keeps the unit it came with" in header
+
+
+def test_a_smoothed_autoscaling_signal_is_listed_as_sidecar_only(tmp_path: Path) -> None:
+    shutil.copytree(CONTRACTS / "base", tmp_path / "base")
+    document = yaml.safe_load((CONTRACTS / "hpa-app.yaml").read_text("utf-8"))
+    document["autoscaling"][0]["smoothing"] = {"ewma": {"alpha": 0.3}, "interval": "30s"}
+    contract = tmp_path / "hpa-app.yaml"
+    contract.write_text(yaml.safe_dump(document), "utf-8")
+    result = run_cli("render", "collector", "-c", str(contract), "--processors-only", "--check")
+    assert result.returncode == 1, result.stderr
+    assert (
+        "only the sidecar can enforce smoothed autoscaling signal hpa_app_queue_length_smoothed: an average over"
+        " time, which only the sidecar keeps and emits" in result.stderr
+    )

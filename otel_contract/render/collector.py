@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from otel_contract import rules
+from otel_contract.autoscaling.stream import smoothed_signals
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric, compile_contract
 from otel_contract.contract.model import (
     AttributeType,
@@ -454,7 +455,8 @@ def _copy_statements(shim: CompiledShim, source: str, factor: float) -> tuple[li
 
 def _compat(contract: Contract) -> tuple[dict[str, Any] | None, list[Coverage]]:
     """Shims that copy one metric -> ``copy_metric``, in a transform after the filter (the sidecar's
-    shims read what it forwards); the others need series and time, which only the sidecar keeps."""
+    shims read what it forwards); the other shims and the smoothed autoscaling signals need series and
+    time, which only the sidecar keeps."""
     metrics = {metric.name: metric for metric in contract.metrics}
     metric_lines: list[str] = []
     point_lines: list[str] = []
@@ -470,6 +472,9 @@ def _compat(contract: Contract) -> tuple[dict[str, Any] | None, list[Coverage]]:
         point_lines += points
         how = f"copy_metric of {copy.metric}: the same series for PromQL; the copy keeps its source's resource"
         covered.append(Coverage(f"compat shim {shim.record}", Kind.ENFORCED, how))
+    for signal in smoothed_signals(contract):
+        how = "an average over time, which only the sidecar keeps and emits"
+        covered.append(Coverage(f"smoothed autoscaling signal {signal.recorded.name}", Kind.SIDECAR, how))
     groups = [{"context": "metric", "statements": metric_lines}] if metric_lines else []
     if point_lines:
         groups.append({"context": "datapoint", "statements": point_lines})
