@@ -16,7 +16,7 @@ import yaml
 from otel_contract.inputs.otlp import read_captures
 from otel_contract.otlp import FACTS, Signal, to_otlp_json
 from otel_contract.prometheus_names import SeriesPart
-from otel_contract.shims import observations
+from otel_contract.shims import SCOPE_NAME, observations
 from tests.conftest import CONTRACTS, run_cli
 from tests.otelcol import Collector, otelcol_fixture  # noqa: F401 - the fixture
 from tests.otlp_builders import (
@@ -329,6 +329,7 @@ def test_what_the_contract_rejects_the_rendered_filter_drops_as_the_sidecar_does
 _SHIMS = """\
 contract: legacy
 version: 1.0.0
+defaults: {unknown_metrics: reject}
 metrics:
   - {name: process_memory_usage_bytes, type: gauge, unit: By}
   - {name: jobs_processed_total, type: sum, unit: '{job}', monotonic: true}
@@ -369,6 +370,17 @@ def _shim_requests() -> list[Any]:
     ]
 
 
+def _from_upstream() -> Any:
+    """A shim's series as a sidecar upstream emits it (in the compat scope), and an unknown metric."""
+    request = metrics_request(counter("mystery_total", [({}, 1.0)]), resource={"service.name": "worker"})
+    scope = request.resource_metrics[0].scope_metrics.add()
+    scope.scope.name = SCOPE_NAME
+    scope.metrics.append(
+        all_metrics(metrics_request(_timed(counter("legacy_jobs_total", [({}, 5.0)]), 1_700_000_100)))[0]
+    )
+    return request
+
+
 def _series(requests: list[Any], names: set[str]) -> set[tuple[str, Any, float, int]]:
     """The Prometheus samples (name, labels with job and instance, value, time) of the ``names`` metrics."""
     found = set()
@@ -392,10 +404,10 @@ def test_compat_shims_that_copy_a_metric_become_copy_metric_and_give_the_same_se
     contract = tmp_path / "legacy.yaml"
     contract.write_text(_SHIMS, "utf-8")
     rendered = yaml.safe_load(_render(contract, "--processors-only"))
-    assert rendered["service"]["pipelines"]["metrics"]["processors"] == ["transform/compat"]
+    assert rendered["service"]["pipelines"]["metrics"]["processors"] == ["filter", "transform/compat"]
     assert "transform/compat" not in rendered["service"]["pipelines"]["traces"]["processors"]
-    requests = [(Signal.METRICS, request) for request in _shim_requests()]
-    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 2})
+    requests = [(Signal.METRICS, request) for request in [*_shim_requests(), _from_upstream()]]
+    out, normalized = _through_both(otelcol, tmp_path, contract, requests, {Signal.METRICS: 3})
     by_collector, by_sidecar = _read(out, Signal.METRICS), _read(normalized, Signal.METRICS)
     copied = _series(by_collector, _COPIES)
     assert copied == _series(by_sidecar, _COPIES)
@@ -405,8 +417,12 @@ def test_compat_shims_that_copy_a_metric_become_copy_metric_and_give_the_same_se
         4.0,
         1_700_000_000_000,
     ) in copied
-    assert len(copied) == 2 * 4  # two requests of 2 memory pools, jobs and queue
-    kinds = {m.name: (m.WhichOneof("data"), m.unit) for r in by_collector for m in all_metrics(r) if m.name in _COPIES}
+    assert len(copied) == 2 * 4 + 1  # two requests of 2 memory pools, jobs and queue; the upstream sidecar's
+    assert by_collector[2] == by_sidecar[2]  # unknown mystery_total dropped, the upstream shim's series kept
+    assert [m.name for m in all_metrics(by_collector[2])] == ["legacy_jobs_total"]
+    kinds = {
+        m.name: (m.WhichOneof("data"), m.unit) for r in by_collector[:2] for m in all_metrics(r) if m.name in _COPIES
+    }
     assert kinds == {
         "process_resident_memory_kilobytes": ("gauge", "KiBy"),
         "legacy_jobs_total": ("sum", "{job}"),

@@ -37,6 +37,7 @@ from otel_contract.contract.model import (
 )
 from otel_contract.render import ArtefactOptions, RenderError, header, yaml_block, yaml_comment
 from otel_contract.rules import Action
+from otel_contract.shims import SCOPE_NAME as SHIM_SCOPE
 from otel_contract.shims import CompiledShim, compile_shims
 
 DEFAULT_RECEIVER = "127.0.0.1:4317"
@@ -368,7 +369,11 @@ def _unknown_metrics(compiled: CompiledContract) -> tuple[list[str], list[Covera
     if not rejects:
         return [], covered
     known = sorted({*compiled.metrics, *compiled.aliases})
-    return [" and ".join(f"metric.name != {_quote(name)}" for name in known)], covered
+    condition = " and ".join(f"metric.name != {_quote(name)}" for name in known)
+    if compiled.shim_records:  # a shim's series from a sidecar upstream passes, as the sidecar passes it
+        records = " or ".join(f"metric.name == {_quote(name)}" for name in sorted(compiled.shim_records))
+        condition += f" and not (instrumentation_scope.name == {_quote(SHIM_SCOPE)} and ({records}))"
+    return [condition], covered
 
 
 def _filter(compiled: CompiledContract) -> tuple[dict[str, Any] | None, list[Coverage]]:
