@@ -311,6 +311,13 @@ def test_yaml_building_blocks_round_trip_any_text(text: str, indent: int) -> Non
     assert yaml.safe_load("\n".join(lines) + "\n") == data
 
 
+def test_an_object_used_twice_is_written_twice_not_as_a_yaml_alias() -> None:
+    shared = ["otlp_grpc"]
+    text = "\n".join(yaml_block({"metrics": {"exporters": shared}, "traces": {"exporters": shared}}))
+    assert "&" not in text and "*" not in text
+    assert yaml.safe_load(text) == {"metrics": {"exporters": ["otlp_grpc"]}, "traces": {"exporters": ["otlp_grpc"]}}
+
+
 def test_names_prometheus_refuses_are_an_error() -> None:
     shims = (
         Shim(record="http.server.duration", expr="up", expires=date(2030, 1, 1)),

@@ -154,6 +154,10 @@ class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
+    def ignore_aliases(self, data: Any) -> bool:
+        # An object used twice is written twice: &id001/*id001 in a generated file puzzles its reader.
+        return True
+
 
 # Line breaks PyYAML may write raw in single-quoted style, where a reader folds them into a space.
 _UNUSUAL_BREAKS = ("\x85", "\u2028", "\u2029")

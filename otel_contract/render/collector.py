@@ -523,12 +523,11 @@ def build(contract: Contract, options: ArtefactOptions) -> Rendered:
     coverage += _not_rendered(contract, compiled)
     # Without a destination (--processors-only, or --check alone), the pipelines list no exporter.
     exporter = _exporter(options)
-    exporters = [exporter[0]] if exporter else []
     pipelines = {
         signal: {
             "receivers": ["otlp"],
             "processors": [name for name in processors if _serves(name, processors[name], signal)],
-            "exporters": exporters,
+            "exporters": [exporter[0]] if exporter else [],
         }
         for signal in ("metrics", "traces", "logs")
     }
