@@ -257,7 +257,7 @@ def _transform(compiled: CompiledContract, from_env: list[str]) -> tuple[dict[st
 
 # What the type check leaves for a value the transform could not convert: a point the sidecar rejects.
 _IS_TYPE = {AttributeType.INT: "IsInt", AttributeType.DOUBLE: "IsDouble", AttributeType.BOOL: "IsBool"}
-_FLAGGED = "flag: nothing dropped, the sidecar reports it"
+_FLAGGED = "not rejected (flag, ignore): nothing dropped"
 
 
 def _rule_line(rule: rules.Rule, detail: str, rejects: bool, how: str) -> Coverage:
@@ -558,8 +558,9 @@ def _exporter(options: ArtefactOptions) -> tuple[str, dict[str, Any]] | None:
 
 def _coverage_comment(coverage: Iterable[Coverage]) -> list[str]:
     lines = yaml_comment(
-        "enforced: this configuration does it; reported: the data comes out the same, only the sidecar"
-        " reports it; sidecar: only the otel-contract sidecar can do it (render collector --check exits 1)."
+        "enforced: this configuration does it; reported: the data comes out the same, and only the sidecar"
+        " reports it (where the action is flag); sidecar: only the otel-contract sidecar can do it (render"
+        " collector --check exits 1)."
     )
     for line in coverage:
         lines += yaml_comment(f"{line.what}: {line.how}", first=f"  {line.kind.value:<9} ")
