@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from otel_contract.contract.compiled import CompiledMetric, compile_contract
+from otel_contract.contract.model import Contract, Metric, Temporality
 from otel_contract.inputs.otlp import read_captures
+from otel_contract.loading import load_contract
 from otel_contract.otlp import FACTS, Signal, to_otlp_json
 from otel_contract.prometheus_names import SeriesPart
 from otel_contract.shims import SCOPE_NAME, observations
@@ -515,3 +519,98 @@ def test_a_smoothed_autoscaling_signal_is_listed_as_sidecar_only(tmp_path: Path)
         "only the sidecar can enforce smoothed autoscaling signal hpa_app_queue_length_smoothed: an average over"
         " time, which only the sidecar keeps and emits" in result.stderr
     )
+
+
+# --- every example contract, on requests derived from it -------------------------------------------
+
+_AT = "1700000000000000000"
+
+
+def _metric_data(metric: Metric, points: list[dict[str, Any]], unit: str | None) -> dict[str, Any]:
+    """A metric of ``metric``'s type with one point per attribute set of ``points``."""
+    kind = metric.type.value
+    common = [{"attributes": attrs(point), "timeUnixNano": _AT} for point in points]
+    if kind == "gauge":
+        data: dict[str, Any] = {"gauge": {"dataPoints": [{**p, "asDouble": 4.0} for p in common]}}
+    elif kind == "sum":
+        temporality = 1 if metric.temporality is Temporality.DELTA else 2
+        monotonic = metric.monotonic if metric.monotonic is not None else metric.name.endswith("_total")
+        sums = [{**p, "asDouble": 8.0} for p in common]
+        data = {"sum": {"aggregationTemporality": temporality, "isMonotonic": monotonic, "dataPoints": sums}}
+    elif kind == "histogram":
+        buckets = {"count": "3", "sum": 60.0, "bucketCounts": ["1", "1", "1"], "explicitBounds": [10.0, 100.0]}
+        data = {"histogram": {"aggregationTemporality": 2, "dataPoints": [{**p, **buckets} for p in common]}}
+    elif kind == "summary":
+        quantiles = {"count": "2", "sum": 30.0, "quantileValues": [{"quantile": 0.5, "value": 10.0}]}
+        data = {"summary": {"dataPoints": [{**p, **quantiles} for p in common]}}
+    else:
+        exponential = {"count": "2", "sum": 12.0, "scale": 0, "positive": {"offset": 1, "bucketCounts": ["2"]}}
+        data = {
+            "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": [{**p, **exponential} for p in common]}
+        }
+    return {"name": metric.name, "unit": unit or "", **data}
+
+
+def _value(compiled: CompiledMetric, key: str, nth: int) -> Any:
+    """The ``nth`` value (0, 1) of a compliant series: typed values as strings, converted on the way."""
+    if key in compiled.allowed:
+        allowed = sorted(compiled.allowed[key], key=str)
+        return allowed[nth % len(allowed)]
+    by_type = {"int": ("7", "8"), "double": ("1.5", "2.5"), "bool": ("true", "FALSE")}
+    return by_type.get(getattr(compiled.types.get(key), "value", ""), ("abc", "abd"))[nth]
+
+
+def _derived_requests(contract: Contract) -> list[tuple[Signal, Any]]:
+    """For each metric: a compliant point (typed values as strings, converted on the way), one with a
+    disallowed value, one without a required key and one with a forbidden key, as far as its budget
+    goes; another series under each alias, in its unit; a span and a log record with the contract's
+    legacy keys."""
+    compiled = compile_contract(contract)
+    resource: dict[str, Any] = {"service.name": "svc"}
+    for key in compiled.resource_required:
+        constraint = compiled.resource_constraints.get(key)
+        allowed = sorted(constraint.allowed, key=str) if constraint and constraint.allowed else ["abc"]
+        resource.setdefault(key, allowed[0])
+    metrics = []
+    for metric in contract.metrics:
+        spec = compiled.metrics[metric.name]
+        keys = sorted(spec.required | spec.optional)
+        good = {key: _value(spec, key, 0) for key in keys}
+        other = {key: _value(spec, key, 1) for key in keys}  # under an alias: another series, no identity conflict
+        points = [good]
+        points += [{**good, key: "zzz-not-allowed"} for key in sorted(spec.allowed)[:1]]
+        points += [{k: v for k, v in good.items() if k != key} for key in sorted(spec.required)[:1]]
+        points += [{**good, key: "x"} for key in sorted(spec.forbidden)[:1]]
+        if metric.max_series is not None:  # within the budget: a cardinality budget is sidecar-only
+            points = points[: max(1, metric.max_series - len(metric.aliases))]
+        metrics.append(_metric_data(metric, points, metric.unit))
+        metrics += [
+            _metric_data(replace(metric, name=alias.name), [other], alias.unit or metric.unit)
+            for alias in metric.aliases
+        ]
+    legacy = {old: "404" for old in compiled.attribute_renames}
+    span = {"name": "op", "attributes": attrs(legacy)}
+    record = {"body": {"stringValue": "line"}, "attributes": attrs(legacy)}
+    return [
+        (Signal.METRICS, metrics_request(*metrics, resource=resource)),
+        (Signal.TRACES, traces_request([span], resource=resource)),
+        (Signal.LOGS, logs_request([record], resource=resource)),
+    ]
+
+
+@pytest.mark.parametrize("contract_path", sorted(CONTRACTS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_example_contract_on_the_real_collector_gives_what_the_sidecar_gives(
+    otelcol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, contract_path: Path
+) -> None:
+    contract = load_contract(contract_path).contract
+    for action in contract.resource.actions:
+        if action.from_env is not None:
+            monkeypatch.setenv(action.from_env, "from-env")
+    out, normalized = _through_both(
+        otelcol, tmp_path, contract_path, _derived_requests(contract), dict.fromkeys(Signal, 1)
+    )
+    for signal in Signal:
+        by_collector, by_sidecar = _read(out, signal), _read(normalized, signal)
+        assert by_collector == by_sidecar, f"{signal}:\n{by_collector}\n---\n{by_sidecar}"
+    (request,) = _read(out, Signal.METRICS)
+    assert {metric.name for metric in all_metrics(request)} == {metric.name for metric in contract.metrics}
