@@ -452,7 +452,7 @@ contract: spellings
 version: 1.0.0
 resource:
   actions: [{key: deployment.environment, action: insert, from_env: OTEL_CONTRACT_TEST_UNSET}]
-attributes: {types: {code: int}}
+attributes: {types: {code: int, label: string, ratio: double}}
 metrics:
   - {name: jobs_total, type: sum, unit: '{job}', monotonic: true}
   - {name: latency_seconds, type: gauge, unit: s, aliases: [{name: latency, unit: ms}]}
@@ -467,7 +467,14 @@ def test_an_unset_from_env_is_skipped_and_other_spellings_and_units_are_the_docu
     monkeypatch.delenv("OTEL_CONTRACT_TEST_UNSET", raising=False)
     contract = tmp_path / "spellings.yaml"
     contract.write_text(_SPELLINGS, "utf-8")
-    jobs = counter("jobs_total", [({"code": " 200"}, 1.0), ({"code": "201"}, 2.0)], unit="{job}")
+    # The same on both: "201" -> 201, the double 2.0 -> "2.0" (Go's String() alone writes "2"), "1e3" -> 1000.0.
+    # The differences the header names: what only Python reads, and a double from 1e16 as a string.
+    same = [{"code": "201"}, {"label": 2.0}, {"ratio": "1e3"}]
+    differ = {"code": (" 200", 200), "label": (1e20, "1e+20"), "ratio": (" 2.5", 2.5)}
+    points = [(attributes, 1.0) for attributes in same] + [
+        ({key: arrived}, 2.0) for key, (arrived, _) in differ.items()
+    ]
+    jobs = counter("jobs_total", points, unit="{job}")
     worker = {"service.name": "worker"}
     # The alias arrives in its own unit (scaled), in the contract's (renamed only: it was scaled before
     # the arriving unit guarded scale_metric) and in a third one, which only the sidecar converts.
@@ -486,10 +493,16 @@ def test_an_unset_from_env_is_skipped_and_other_spellings_and_units_are_the_docu
         ("latency_seconds", "s", 1.5),
         ("latency_seconds", "s", 2.0),
     ]
-    # The differences the header names: " 200" only Python's int() reads; us only the sidecar converts.
-    spaced, converted = all_metrics(by_collector[0])[0].sum.data_points
-    assert (point_attrs(spaced), point_attrs(converted)) == ({"code": " 200"}, {"code": 201})
-    spaced.attributes[0].value.int_value = 200
+    collector_points = all_metrics(by_collector[0])[0].sum.data_points
+    sidecar_points = all_metrics(by_sidecar[0])[0].sum.data_points
+    assert [point_attrs(p) for p in collector_points[:3]] == [{"code": 201}, {"label": "2.0"}, {"ratio": 1000.0}]
+    assert [point_attrs(p) for p in collector_points[3:]] == [
+        {"code": " 200"},
+        {"label": "100000000000000000000"},
+        {"ratio": " 2.5"},
+    ]
+    assert [point_attrs(p) for p in sidecar_points[3:]] == [{key: converted} for key, (_, converted) in differ.items()]
+    del collector_points[3:], sidecar_points[3:]
     assert by_collector[0] == by_sidecar[0]
     (as_arrived,), (as_sidecar,) = all_metrics(by_collector[3]), all_metrics(by_sidecar[3])
     assert (as_arrived.name, as_arrived.unit, as_arrived.gauge.data_points[0].as_double) == (
@@ -503,7 +516,9 @@ def test_an_unset_from_env_is_skipped_and_other_spellings_and_units_are_the_docu
         2.5,
     )
     header = _render(contract, "--processors-only")
-    assert "spellings only Python reads (' 200', '1_000')" in header
+    assert "spellings only Python reads (' 200', '1_000', non-ASCII digits)" in header
+    assert "spellings only Python reads (' 2.5', non-ASCII digits)" in header
+    assert "a double from 1e16 to 1e21 comes out in digits where Python writes 1e+16" in header
     assert "the sidecar converts it by the unit that arrived; here it keeps the unit it came with" in header
 
 

@@ -45,6 +45,14 @@ _COMPAT = "transform/compat"
 # Statement contexts whose attributes the contract's renames and types apply to, per signal.
 _ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
 _SIGNALS = ("metric", "trace", "log")
+_REPR_FIXED = "10000000000000000.0"  # 1e16: from here on Python's repr of a float has an exponent
+# Where OTTL's converters and the sidecar's (Python's int(), float(), repr) part ways: README lists them.
+_UNLIKE_PYTHON = {
+    AttributeType.INT: ", but for spellings only Python reads (' 200', '1_000', non-ASCII digits)",
+    AttributeType.DOUBLE: ", but for spellings only Python reads (' 2.5', non-ASCII digits)",
+    AttributeType.STRING: ", but a double from 1e16 to 1e21 comes out in digits where Python writes 1e+16",
+    AttributeType.BOOL: "",
+}
 
 
 def _quote(value: object) -> str:
@@ -139,7 +147,15 @@ def _retype(context: str, key: str, kind: AttributeType, where: str = "") -> lis
     path = f"{context}.attributes[{_quote(key)}]"
     guard = f" and {where}" if where else ""
     if kind is AttributeType.STRING:
-        return [f"set({path}, String({path})) where {path} != nil and not IsString({path}){guard}"]
+        # Go's String() writes an integral double without ".0" (2 for Python's 2.0); below 1e16, where
+        # Python's repr turns to an exponent, the ".0" is added back.
+        integral = (
+            f"IsDouble({path}) and {path} > -{_REPR_FIXED} and {path} < {_REPR_FIXED} and Double(Int({path})) == {path}"
+        )
+        return [
+            f'set({path}, Concat([String(Int({path})), ".0"], "")) where {integral}{guard}',
+            f"set({path}, String({path})) where {path} != nil and not IsString({path}){guard}",
+        ]
     if kind is AttributeType.INT:
         return [
             f"set({path}, Int({path})) where IsString({path}){guard}",
@@ -244,7 +260,7 @@ def _transform(compiled: CompiledContract, from_env: list[str]) -> tuple[dict[st
         how = "no OTTL context reaches a span link's attributes; the sidecar renames and converts them too"
         covered.append(Coverage("attributes of span links", Kind.SIDECAR, how))
     for key, kind in sorted(types.items()):
-        how = "converted as the sidecar converts, but for spellings only Python reads (' 200', '1_000')"
+        how = f"converted as the sidecar converts{_UNLIKE_PYTHON[kind]}"
         covered.append(Coverage(f"attribute type {key}: {kind.value}", Kind.ENFORCED, how))
     return {"error_mode": "ignore", **{k: v for k, v in groups.items() if v}}, covered
 
