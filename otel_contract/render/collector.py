@@ -45,6 +45,8 @@ _COMPAT = "transform/compat"
 # Statement contexts whose attributes the contract's renames and types apply to, per signal.
 _ATTRIBUTE_CONTEXTS = {"trace": ("span", "spanevent"), "log": ("log",)}
 _SIGNALS = ("metric", "trace", "log")
+# OTTL's condition that a metric is of the contract's type.
+_IS_KIND = {kind: f"metric.type == METRIC_DATA_TYPE_{kind.name}" for kind in MetricType}
 _REPR_FIXED = "10000000000000000.0"  # 1e16: from here on Python's repr of a float has an exponent
 # Where OTTL's converters and the sidecar's (Python's int(), float(), repr) part ways: README lists them.
 _UNLIKE_PYTHON = {
@@ -185,33 +187,33 @@ def _metric_statements(compiled: CompiledContract) -> tuple[list[str], list[Cove
         where = on_alias
         factor = float(target.factor) if target.factor is not None else 1.0
         scaled = factor != 1.0
-        if scaled:
-            # The sidecar converts by the unit that arrived (none: the alias's), so only that unit is
-            # scaled. scale_metric cannot scale an exponential histogram: one stays under its legacy name
-            # rather than get the canonical name with values in the wrong unit.
-            arrived = f'(metric.unit == {_quote(target.alias.unit)} or metric.unit == "")'
-            exponential = "metric.type == METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM"
+        kind = target.metric.metric.type
+        # The sidecar converts by the unit that arrived (none: the alias's), and only data of the
+        # contract's type (a mismatched type is forwarded as it came, renamed only).
+        arrived = f'(metric.unit == {_quote(target.alias.unit)} or metric.unit == "")'
+        if scaled and kind is MetricType.EXPONENTIAL_HISTOGRAM:
+            # scale_metric cannot scale an exponential histogram: it stays under its legacy name rather
+            # than get the canonical name with values in the wrong unit.
+            where = f"{on_alias} and not ({arrived} and {_IS_KIND[kind]})"
+        elif scaled:
             unit = target.metric.metric.unit or ""
             statements.append(
-                f"scale_metric({factor!r}, {_quote(unit)}) where {on_alias} and {arrived} and not {exponential}"
+                f"scale_metric({factor!r}, {_quote(unit)}) where {on_alias} and {arrived} and {_IS_KIND[kind]}"
             )
-            where = f"{on_alias} and not ({arrived} and {exponential})"
         if description := target.metric.metric.description:  # the sidecar gives a renamed alias the contract's
             statements.append(f"set(metric.description, {_quote(description)}) where {where}")
         statements.append(f"set(metric.name, {_quote(target.metric.name)}) where {where}")
         how = f"rename to {target.metric.name}" + (
             f", x{factor!r} from {target.alias.unit} to {target.metric.metric.unit}" if scaled else ""
         )
-        covered.append(Coverage(f"alias {alias}", Kind.ENFORCED, how))
-        if scaled and target.metric.metric.type is MetricType.HISTOGRAM:
-            covered.append(
-                Coverage(
-                    f"alias {alias} as an exponential histogram",
-                    Kind.SIDECAR,
-                    "OTTL's scale_metric cannot scale it, so it stays under its legacy name; the sidecar scales it"
-                    " by a power of two, or else reports unit-mismatch",
-                )
+        if scaled and kind is MetricType.EXPONENTIAL_HISTOGRAM:
+            how = (
+                "OTTL's scale_metric cannot scale an exponential histogram, so it stays under its legacy name;"
+                " the sidecar scales it by a power of two, or else reports unit-mismatch"
             )
+            covered.append(Coverage(f"alias {alias}", Kind.SIDECAR, how))
+        else:
+            covered.append(Coverage(f"alias {alias}", Kind.ENFORCED, how))
     if any(_convertible(metric.metric.unit) for metric in compiled.metrics.values()):
         how = (
             "data that arrives in a unit other than the contract's or the alias's (ms for s, say): the sidecar"
@@ -378,6 +380,40 @@ def _resource_conditions(compiled: CompiledContract) -> tuple[list[str], list[Co
     return conditions, covered
 
 
+def _type_conditions(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
+    """type-mismatch as core/src/metrics.rs ``type_problem`` judges it: the data type, a sum's
+    monotonicity, the temporality of a sum or histogram, where the contract names them."""
+    rule = rules.TYPE_MISMATCH
+    conditions: list[str] = []
+    rejecting: list[str] = []
+    flagging: list[str] = []
+    for name, metric in sorted(compiled.metrics.items()):
+        spec = metric.metric
+        if not _rejects(metric, rule):
+            flagging.append(name)
+            continue
+        rejecting.append(name)
+        on_metric = f"metric.name == {_quote(name)}"
+        conditions.append(f"{on_metric} and not {_IS_KIND[spec.type]}")
+        if spec.type is MetricType.SUM and spec.monotonic is not None:
+            conditions.append(f"{on_metric} and metric.is_monotonic != {_quote(spec.monotonic)}")
+        if spec.temporality is not None and spec.type is not MetricType.GAUGE and spec.type is not MetricType.SUMMARY:
+            wanted = f"AGGREGATION_TEMPORALITY_{spec.temporality.name}"
+            conditions.append(f"{on_metric} and metric.aggregation_temporality != {wanted}")
+    covered: list[Coverage] = []
+    if rejecting:
+        on = "every metric" if not flagging else ", ".join(rejecting)
+        covered.append(Coverage(f"{rule.slug} on {on}", Kind.ENFORCED, "filter drops the metric"))
+    if flagging:
+        on = "every metric" if not rejecting else ", ".join(flagging)
+        how = (
+            "not rejected: the sidecar forwards a metric of another type as it came, renamed only; here its"
+            " attributes are renamed and converted too"
+        )
+        covered.append(Coverage(f"{rule.slug} on {on}", Kind.SIDECAR, how))
+    return conditions, covered
+
+
 def _unknown_metrics(compiled: CompiledContract) -> tuple[list[str], list[Coverage]]:
     rule = rules.UNKNOWN_METRIC
     rejects = compiled.actions.get(rule) is Action.REJECT
@@ -395,7 +431,9 @@ def _unknown_metrics(compiled: CompiledContract) -> tuple[list[str], list[Covera
 def _filter(compiled: CompiledContract) -> tuple[dict[str, Any] | None, list[Coverage]]:
     resources, covered = _resource_conditions(compiled)
     metrics, more = _unknown_metrics(compiled)
-    covered = more + covered
+    types, type_covered = _type_conditions(compiled)
+    metrics += types
+    covered = more + covered + type_covered
     points: list[str] = []
     for _, metric in sorted(compiled.metrics.items()):
         conditions, more = _point_conditions(metric)
@@ -418,7 +456,6 @@ def _not_rendered(contract: Contract, compiled: CompiledContract) -> list[Covera
     """The rules no processor here renders: what the sidecar rejects of them, only it can do."""
     metrics = sorted(compiled.metrics.values(), key=lambda metric: metric.name)
     relevant: dict[rules.Rule, list[CompiledMetric]] = {
-        rules.TYPE_MISMATCH: metrics,
         rules.UNIT_MISMATCH: metrics,
         rules.INVALID_DATA_POINT: metrics,
         rules.CARDINALITY: [metric for metric in metrics if metric.metric.max_series is not None],
