@@ -291,6 +291,11 @@ def _keys(keys: Iterable[str]) -> str:
     return ", ".join(sorted(keys))
 
 
+def _which(names: list[str], of: int) -> str:
+    """``names`` of metrics as a header line names them: "every metric" when they are all ``of``."""
+    return "every metric" if len(names) == of else ", ".join(names)
+
+
 def _point_conditions(metric: CompiledMetric) -> tuple[list[str], list[Coverage]]:
     """The filter's datapoint conditions for ``metric``'s attribute rules, and their coverage."""
     on_metric = f"metric.name == {_quote(metric.name)}"
@@ -347,7 +352,7 @@ def _type_lines(compiled: CompiledContract) -> list[Coverage]:
     return [
         _rule_line(
             rule,
-            f"types of {_keys(keys)} on {'every metric' if len(names) == every else ', '.join(names)}",
+            f"types of {_keys(keys)} on {_which(names, every)}",
             rejects,
             how,
         )
@@ -402,10 +407,10 @@ def _type_conditions(compiled: CompiledContract) -> tuple[list[str], list[Covera
             conditions.append(f"{on_metric} and metric.aggregation_temporality != {wanted}")
     covered: list[Coverage] = []
     if rejecting:
-        on = "every metric" if not flagging else ", ".join(rejecting)
+        on = _which(rejecting, len(compiled.metrics))
         covered.append(Coverage(f"{rule.slug} on {on}", Kind.ENFORCED, "filter drops the metric"))
     if flagging:
-        on = "every metric" if not rejecting else ", ".join(flagging)
+        on = _which(flagging, len(compiled.metrics))
         how = (
             "not rejected: the sidecar forwards a metric of another type as it came, renamed only; here its"
             " attributes are renamed and converted too"
@@ -469,7 +474,7 @@ def _not_rendered(contract: Contract, compiled: CompiledContract) -> list[Covera
     for rule, scope in relevant.items():
         rejecting = [metric.name for metric in scope if _rejects(metric, rule)]
         if rejecting:
-            on = "every metric" if len(rejecting) == len(metrics) else ", ".join(rejecting)
+            on = _which(rejecting, len(metrics))
             lines.append(Coverage(f"{rule.slug} on {on}", Kind.SIDECAR, f"not rendered: {rule.summary}"))
         elif scope:
             lines.append(Coverage(rule.slug, Kind.REPORTED, _FLAGGED))
@@ -637,7 +642,7 @@ def gaps(contract: Contract, options: ArtefactOptions) -> tuple[str, ...]:
 
 
 def render(contract: Contract, options: ArtefactOptions) -> str:
-    if not (options.processors_only or options.file or options.exporter_endpoint):
+    if not options.processors_only and _exporter(options) is None:
         # As `serve`, which refuses to start without an exporter: no destination is a guess.
         raise RenderError(
             "a gateway needs a destination: pass --exporter-endpoint HOST:PORT (otlp_grpc) or --file PATH,"
