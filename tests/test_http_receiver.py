@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from google.protobuf import json_format
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry._logs import SeverityNumber
@@ -178,14 +179,26 @@ ENCODINGS = [
 # --- the SDK ---------------------------------------------------------------------------------------
 
 
+def _answers_seen(session: requests.Session) -> list[requests.Response]:
+    """Every response ``session`` receives, as the SDK's exporter received it."""
+    seen: list[requests.Response] = []
+    session.hooks["response"].append(lambda response, *args, **kwargs: seen.append(response))
+    return seen
+
+
 def test_the_sdk_http_exporters_send_metrics_spans_and_logs_that_arrive_normalized(
     contract: Path, otlp_sink: OtlpSink
 ) -> None:
+    """The Python SDK (1.45) reads nothing of a 200's body, so it does not log partial_success
+    (opentelemetry-python#4803): the test reads what the exporter received through its requests session.
+    The JavaScript SDK (test_js_sdk.py) and the Collector's otlp_http exporter (test_collector.py) log it."""
+    session = requests.Session()
+    answers = _answers_seen(session)
     with running(config_for(contract, otlp_sink.endpoint)) as sidecar:
         base = f"http://{sidecar.http_endpoint}"
         resource_ = Resource.create({"service.name": "shop"})
         reader = PeriodicExportingMetricReader(
-            OTLPMetricExporter(endpoint=f"{base}/v1/metrics"), export_interval_millis=3_600_000
+            OTLPMetricExporter(endpoint=f"{base}/v1/metrics", session=session), export_interval_millis=3_600_000
         )
         meters = MeterProvider(resource=resource_, metric_readers=[reader])
         duration = meters.get_meter("shop").create_histogram("http.server.duration", unit="ms")
@@ -194,13 +207,15 @@ def test_the_sdk_http_exporters_send_metrics_spans_and_logs_that_arrive_normaliz
         meters.shutdown()  # one export
 
         tracers = TracerProvider(resource=resource_)
-        tracers.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
+        tracers.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces", session=session)))
         with tracers.get_tracer("shop").start_as_current_span("checkout") as span:
             span.set_attribute("status_code", "404")
         tracers.shutdown()
 
         loggers = LoggerProvider(resource=resource_)
-        loggers.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{base}/v1/logs")))
+        loggers.add_log_record_processor(
+            SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{base}/v1/logs", session=session))
+        )
         loggers.get_logger("shop").emit(
             body="payment failed", severity_number=SeverityNumber.ERROR, attributes={"status_code": "502"}
         )
@@ -224,6 +239,17 @@ def test_the_sdk_http_exporters_send_metrics_spans_and_logs_that_arrive_normaliz
 
     for signal in Signal:
         assert f'otel_contract_received_requests_total{{protocol="http",signal="{signal}"}} 1.0' in text
+
+    by_path = {response.request.path_url: response for response in answers}
+    assert sorted(by_path) == sorted(FACTS[signal].http_path for signal in Signal)
+    for signal, response in ((s, by_path[FACTS[s].http_path]) for s in Signal):
+        assert (response.status_code, response.headers["Content-Type"]) == (200, PROTOBUF)
+        partial = FACTS[signal].response_type.FromString(response.content).partial_success
+        if signal is Signal.METRICS:
+            assert partial.rejected_data_points == 1
+            assert "forbidden-attribute on http_server_duration_seconds" in partial.error_message
+        else:
+            assert not partial.ListFields()  # nothing rejected, nothing to say
 
 
 # --- every status, in each encoding ----------------------------------------------------------------
