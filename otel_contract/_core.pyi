@@ -42,6 +42,14 @@ class MetricSelection:
     def present(self, payload: bytes) -> list[str]:
         """The selected names that metrics of ``payload`` have, sorted."""
 
+class OtlpJson:
+    """OTLP/JSON documents into protobuf requests, over the FileDescriptorSet that defines the metrics,
+    traces and logs requests named."""
+
+    def __init__(self, descriptor_set: bytes, metrics: str, traces: str, logs: str) -> None: ...
+    def decode(self, data: bytes, signal: int | None = None, empty: bool = False) -> tuple[int, bytes]:
+        """(signal, the request's protobuf bytes); WireError says why the document is not a request."""
+
 # (slug, metric, attribute, count, action, template, prefix, args)
 FindingRow = tuple[str, str | None, str | None, int, str, str, str | None, tuple[Any, ...]]
 

@@ -6,8 +6,10 @@ the input readers. The OTLP/JSON codec lives here too, because the file readers 
 receivers both speak it.
 
 OTLP/JSON (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) is protobuf's JSON
-mapping with three differences, bridged here around ``google.protobuf.json_format``: trace and
-span IDs are hex rather than base64, enums are integers, and receivers ignore unknown fields.
+mapping with three differences: trace and span IDs are hex rather than base64, enums are integers,
+and receivers ignore unknown fields. Reading it is the compiled core's work (``_core.OtlpJson``, one
+call per document, over these very descriptors); writing it (answers, captures) is
+``google.protobuf.json_format``'s, with the IDs turned to hex here.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from __future__ import annotations
 import base64
 import codecs
 import enum
+import functools
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeAlias, cast
 
-from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf import descriptor_pb2, json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -36,6 +38,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from otel_contract._core import OtlpJson, WireError
 
 
 class Signal(enum.StrEnum):
@@ -169,16 +173,15 @@ def count_items(request: OtlpRequest) -> tuple[int, int]:
 # --- hex IDs -------------------------------------------------------------------------------------
 #
 # Which JSON keys hold IDs is worked out once from the protobuf descriptors rather than by key name
-# alone, so an ID is recognised under either spelling (traceId / trace_id) and only where the schema
-# puts one (spans, span links, log records, exemplars); subtrees that cannot hold an ID (resources,
-# attributes, data point values) are not walked at all.
+# alone, so that only the subtrees that can hold an ID (spans, span links, log records, exemplars)
+# are walked; resources, attributes and data point values are not. (The core does the same when reading.)
 
 _ID_FIELD_NAMES = frozenset({"trace_id", "span_id", "parent_span_id"})
 
 
 @dataclass(frozen=True, slots=True)
 class _IdPlan:
-    """Where IDs occur under one message type, keyed by both JSON spellings of each field."""
+    """Where IDs occur under one message type, keyed by the JSON names json_format writes."""
 
     ids: frozenset[str]
     children: Mapping[str, str]  # key -> full name of a message type that can hold IDs further down
@@ -215,12 +218,9 @@ def _build_id_plans(roots: Iterable[Descriptor]) -> Mapping[str, _IdPlan]:
     plans: dict[str, _IdPlan] = {}
     for name in holders:
         fields = reachable[name].fields
-        ids = frozenset(key for field in fields if _is_id(field) for key in (field.name, field.json_name))
+        ids = frozenset(field.json_name for field in fields if _is_id(field))
         children = {
-            key: child
-            for field in fields
-            if (child := child_name(field)) is not None and child in holders
-            for key in (field.name, field.json_name)
+            field.json_name: child for field in fields if (child := child_name(field)) is not None and child in holders
         }
         plans[name] = _IdPlan(ids, MappingProxyType(children))
     return MappingProxyType(plans)
@@ -229,57 +229,20 @@ def _build_id_plans(roots: Iterable[Descriptor]) -> Mapping[str, _IdPlan]:
 _ID_PLANS = _build_id_plans(facts.request_type.DESCRIPTOR for facts in FACTS.values())
 
 
-class _BadId(Exception):
-    """An ID that is not hex; ``path`` grows as the exception unwinds, so the happy path builds none."""
-
-    def __init__(self, key: str, value: object) -> None:
-        super().__init__(key, value)
-        self.path = [key]
-        self.value = value
-
-
-def _convert_ids(node: Any, type_name: str, convert: Callable[[str, Any], Any]) -> Any:
-    """A copy of ``node`` with every ID value passed through ``convert``; the input is never changed."""
+def _ids_to_hex(node: Any, type_name: str) -> Any:
+    """A copy of ``node`` (json_format's output) with every base64 ID in hex; the input is never changed."""
     plan = _ID_PLANS.get(type_name)
     if plan is None or not isinstance(node, Mapping):
-        return node  # wrong shapes are left for json_format to report
+        return node
     converted = dict(node)
     for key, value in node.items():
         if key in plan.ids:
-            converted[key] = convert(key, value)
+            converted[key] = base64.b64decode(value).hex()
         elif (child := plan.children.get(key)) is not None:
-            if isinstance(value, list):
-                items = []
-                for index, item in enumerate(value):
-                    try:
-                        items.append(_convert_ids(item, child, convert))
-                    except _BadId as err:
-                        err.path.insert(0, f"{key}[{index}]")
-                        raise
-                converted[key] = items
-            else:
-                try:
-                    converted[key] = _convert_ids(value, child, convert)
-                except _BadId as err:
-                    err.path.insert(0, key)
-                    raise
+            converted[key] = (
+                [_ids_to_hex(item, child) for item in value] if isinstance(value, list) else _ids_to_hex(value, child)
+            )
     return converted
-
-
-_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
-
-
-def _hex_to_base64(key: str, value: Any) -> Any:
-    if value is None:
-        return None  # JSON null means "not set", as for any field
-    # bytes.fromhex alone would also accept spaces between the digits.
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
-        raise _BadId(key, value)
-    return base64.b64encode(bytes.fromhex(value)).decode("ascii")
-
-
-def _base64_to_hex(key: str, value: Any) -> Any:
-    return base64.b64decode(value).hex()
 
 
 # --- OTLP/JSON -----------------------------------------------------------------------------------
@@ -289,22 +252,64 @@ def to_otlp_json(request: OtlpRequest) -> dict[str, Any]:
     """The OTLP/JSON encoding of a request: lowerCamelCase keys, hex IDs, integer enums, 64-bit ints as strings."""
     signal_of(request)  # only OTLP requests: other messages have no OTLP/JSON encoding
     document = json_format.MessageToDict(request, use_integers_for_enums=True)
-    return cast(dict[str, Any], _convert_ids(document, request.DESCRIPTOR.full_name, _base64_to_hex))
+    return cast(dict[str, Any], _ids_to_hex(document, request.DESCRIPTOR.full_name))
+
+
+_SIGNAL_ORDER = tuple(Signal)  # the core numbers the signals in this order
+
+
+def _descriptor_set() -> bytes:
+    """The files that define the three requests, and all they import, dependencies first."""
+    files: dict[str, FileDescriptor] = {}
+
+    def add(file: FileDescriptor) -> None:
+        if file.name not in files:
+            for dependency in file.dependencies:
+                add(dependency)
+            files[file.name] = file
+
+    for facts in FACTS.values():
+        add(facts.request_type.DESCRIPTOR.file)
+    descriptor_set = descriptor_pb2.FileDescriptorSet()
+    for file in files.values():
+        file.CopyToProto(descriptor_set.file.add())
+    return descriptor_set.SerializeToString()
+
+
+@functools.cache
+def _json_decoder() -> OtlpJson:
+    names = (FACTS[signal].request_type.DESCRIPTOR.full_name for signal in _SIGNAL_ORDER)
+    return OtlpJson(_descriptor_set(), *names)
+
+
+def decode_otlp_json(
+    data: bytes, *, source: str, line: int | None = None, signal: Signal | None = None, empty: bool = False
+) -> tuple[Signal, bytes]:
+    """The signal and the protobuf bytes of the request that one OTLP/JSON document (UTF-8) is.
+
+    The signal comes from the top-level key; ``signal`` insists on one. Unknown fields are ignored, as
+    the OTLP spec requires of receivers; with ``empty`` (and ``signal``), an empty body or a document
+    without any signal's key is an empty request, as an OTLP/HTTP body may be. ``source`` and ``line``
+    name the input in any ``InputError``.
+    """
+    wanted = None if signal is None else _SIGNAL_ORDER.index(signal)
+    try:
+        index, payload = _json_decoder().decode(data, wanted, empty)
+    except WireError as err:
+        raise InputError(source, line, str(err)) from None
+    return _SIGNAL_ORDER[index], payload
 
 
 def parse_otlp_json(
     document: str | bytes | Mapping[str, Any], *, source: str, signal: Signal | None = None, empty: bool = False
 ) -> tuple[Signal, OtlpRequest]:
-    """Parse one OTLP/JSON document (text or already-decoded JSON) into an export request.
-
-    The signal comes from the top-level key; ``signal`` insists on one. Unknown fields are ignored, as
-    the OTLP spec requires of receivers; with ``empty`` (and ``signal``), a document without any
-    signal's key is an empty request, as an OTLP/HTTP body may be. ``source`` names the input in any
-    ``InputError``. A decoded document is not modified.
-    """
-    if isinstance(document, str | bytes):
-        document = load_json(document, source, first_line=1)
-    return parse_document(document, source=source, line=None, signal=signal, empty=empty)
+    """Parse one OTLP/JSON document (text or already-decoded JSON) into an export request, as
+    ``decode_otlp_json`` reads it."""
+    if not isinstance(document, str | bytes):
+        return parse_document(document, source=source, line=None, signal=signal, empty=empty)
+    data = document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document
+    found, payload = decode_otlp_json(data, source=source, signal=signal, empty=empty)
+    return found, FACTS[found].request_type.FromString(payload)
 
 
 def load_json(data: str | bytes, source: str, *, first_line: int) -> Any:
@@ -334,64 +339,25 @@ def load_json(data: str | bytes, source: str, *, first_line: int) -> Any:
         raise InputError(source, first_line, f"invalid JSON: {err}") from None
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
-
-
-_PARSE_ERROR_STEP = re.compile(r"Failed to parse (\w+) field: ")
-_PARSE_ERROR_AT = re.compile(r" at Export\w+ServiceRequest\.(\S+)$")
-
-
-def _describe_parse_error(err: json_format.ParseError) -> str:
-    """json_format's nested 'Failed to parse X field: ...' chain, condensed to 'path: problem'."""
-    text = " ".join(str(err).splitlines())
-    steps = []
-    while step := _PARSE_ERROR_STEP.match(text):
-        steps.append(step[1])
-        text = text[step.end() :]
-    text = text.rstrip(".")
-    path = ".".join(steps)
-    if at := _PARSE_ERROR_AT.search(text):
-        path, text = at[1].rstrip("."), text[: at.start()]
-    return f"{path}: {text}" if path else text
+def _json_container(value: object) -> object:
+    """What json.dumps cannot write itself: a Mapping or sequence other than dict and list."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def parse_document(
     document: Any, *, source: str, line: int | None, signal: Signal | None, empty: bool = False
 ) -> tuple[Signal, OtlpRequest]:
-    if not isinstance(document, Mapping):
-        raise InputError(source, line, f"not an OTLP JSON document: expected an object, found {_json_type(document)}")
-    present = [s for s in Signal if any(key in document for key in FACTS[s].json_keys)]
-    if not present and empty and signal is not None:
-        return signal, FACTS[signal].request_type()
-    if not present:
-        keys = ", ".join(facts.json_keys[0] for facts in FACTS.values())
-        raise InputError(source, line, f"not an OTLP JSON document: none of the top-level keys {keys}")
-    if signal is None:
-        if len(present) > 1:
-            found = " and ".join(FACTS[s].json_keys[0] for s in present)
-            raise InputError(source, line, f"ambiguous OTLP JSON document: both {found}")
-        signal = present[0]
-    elif signal not in present:
-        raise InputError(source, line, f"expected an OTLP {signal} document, found {FACTS[present[0]].json_keys[0]}")
-
-    request_type = FACTS[signal].request_type
+    """An already-decoded JSON document (from a reader that decoded it for its line numbers or streamed
+    it) as a request: written back as JSON text for the core, which reads OTLP/JSON for everyone."""
     try:
-        converted = _convert_ids(document, request_type.DESCRIPTOR.full_name, _hex_to_base64)
-    except _BadId as err:
-        shown = repr(err.value) if len(repr(err.value)) <= 40 else repr(err.value)[:37] + "..."
-        field = ".".join(err.path)
-        raise InputError(source, line, f"{field}: not a hex ID: {shown}") from None
-    try:
-        request = json_format.ParseDict(converted, request_type(), ignore_unknown_fields=True)
-    except json_format.ParseError as err:
-        raise InputError(source, line, f"invalid OTLP {signal} JSON: {_describe_parse_error(err)}") from None
-    return signal, request
+        text = json.dumps(document, ensure_ascii=False, allow_nan=False, default=_json_container)
+        data = text.encode("utf-8", "surrogatepass")
+    except ValueError:
+        reason = 'invalid JSON: NaN and Infinity are not JSON; OTLP/JSON writes them as strings ("NaN")'
+        raise InputError(source, line, reason) from None
+    found, payload = decode_otlp_json(data, source=source, line=line, signal=signal, empty=empty)
+    return found, FACTS[found].request_type.FromString(payload)

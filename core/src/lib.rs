@@ -5,6 +5,7 @@ pub mod attrs;
 pub mod budgets;
 pub mod canonical;
 pub mod edit;
+pub mod json;
 pub mod metrics;
 pub mod points;
 pub mod records;
@@ -644,11 +645,50 @@ fn check(py: Python<'_>, signal: u8, payload: &[u8]) -> PyResult<()> {
         .map_err(|err| WireError::new_err(err.0))
 }
 
+/// OTLP/JSON documents into protobuf requests (``json::OtlpJson``), over the descriptors Python hands
+/// over once.
+#[pyclass(frozen, module = "otel_contract._core")]
+pub struct OtlpJson {
+    inner: json::OtlpJson,
+}
+
+#[pymethods]
+impl OtlpJson {
+    #[new]
+    fn new(descriptor_set: &[u8], metrics: &str, traces: &str, logs: &str) -> PyResult<Self> {
+        json::OtlpJson::new(descriptor_set, [metrics, traces, logs])
+            .map(|inner| OtlpJson { inner })
+            .map_err(PyValueError::new_err)
+    }
+
+    /// (signal, the request's protobuf bytes) of one OTLP/JSON document; WireError says why not.
+    #[pyo3(signature = (data, signal=None, empty=false))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        signal: Option<u8>,
+        empty: bool,
+    ) -> PyResult<(u8, Bound<'py, PyBytes>)> {
+        if signal.is_some_and(|s| s > 2) {
+            return Err(PyValueError::new_err(format!("no signal {signal:?}")));
+        }
+        let decoded = py.allow_threads(|| {
+            guarded(|| self.inner.decode(data, signal.map(usize::from), empty))
+        })?;
+        match decoded {
+            Ok((found, payload)) => Ok((found as u8, PyBytes::new(py, &payload))),
+            Err(err) => Err(WireError::new_err(err.0)),
+        }
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Contract>()?;
     m.add_class::<Budgets>()?;
     m.add_class::<select::MetricSelection>()?;
+    m.add_class::<OtlpJson>()?;
     m.add_function(wrap_pyfunction!(process, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_at_the_boundary, m)?)?;

@@ -2,7 +2,8 @@
 
 Bodies are ``application/x-protobuf`` or ``application/json`` (OTLP/JSON), plain, gzip or deflate. A
 protobuf body goes to ``intake.Intake`` as the bytes that arrived, as over gRPC, so a request the
-contract leaves alone is forwarded unchanged; a JSON body is parsed and serialized to protobuf first.
+contract leaves alone is forwarded unchanged; a JSON body becomes protobuf first, in one call into the
+compiled core (``otlp.decode_otlp_json``).
 The answer has the request's Content-Type (OTLP spec, "OTLP/HTTP Response"):
 
 * 200 with the ``Export<Signal>ServiceResponse``, ``partial_success`` counting what the contract rejected;
@@ -35,7 +36,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
-from otel_contract.otlp import FACTS, InputError, Signal, parse_otlp_json
+from otel_contract.otlp import FACTS, InputError, Signal, decode_otlp_json
 from otel_contract.server._aio import Limits, ThreadedServer
 from otel_contract.server.intake import Intake, Refusal, Refused, Transport, retry_status, too_large
 from otel_contract.server.receivers import CorsSettings, HttpReceiverSettings, ReceiverTls
@@ -251,12 +252,11 @@ class HttpReceiver:
 
     def _from_json(self, signal: Signal, body: bytes) -> bytes:
         try:
-            _, message = parse_otlp_json(body, source=f"the {signal} request", signal=signal, empty=True)
-        except (InputError, RecursionError) as error:  # json_format recurses as deep as the document
+            return decode_otlp_json(body, source=f"the {signal} request", signal=signal, empty=True)[1]
+        except InputError as error:
             raise self._intake.refuse(
-                signal, Transport.HTTP, Refusal.MALFORMED, f"not an OTLP {signal} request: {_reason(error)}"
+                signal, Transport.HTTP, Refusal.MALFORMED, f"not an OTLP {signal} request: {error.reason}"
             ) from None
-        return message.SerializeToString()
 
     def _refusal(self, refused: Refused, content_type: str) -> web.Response:
         status, code = _STATUSES[refused.reason]
@@ -313,9 +313,3 @@ async def _closing(request: web.Request, response: web.Response) -> web.Response
     await response.write_eof()
     request.protocol.force_close()
     return response
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, InputError):
-        return error.reason
-    return "nested too deeply"
