@@ -50,6 +50,9 @@ class Signal(enum.StrEnum):
     LOGS = "logs"
 
 
+CORE_SIGNALS: tuple[Signal, ...] = tuple(Signal)
+"""The signals by the numbers the compiled core knows them by (0 metrics, 1 traces, 2 logs)."""
+
 OtlpRequest: TypeAlias = ExportMetricsServiceRequest | ExportTraceServiceRequest | ExportLogsServiceRequest
 
 
@@ -255,9 +258,6 @@ def to_otlp_json(request: OtlpRequest) -> dict[str, Any]:
     return cast(dict[str, Any], _ids_to_hex(document, request.DESCRIPTOR.full_name))
 
 
-_SIGNAL_ORDER = tuple(Signal)  # the core numbers the signals in this order
-
-
 def _descriptor_set() -> bytes:
     """The files that define the three requests, and all they import, dependencies first."""
     files: dict[str, FileDescriptor] = {}
@@ -278,7 +278,7 @@ def _descriptor_set() -> bytes:
 
 @functools.cache
 def _json_decoder() -> OtlpJson:
-    names = (FACTS[signal].request_type.DESCRIPTOR.full_name for signal in _SIGNAL_ORDER)
+    names = (FACTS[signal].request_type.DESCRIPTOR.full_name for signal in CORE_SIGNALS)
     return OtlpJson(_descriptor_set(), *names)
 
 
@@ -292,12 +292,12 @@ def decode_otlp_json(
     without any signal's key is an empty request, as an OTLP/HTTP body may be. ``source`` and ``line``
     name the input in any ``InputError``.
     """
-    wanted = None if signal is None else _SIGNAL_ORDER.index(signal)
+    wanted = None if signal is None else CORE_SIGNALS.index(signal)
     try:
         index, payload = _json_decoder().decode(data, wanted, empty)
     except WireError as err:
         raise InputError(source, line, str(err)) from None
-    return _SIGNAL_ORDER[index], payload
+    return CORE_SIGNALS[index], payload
 
 
 def parse_otlp_json(

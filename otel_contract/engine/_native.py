@@ -24,11 +24,10 @@ from otel_contract.engine._coerce import MAX_FACTOR_TERM, coerced, factor, power
 from otel_contract.engine._outcome import EngineOptions, Outcome
 from otel_contract.engine.cardinality import CardinalityState
 from otel_contract.findings import Finding, Location
-from otel_contract.otlp import FACTS, Signal
+from otel_contract.otlp import CORE_SIGNALS, FACTS, Signal
 from otel_contract.patterns import Pattern
 from otel_contract.rules import Action
 
-_SIGNALS = {Signal.METRICS: 0, Signal.TRACES: 1, Signal.LOGS: 2}
 _KEY = "engine._native"
 
 
@@ -181,7 +180,7 @@ def check_native(signal: Signal, payload: bytes) -> None:
     """Raise ``DecodeError`` unless ``payload`` parses as a request of ``signal``, as the Python parser
     would (the core's schema pass, without building the message)."""
     try:
-        core_check(_SIGNALS[signal], payload)
+        core_check(CORE_SIGNALS.index(signal), payload)
     except WireError as error:
         raise _decode_error(signal) from error
 
@@ -201,7 +200,7 @@ def process_native(
     budgets = state.budgets if state is not None else None
     try:
         answer = core_process(
-            native.core, _SIGNALS[signal], data, native.env_values(options.env), options.audit, budgets
+            native.core, CORE_SIGNALS.index(signal), data, native.env_values(options.env), options.audit, budgets
         )
     except WireError as error:
         raise _decode_error(signal) from error
