@@ -297,6 +297,16 @@ def test_rejected_points_get_200_with_partial_success_in_the_request_content_typ
     assert [point_attrs(p) for p in all_metrics(forwarded)[0].sum.data_points] == [{"seq": "1"}]
 
 
+# An attribute value of kvlists 100 deep: valid OTLP/JSON, nested beyond what the reader recurses into.
+_NESTED_KVLISTS = (
+    b'{"resourceMetrics": [{"resource": {"attributes": [{"key": "k", "value": '
+    + b'{"kvlistValue": {"values": [{"key": "k", "value": ' * 100
+    + b"{}"
+    + b"}]}}" * 100
+    + b"}]}}]}"
+)
+
+
 @pytest.mark.parametrize("encoding", [None, "gzip"])
 @pytest.mark.parametrize(
     ("content_type", "body", "reason"),
@@ -305,7 +315,9 @@ def test_rejected_points_get_200_with_partial_success_in_the_request_content_typ
         (JSON, b'{"resourceMetrics": [', "invalid JSON"),
         (JSON, b'{"resourceSpans": []}', "expected an OTLP metrics document"),
         (JSON, b'{"resourceMetrics": [{"scopeMetrics": 7}]}', "scopeMetrics"),
-        (JSON, b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),  # nested too deep for a parser to recurse
+        # nested too deep for a parser to recurse: refused at the parser's limit, as invalid JSON
+        (JSON, _NESTED_KVLISTS, "recursion limit exceeded"),
+        (JSON, b"[" * 100_000 + b"]" * 100_000, "expected an object, found an array"),
     ],
 )
 def test_a_body_that_is_not_an_otlp_request_gets_400_with_a_status(

@@ -760,8 +760,7 @@ def test_not_utf8(tmp_path: Path) -> None:
         ),
         (
             '{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": 1.5}]}]}]}',
-            "invalid OTLP traces JSON: resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: "
-            "expected integer value",
+            "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: expected an integer, found 1.5",
         ),
     ],
 )
