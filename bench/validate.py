@@ -12,7 +12,8 @@ at N/4 MB:
   one scrape after another, as ``curl .../metrics >> file`` would collect them.
 
 Each file is then read by a fresh child process, once by ``python -m otel_contract validate`` and once
-by the least any reader must do: ``json.loads`` + ``json_format.ParseDict`` per line, or
+by a bare parse: ``json.loads`` + ``json_format.ParseDict`` per line (what validate itself used until the
+compiled core read OTLP/JSON; validate is now faster than it), or
 ``prometheus_client.parser.text_fd_to_metric_families`` over the file. Wall time, CPU time and the
 child's own peak RSS (from GNU time, see ``run_child``) are reported, with the ratios validate/parse
 and peak RSS at N against N/4. Nothing is asserted: the run always exits 0. See bench/README.md.
