@@ -412,6 +412,31 @@ def test_any_json_is_a_request_or_an_input_error(document: object) -> None:
             assert "\n" not in str(error)
 
 
+@settings(max_examples=400, deadline=None)
+@given(document=_OTLP_SHAPED)
+def test_what_the_core_reads_json_format_reads_alike(document: object) -> None:
+    """protobuf's json_format (what read OTLP/JSON before the core) as the oracle, on documents without
+    IDs (which it would take as base64): what the core reads, json_format reads into the same request.
+    The converse does not hold by design: json_format also takes a string or a list where a message
+    belongs (as a message without fields), which the core refuses."""
+    for signal, candidate in (
+        (Signal.TRACES, {"resourceSpans": document}),
+        (Signal.METRICS, {"resourceMetrics": [document]}),
+    ):
+        try:
+            text = json.dumps(candidate, allow_nan=False)
+        except ValueError:
+            continue  # Infinity is not JSON
+        if "Id" in text:
+            continue
+        try:
+            found, payload = decode_otlp_json(text.encode(), source="fuzz")
+        except InputError:
+            continue
+        expected = json_format.ParseDict(candidate, FACTS[signal].request_type(), ignore_unknown_fields=True)
+        assert (found, FACTS[signal].request_type.FromString(payload)) == (signal, expected)
+
+
 def test_signal_of() -> None:
     assert signal_of(ExportMetricsServiceRequest()) is Signal.METRICS
     assert signal_of(ExportTraceServiceRequest()) is Signal.TRACES
