@@ -345,6 +345,54 @@ def test_the_core_reads_json_into_the_bytes_the_python_side_serializes() -> None
     assert compared > 300
 
 
+_GAUGE_POINT = '{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"gauge": {"dataPoints": [%s]}}]}]}]}'
+
+
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ('{"timeUnixNano": "1e3", "asDouble": "5.0"}', {"timeUnixNano": "1000", "asDouble": 5.0}),
+        ('{"timeUnixNano": 1000.0, "asInt": "-0"}', {"timeUnixNano": "1000", "asInt": "0"}),
+        ('{"asDouble": "-Infinity", "flags": 1}', {"asDouble": "-Infinity", "flags": 1}),
+        ('{"asDouble": -0.0}', {"asDouble": -0.0}),
+    ],
+)
+def test_numbers_read_in_every_spelling_the_mapping_allows(point: str, expected: dict[str, object]) -> None:
+    """As json_format reads them (and Go's protojson, the Collector's): integers as JSON numbers or
+    strings, in exponent notation too; doubles as numbers or strings; a oneof member set to zero stays set."""
+    _, payload = decode_otlp_json((_GAUGE_POINT % point).encode(), source="x")
+    request = ExportMetricsServiceRequest.FromString(payload)
+    (read,) = to_otlp_json(request)["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"]
+    assert read == expected
+
+
+def test_an_enum_number_written_as_a_string_is_read() -> None:
+    text = '{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"sum": {"aggregationTemporality": "2"}}]}]}]}'
+    _, payload = decode_otlp_json(text.encode(), source="x")
+    assert ExportMetricsServiceRequest.FromString(payload).resource_metrics[0].scope_metrics[0].metrics[0].sum == (
+        json_format.ParseDict({"aggregationTemporality": 2}, Sum())
+    )
+
+
+def test_a_huge_value_is_cut_in_the_error_that_names_it() -> None:
+    """A hostile multi-megabyte value must not come back whole in an OTLP/HTTP answer."""
+    for text in (
+        '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "%s"}]}]}]}' % ("x" * 100_000),
+        '{"resourceMetrics": "%s"}' % ("x" * 100_000),
+        _GAUGE_POINT % ('{"timeUnixNano": "%s"}' % ("9" * 100_000)),
+    ):
+        with pytest.raises(InputError) as caught:
+            decode_otlp_json(text.encode(), source="x")
+        assert len(caught.value.reason) < 500, caught.value.reason[:100]
+
+
+def test_another_signals_key_beside_the_one_asked_for_is_ignored() -> None:
+    text = b'{"resourceMetrics": [], "resourceSpans": [{}]}'
+    assert decode_otlp_json(text, source="x", signal=Signal.METRICS) == (Signal.METRICS, b"")
+    with pytest.raises(InputError, match="ambiguous OTLP JSON document: both resourceMetrics and resourceSpans"):
+        decode_otlp_json(text, source="x")
+
+
 def _hex_ids(node: object) -> object:
     """json_format's base64 IDs (snake_case keys) in hex, as OTLP/JSON writes them."""
     if isinstance(node, list):

@@ -34,10 +34,32 @@ const ID_FIELDS: [&str; 3] = ["trace_id", "span_id", "parent_span_id"];
 const NOUNS: [&str; 3] = ["metrics", "traces", "logs"];
 
 /// Base64 as the JSON mapping reads it: the standard or the URL-safe alphabet, padded or not.
-const PADDING_EITHER: GeneralPurposeConfig =
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const PADDING_EITHER: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
 const BASE64: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, PADDING_EITHER);
 const BASE64_URL: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, PADDING_EITHER);
+
+/// How much of a value a message shows, and of serde's own wording: a hostile 4 MiB string must not
+/// come back whole in the answer.
+const SHOWN: usize = 40;
+const SERDE_WORDING: usize = 300;
+
+/// ``text`` cut to ``limit`` characters, marked when cut.
+fn clip(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// A string as JSON writes it, cut.
+fn quoted(text: &str) -> String {
+    clip(
+        &serde_json::Value::String(clip(text, SHOWN)).to_string(),
+        SHOWN + 8,
+    )
+}
 
 /// Why a document is not a request, worded for the sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,15 +332,20 @@ impl Read<'_> {
             path.push_str(step);
         }
         let problem = self.problem.borrow().clone();
+        let wording = clip(&error.to_string(), SERDE_WORDING);
         match problem {
             // The top level's own wording (the document is not a request of the signal asked for).
             Some(problem) if path.is_empty() => JsonError(problem),
             Some(problem) => JsonError(format!("{path}: {problem}")),
+            // serde_json's limit on nesting (the stack is the reader's): valid JSON, but too deep.
+            None if wording.starts_with("recursion limit exceeded") => JsonError(format!(
+                "nested too deeply: over 128 levels of JSON ({wording})"
+            )),
             None if error.is_syntax() || error.is_eof() || error.is_io() => {
-                JsonError(format!("invalid JSON: {error}"))
+                JsonError(format!("invalid JSON: {wording}"))
             }
-            None if path.is_empty() => JsonError(format!("invalid OTLP JSON: {error}")),
-            None => JsonError(format!("{path}: {error}")),
+            None if path.is_empty() => JsonError(format!("invalid OTLP JSON: {wording}")),
+            None => JsonError(format!("{path}: {wording}")),
         }
     }
 }
@@ -389,16 +416,17 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let json = self.read.json;
         let mut found: Option<(usize, Vec<u8>)> = None;
+        // Another signal's key, when one is asked for: an unknown field, unless the wanted key never comes.
+        let mut other: Option<usize> = None;
         while let Some(key) = map.next_key_seed(Key)? {
             let Some(signal) = json.signal_of(&key) else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
-            if let Some(wanted) = self.signal.filter(|&w| w != signal) {
-                return Err(self.read.fail(format!(
-                    "expected an OTLP {} document, found {}",
-                    NOUNS[wanted], json.roots[signal].keys[0]
-                )));
+            if self.signal.is_some_and(|wanted| wanted != signal) {
+                other.get_or_insert(signal);
+                map.next_value::<IgnoredAny>()?;
+                continue;
             }
             let mut out = match found.take() {
                 Some((earlier, out)) if earlier == signal => out,
@@ -419,6 +447,12 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
             })
             .inspect_err(|_| self.read.at(key.into_owned()))?;
             found = Some((signal, out));
+        }
+        if let (None, Some(wanted), Some(signal)) = (&found, self.signal, other) {
+            return Err(self.read.fail(format!(
+                "expected an OTLP {} document, found {}",
+                NOUNS[wanted], json.roots[signal].keys[0]
+            )));
         }
         Ok(found)
     }
@@ -625,15 +659,26 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
     }
 }
 
+/// A whole number held by a double, as json_format reads one (above 2^53 it may not be the number
+/// written); beyond 2^64 it is out of every field's range, which i128 still tells.
 fn integral(v: f64) -> Option<i128> {
-    // Above 2^63 a double is integral but may not be the number written; json_format takes it too.
-    (v.fract() == 0.0 && v.is_finite() && v.abs() < 2f64.powi(64)).then_some(v as i128)
+    (v.fract() == 0.0 && v.is_finite() && v.abs() < 2f64.powi(100)).then_some(v as i128)
+}
+
+/// A number written as a string: decimal digits (exactly, with a sign), else a JSON number such as
+/// "1e3" or "5.0" (the protobuf JSON mapping allows either; Go's protojson reads both).
+fn number_text(text: &str) -> Option<f64> {
+    let numeric = |b: u8| b.is_ascii_digit() || b"+-.eE".contains(&b);
+    if text.is_empty() || !text.bytes().all(numeric) {
+        return None; // Rust would also read "inf" and "nan"
+    }
+    text.parse().ok()
 }
 
 fn integer_text(text: &str) -> Option<i128> {
     let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 20 {
-        return None;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 30 {
+        return integral(number_text(text)?);
     }
     text.parse().ok()
 }
@@ -747,7 +792,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        let quoted = || serde_json::Value::String(v.to_owned()).to_string();
+        let quoted = || quoted(v);
         match &self.field.holds {
             Holds::String => Ok(Some(Scalar::Delimited(v.as_bytes().to_vec()))),
             Holds::Bytes => BASE64
@@ -758,20 +803,18 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
             Holds::Id => decode_hex(v)
                 .map(|bytes| Some(Scalar::Delimited(bytes)))
                 .ok_or_else(|| self.wrong(quoted())),
-            Holds::Enum(names) => Ok(names.get(v).map(|&n| Scalar::Varint(i64::from(n) as u64))),
+            // A name (an unknown one is ignored, as json_format does), or a number written as a string.
+            Holds::Enum(names) => match (names.get(v), integer_text(v)) {
+                (Some(&n), _) => Ok(Some(Scalar::Varint(i64::from(n) as u64))),
+                (None, Some(n)) => self.integer(n, quoted()),
+                (None, None) => Ok(None),
+            },
             Holds::Double | Holds::Float => {
                 let value = match v {
                     "NaN" => f64::NAN,
                     "Infinity" => f64::INFINITY,
                     "-Infinity" => f64::NEG_INFINITY,
-                    // Rust would also read "inf" and "nan": only numbers here.
-                    text if text
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
-                    {
-                        text.parse().map_err(|_| self.wrong(quoted()))?
-                    }
-                    _ => return Err(self.wrong(quoted())),
+                    text => number_text(text).ok_or_else(|| self.wrong(quoted()))?,
                 };
                 self.float(value)
             }
