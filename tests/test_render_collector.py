@@ -177,7 +177,6 @@ policy: {unit-mismatch: flag, invalid-data-point: flag}
 metrics:
   - name: queue_depth
     type: gauge
-    unit: '{message}'
     aliases: [{name: queue.depth}]
     attributes: {forbidden: [user.id]}
 """
@@ -205,6 +204,24 @@ def test_check_exits_1_naming_what_only_the_sidecar_can_do(tmp_path: Path) -> No
         ],
         "datapoint": ['metric.name == "queue_depth" and datapoint.attributes["user.id"] != nil'],
     }
+
+
+def test_an_annotation_unit_is_listed_as_converted_by_the_sidecar_only(tmp_path: Path) -> None:
+    """'%' data for a '{message}' metric: the sidecar scales it (both are dimensionless), the Collector
+    keeps it as it came, so --check names the difference (it used to call such a contract covered)."""
+    contract = tmp_path / "gateway.yaml"
+    contract.write_text(_FULLY_COVERED.replace("type: gauge", "type: gauge\n    unit: '{message}'"), "utf-8")
+    result = run_cli("render", "collector", "-c", str(contract), "--processors-only", "--check")
+    assert result.returncode == 1
+    assert "units that arrive otherwise" in result.stderr
+    capture = tmp_path / "in.json"
+    request = metrics_request(gauge("queue_depth", [({}, 50.0)], unit="%"), resource=_RESOURCE)
+    capture.write_text(json.dumps(to_otlp_json(request)), "utf-8")
+    normalized = run_cli("normalize", "-c", str(contract), str(capture), "-o", str(tmp_path / "out.json"))
+    assert normalized.returncode == 0, normalized.stderr
+    ((_, out),) = [(c.signal, c.request) for c in read_captures(tmp_path / "out.json")]
+    (metric,) = all_metrics(out)
+    assert (metric.unit, metric.gauge.data_points[0].as_double) == ("{message}", 0.5)
 
 
 def test_processors_only_is_what_to_paste_into_an_existing_config() -> None:

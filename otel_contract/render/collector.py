@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from otel_contract import rules
+from otel_contract import rules, units
 from otel_contract.autoscaling.stream import smoothed_signals
 from otel_contract.contract.compiled import CompiledContract, CompiledMetric, compile_contract
 from otel_contract.contract.model import (
@@ -224,8 +224,10 @@ def _metric_statements(compiled: CompiledContract) -> tuple[list[str], list[Cove
 
 
 def _convertible(unit: str | None) -> bool:
-    """Whether other units convert to ``unit``: not for none, nor for an annotation alone ({request})."""
-    return unit is not None and unit != "" and not (unit.startswith("{") and unit.endswith("}"))
+    """Whether data can arrive in another unit that the sidecar converts to ``unit``: every unit the units
+    module reads has one ('ms' for 's'; '%' for '1' and for an annotation such as '{request}', both
+    dimensionless), so the answer is whether it reads ``unit``."""
+    return unit is not None and unit != "" and units.is_convertible(unit, unit)
 
 
 def _datapoint_statements(compiled: CompiledContract) -> list[str]:
