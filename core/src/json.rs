@@ -112,18 +112,12 @@ struct MessageLayout {
     by_key: HashMap<String, usize>,
 }
 
-/// One signal's request type and the top-level keys that name it.
-struct Root {
-    message: usize,
-    /// The JSON name first (what messages show), then the field's own name.
-    keys: [String; 2],
-    /// The request's one field, the repeated resources.
-    field: usize,
-}
-
 pub struct OtlpJson {
-    /// Metrics, traces, logs: the order of the ``signal`` numbers everywhere in the core.
-    roots: Vec<Root>,
+    /// Per signal (metrics, traces, logs: the order of the ``signal`` numbers everywhere in the core),
+    /// the top-level keys that name it: its request's one field, the repeated resources, by its JSON
+    /// name first (what messages show), then its own.
+    keys: Vec<[String; 2]>,
+    /// Every message the requests reach; the requests are the first three, by signal number.
     messages: Vec<MessageLayout>,
 }
 
@@ -230,20 +224,15 @@ impl OtlpJson {
                 MessageLayout { fields, by_key }
             })
             .collect();
-        let mut roots = Vec::with_capacity(3);
-        for (message, descriptor) in found.iter().take(3).enumerate() {
+        let mut keys = Vec::with_capacity(3);
+        for descriptor in &found[..3] {
             let field = descriptor
                 .fields()
                 .next()
                 .ok_or_else(|| format!("{} has no field", descriptor.full_name()))?;
-            let keys = [field.json_name().to_owned(), field.name().to_owned()];
-            roots.push(Root {
-                message,
-                keys,
-                field: 0,
-            });
+            keys.push([field.json_name().to_owned(), field.name().to_owned()]);
         }
-        Ok(OtlpJson { roots, messages })
+        Ok(OtlpJson { keys, messages })
     }
 
     /// ``data`` (one OTLP/JSON document) as the signal it names and the protobuf bytes of its request.
@@ -284,7 +273,7 @@ impl OtlpJson {
             None => match signal {
                 Some(s) if empty => Ok((s, Vec::new())),
                 _ => {
-                    let keys: Vec<&str> = self.roots.iter().map(|r| r.keys[0].as_str()).collect();
+                    let keys: Vec<&str> = self.keys.iter().map(|k| k[0].as_str()).collect();
                     Err(JsonError(format!(
                         "not an OTLP JSON document: none of the top-level keys {}",
                         keys.join(", ")
@@ -296,9 +285,7 @@ impl OtlpJson {
 
     /// The signal whose top-level key ``key`` is.
     fn signal_of(&self, key: &str) -> Option<usize> {
-        self.roots
-            .iter()
-            .position(|r| r.keys.iter().any(|k| k == key))
+        self.keys.iter().position(|k| k.iter().any(|k| k == key))
     }
 }
 
@@ -433,13 +420,13 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                 Some((earlier, _)) => {
                     return Err(self.read.fail(format!(
                         "ambiguous OTLP JSON document: both {} and {}",
-                        json.roots[earlier].keys[0], json.roots[signal].keys[0]
+                        json.keys[earlier][0], json.keys[signal][0]
                     )))
                 }
                 None => Vec::new(),
             };
-            let root = &json.roots[signal];
-            let field = &json.messages[root.message].fields[root.field];
+            // The request of signal N is message N; its one field holds the resources.
+            let field = &json.messages[signal].fields[0];
             map.next_value_seed(FieldSeed {
                 read: self.read,
                 field,
@@ -451,7 +438,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
         if let (None, Some(wanted), Some(signal)) = (&found, self.signal, other) {
             return Err(self.read.fail(format!(
                 "expected an OTLP {} document, found {}",
-                NOUNS[wanted], json.roots[signal].keys[0]
+                NOUNS[wanted], json.keys[signal][0]
             )));
         }
         Ok(found)
