@@ -340,11 +340,9 @@ def load_json(data: str | bytes, source: str, *, first_line: int) -> Any:
 
 
 def _json_container(value: object) -> object:
-    """What json.dumps cannot write itself: a Mapping or sequence other than dict and list."""
+    """What json.dumps cannot write itself (it writes tuples as lists): a Mapping other than dict."""
     if isinstance(value, Mapping):
         return dict(value)
-    if isinstance(value, tuple):
-        return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 

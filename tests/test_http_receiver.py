@@ -242,7 +242,8 @@ def test_the_sdk_http_exporters_send_metrics_spans_and_logs_that_arrive_normaliz
 
     by_path = {response.request.path_url: response for response in answers}
     assert sorted(by_path) == sorted(FACTS[signal].http_path for signal in Signal)
-    for signal, response in ((s, by_path[FACTS[s].http_path]) for s in Signal):
+    for signal in Signal:
+        response = by_path[FACTS[signal].http_path]
         assert (response.status_code, response.headers["Content-Type"]) == (200, PROTOBUF)
         partial = FACTS[signal].response_type.FromString(response.content).partial_success
         if signal is Signal.METRICS:
